@@ -1,0 +1,23 @@
+//! racecast's pure dataflow: everything between bytes and gold rows that needs
+//! no I/O, no clock and no environment.
+//!
+//! Start with [`event`] (the domain record) and [`codec`] (bytes → valid
+//! event or reasons). Sources, sinks, the simulator and checkpoints live in
+//! `racecast-connectors`.
+#![deny(missing_docs)]
+
+pub mod codec;
+pub mod date;
+pub mod entry;
+pub mod event;
+pub mod real;
+pub mod reason;
+pub mod symbol;
+
+pub use codec::{Format, Limits, decode_entry, decode_event};
+pub use date::SessionDate;
+pub use entry::{Entry, SessionType};
+pub use event::{Event, EventId, EventType, Payload};
+pub use real::Real;
+pub use reason::{Reason, ReasonKind, Reasons};
+pub use symbol::Symbol;

@@ -83,7 +83,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             SimRecord::Garbage(bytes) => writer.write_raw(bytes)?,
         }
         records += 1;
-        if records % 65_536 == 0 {
+        if records.is_multiple_of(65_536) {
             let progress = simulator.progress();
             bar.set_position((progress * 1000.0) as u64);
             bar.set_message(format!(

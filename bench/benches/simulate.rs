@@ -12,14 +12,21 @@ use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator};
 use racecast_dataflow::Format;
 
 fn simulate(c: &mut Criterion) {
-    let config = SimConfig { laps: 1, duplicates: 0.02, late: 0.05, corrections: 0.01, ..SimConfig::default() };
+    let config = SimConfig {
+        laps: 1,
+        duplicates: 0.02,
+        late: 0.05,
+        corrections: 0.01,
+        ..SimConfig::default()
+    };
     let events = Simulator::new(config.clone()).count() as u64;
     let mut group = c.benchmark_group("simulate");
     group.throughput(Throughput::Elements(events));
     group.sample_size(10);
     group.bench_function("to_pb_1_lap_20_cars", |b| {
         b.iter(|| {
-            let mut writer = RecordWriter::new(Vec::with_capacity(64 << 20), Format::Protobuf, Path::new("mem"));
+            let mut writer =
+                RecordWriter::new(Vec::with_capacity(64 << 20), Format::Protobuf, Path::new("mem"));
             for d in Simulator::new(config.clone()) {
                 match d.record {
                     SimRecord::Event(e) => writer.write_event(&e).expect("write"),

@@ -9,7 +9,9 @@ use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list
 use racecast_dataflow::{Format, Limits, decode_event};
 
 fn schema(name: &str) -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../schemas")
+        .join(name);
     let text = std::fs::read_to_string(&path).expect("schema file");
     let value: serde_json::Value = serde_json::from_str(&text).expect("schema is JSON");
     jsonschema::draft202012::new(&value).expect("schema compiles")

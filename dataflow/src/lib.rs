@@ -2,16 +2,22 @@
 //! no I/O, no clock and no environment.
 //!
 //! Start with [`event`] (the domain record) and [`codec`] (bytes → valid
-//! event or reasons). Sources, sinks, the simulator and checkpoints live in
-//! `racecast-connectors`.
+//! event or reasons), then [`pipeline`], which wires [`bronze`] (decode and
+//! quarantine), [`silver`] (upsert by `event_id`, joined with the entry
+//! list) and [`gold`] (lap and session metrics). Sources, sinks, the
+//! simulator and checkpoints live in `racecast-connectors`.
 #![deny(missing_docs)]
 
+pub mod bronze;
 pub mod codec;
 pub mod date;
 pub mod entry;
 pub mod event;
+pub mod gold;
+pub mod pipeline;
 pub mod real;
 pub mod reason;
+pub mod silver;
 pub mod symbol;
 
 pub use codec::{Format, Limits, decode_entry, decode_event};
@@ -21,3 +27,7 @@ pub use event::{Event, EventId, EventType, Payload};
 pub use real::Real;
 pub use reason::{Reason, ReasonKind, Reasons};
 pub use symbol::Symbol;
+
+/// The dataflow's timestamp: an ingestion epoch, assigned by the sources.
+/// A checkpoint is the frontier passing an epoch on every worker.
+pub type Time = u64;

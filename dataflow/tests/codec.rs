@@ -27,30 +27,58 @@ fn real(range: std::ops::RangeInclusive<f64>) -> impl Strategy<Value = Real> {
 
 fn payload() -> impl Strategy<Value = Payload> {
     prop_oneof![
-        (any::<f64>().prop_filter("finite", |v| v.is_finite()), real(0.0..=400.0), 0.0..360.0, 1u8..=3).prop_map(
-            |(x, speed, heading, sector)| Payload::Position {
+        (
+            any::<f64>().prop_filter("finite", |v| v.is_finite()),
+            real(0.0..=400.0),
+            0.0..360.0,
+            1u8..=3
+        )
+            .prop_map(|(x, speed, heading, sector)| Payload::Position {
                 x_m: Real(x),
                 y_m: Real(-x),
                 z_m: Real(0.5),
                 speed_kph: speed,
                 heading_deg: Real(heading),
                 sector
-            }
-        ),
+            }),
         (real(0.0..=100.0), real(0.0..=100.0), -1i8..=8, real(-10.0..=10.0)).prop_map(|(t, b, gear, g)| {
-            Payload::Dynamics { throttle_pct: t, brake_pct: b, gear, g_lat: g, g_long: Real(-g.0) }
+            Payload::Dynamics {
+                throttle_pct: t,
+                brake_pct: b,
+                gear,
+                g_lat: g,
+                g_long: Real(-g.0),
+            }
         }),
         (real(0.0..=20000.0), real(0.0..=100.0), real(-20.0..=200.0)).prop_map(|(rpm, ers, t)| {
-            Payload::PowerUnit { rpm, ers_store_pct: ers, water_temp_c: t, oil_temp_c: t }
+            Payload::PowerUnit {
+                rpm,
+                ers_store_pct: ers,
+                water_temp_c: t,
+                oil_temp_c: t,
+            }
         }),
-        (0usize..4, real(10.0..=40.0), real(-20.0..=200.0), real(0.0..=100.0)).prop_map(|(c, p, t, w)| {
-            Payload::Tire { corner: Corner::ALL[c], pressure_psi: p, surface_temp_c: t, wear_pct: w }
-        }),
-        (any::<bool>(), real(0.0..=50.0), real(0.0..=100.0)).prop_map(|(drs, wing, bb)| Payload::Aerodynamics {
-            drs_open: drs,
-            front_wing_deg: wing,
-            rear_wing_deg: wing,
-            brake_balance_pct: bb
+        (
+            0usize..4,
+            real(10.0..=40.0),
+            real(-20.0..=200.0),
+            real(0.0..=100.0)
+        )
+            .prop_map(|(c, p, t, w)| {
+                Payload::Tire {
+                    corner: Corner::ALL[c],
+                    pressure_psi: p,
+                    surface_temp_c: t,
+                    wear_pct: w,
+                }
+            }),
+        (any::<bool>(), real(0.0..=50.0), real(0.0..=100.0)).prop_map(|(drs, wing, bb)| {
+            Payload::Aerodynamics {
+                drs_open: drs,
+                front_wing_deg: wing,
+                rear_wing_deg: wing,
+                brake_balance_pct: bb,
+            }
         }),
         (0usize..3, 0usize..8, ".{0,20}", "\\PC{0,30}").prop_map(|(s, f, code, message)| {
             Payload::System(Box::new(SystemPayload {
@@ -135,7 +163,9 @@ fn valid_wire(event_type: &str) -> pb::TelemetryEvent {
         "dynamics" => r#"{"throttle_pct":50.0,"brake_pct":0.0,"gear":4,"g_lat":1.0,"g_long":-1.0}"#,
         "power_unit" => r#"{"rpm":11000.0,"ers_store_pct":50.0,"water_temp_c":90.0,"oil_temp_c":100.0}"#,
         "tire" => r#"{"corner":"FL","pressure_psi":22.0,"surface_temp_c":95.0,"wear_pct":10.0}"#,
-        "aerodynamics" => r#"{"drs_open":true,"front_wing_deg":20.0,"rear_wing_deg":15.0,"brake_balance_pct":56.0}"#,
+        "aerodynamics" => {
+            r#"{"drs_open":true,"front_wing_deg":20.0,"rear_wing_deg":15.0,"brake_balance_pct":56.0}"#
+        }
         _ => r#"{"severity":"info","flag":"green","code":"X","message":"y"}"#,
     };
     let text = format!(
@@ -187,7 +217,11 @@ fn with_field(base: &pb::TelemetryEvent, field: &str, value: serde_json::Value) 
 }
 
 fn expect_boundary(event_type: &str, field: &str, value: f64, valid: bool) {
-    let base = valid_wire(if event_type == "event" { "position" } else { event_type });
+    let base = valid_wire(if event_type == "event" {
+        "position"
+    } else {
+        event_type
+    });
     let json_value = if integer_field(field) {
         serde_json::json!(value as i64)
     } else {
@@ -199,8 +233,14 @@ fn expect_boundary(event_type: &str, field: &str, value: f64, valid: bool) {
     let (wire, _) = json::decode_event(&bytes).expect("json");
     let pb_result = decode(&wire.encode_to_vec(), Format::Protobuf);
     if valid {
-        assert!(json_result.is_ok(), "{field}={value} should be valid: {json_result:?}");
-        assert!(pb_result.is_ok(), "{field}={value} should be valid (protobuf): {pb_result:?}");
+        assert!(
+            json_result.is_ok(),
+            "{field}={value} should be valid: {json_result:?}"
+        );
+        assert!(
+            pb_result.is_ok(),
+            "{field}={value} should be valid (protobuf): {pb_result:?}"
+        );
     } else {
         let code = format!("range:{field}");
         let codes = json_result.expect_err("out of range");
@@ -261,10 +301,15 @@ fn non_finite_and_wrongly_typed_values_are_rejected() {
         p.speed_kph = Some(f64::INFINITY);
     }
     let codes = decode(&wire.encode_to_vec(), Format::Protobuf).expect_err("non-finite");
-    assert_eq!(codes, BTreeSet::from(["range:x_m".to_string(), "range:speed_kph".to_string()]));
-    let codes = decode(&with_field(&base, "lap", serde_json::json!("3")), Format::Json).expect_err("string lap");
+    assert_eq!(
+        codes,
+        BTreeSet::from(["range:x_m".to_string(), "range:speed_kph".to_string()])
+    );
+    let codes =
+        decode(&with_field(&base, "lap", serde_json::json!("3")), Format::Json).expect_err("string lap");
     assert_eq!(codes, BTreeSet::from(["type:lap".to_string()]));
-    let codes = decode(&with_field(&base, "lap", serde_json::json!(2.5)), Format::Json).expect_err("fraction");
+    let codes =
+        decode(&with_field(&base, "lap", serde_json::json!(2.5)), Format::Json).expect_err("fraction");
     assert_eq!(codes, BTreeSet::from(["type:lap".to_string()]));
     assert!(decode(&with_field(&base, "lap", serde_json::json!(2.0)), Format::Json).is_ok());
 }
@@ -279,33 +324,104 @@ fn malformed_corpus() {
         ("[1,2,3]".into(), &["decode"]),
         ("{\"event_id\":".into(), &["decode"]),
         (valid.replace("}}", "}} trailing"), &["decode"]),
-        ("{}".into(), &[
-            "missing:event_id", "missing:revision", "missing:session_id", "missing:session_date",
-            "missing:car_number", "missing:event_type", "missing:lap", "missing:timestamp_ms", "missing:sequence",
-        ]),
+        (
+            "{}".into(),
+            &[
+                "missing:event_id",
+                "missing:revision",
+                "missing:session_id",
+                "missing:session_date",
+                "missing:car_number",
+                "missing:event_type",
+                "missing:lap",
+                "missing:timestamp_ms",
+                "missing:sequence",
+            ],
+        ),
         (valid.replace("\"lap\":1,", ""), &["missing:lap"]),
         (valid.replace("\"lap\":1,", "\"lap\":null,"), &["missing:lap"]),
         (valid.replace("\"lap\":1", "\"lap\":0"), &["range:lap"]),
-        (valid.replace("\"car_number\":1", "\"car_number\":-4"), &["range:car_number"]),
-        (valid.replace("\"timestamp_ms\":0", "\"timestamp_ms\":-1"), &["range:timestamp_ms"]),
-        (valid.replace("\"revision\":0", "\"revision\":4294967296"), &["range:revision"]),
-        (valid.replace("2026-05-24", "2026-02-30"), &["format:session_date"]),
-        (valid.replace("2026-05-24", "24.05.2026"), &["format:session_date"]),
-        (valid.replace("\"event_id\":\"s/1/position/0\"", "\"event_id\":\"\""), &["length:event_id"]),
-        (valid.replace("\"event_id\":\"s/1/position/0\"", &format!("\"event_id\":\"{}\"", "x".repeat(129))), &["length:event_id"]),
-        (valid.replace("\"session_id\":\"s\"", &format!("\"session_id\":\"{}\"", "é".repeat(65))), &["length:session_id"]),
-        (valid.replace("\"position\"", "\"brakes\""), &["enum:event_type"]),
-        (valid.replace("\"event_type\":\"position\"", "\"event_type\":\"dynamics\""), &[
-            "missing:throttle_pct", "missing:brake_pct", "missing:gear", "missing:g_lat", "missing:g_long",
-            "unknown:x_m", "unknown:y_m", "unknown:z_m", "unknown:speed_kph", "unknown:heading_deg", "unknown:sector",
-        ]),
-        (valid.replace("\"speed_kph\":200.0", "\"speed_kph\":401,\"spin\":1"), &["range:speed_kph", "unknown:spin"]),
-        (valid.replace("\"sector\":2", "\"sector\":\"two\""), &["type:sector"]),
-        (valid.replace("\"lap\":1,", "\"lap\":1,\"pit\":true,"), &["unknown:pit"]),
-        (valid.replace("\"payload\":{", "\"payload\":[{").replace("}}", "}]}"), &["type:payload"]),
-        (valid.replace("\"payload\":{", "\"payload\":{\"nested\":{\"a\":[1]},"), &["unknown:nested"]),
         (
-            valid.replace("\"lap\":1", "\"lap\":300").replace("\"speed_kph\":200.0", "\"speed_kph\":-1"),
+            valid.replace("\"car_number\":1", "\"car_number\":-4"),
+            &["range:car_number"],
+        ),
+        (
+            valid.replace("\"timestamp_ms\":0", "\"timestamp_ms\":-1"),
+            &["range:timestamp_ms"],
+        ),
+        (
+            valid.replace("\"revision\":0", "\"revision\":4294967296"),
+            &["range:revision"],
+        ),
+        (
+            valid.replace("2026-05-24", "2026-02-30"),
+            &["format:session_date"],
+        ),
+        (
+            valid.replace("2026-05-24", "24.05.2026"),
+            &["format:session_date"],
+        ),
+        (
+            valid.replace("\"event_id\":\"s/1/position/0\"", "\"event_id\":\"\""),
+            &["length:event_id"],
+        ),
+        (
+            valid.replace(
+                "\"event_id\":\"s/1/position/0\"",
+                &format!("\"event_id\":\"{}\"", "x".repeat(129)),
+            ),
+            &["length:event_id"],
+        ),
+        (
+            valid.replace(
+                "\"session_id\":\"s\"",
+                &format!("\"session_id\":\"{}\"", "é".repeat(65)),
+            ),
+            &["length:session_id"],
+        ),
+        (valid.replace("\"position\"", "\"brakes\""), &["enum:event_type"]),
+        (
+            valid.replace("\"event_type\":\"position\"", "\"event_type\":\"dynamics\""),
+            &[
+                "missing:throttle_pct",
+                "missing:brake_pct",
+                "missing:gear",
+                "missing:g_lat",
+                "missing:g_long",
+                "unknown:x_m",
+                "unknown:y_m",
+                "unknown:z_m",
+                "unknown:speed_kph",
+                "unknown:heading_deg",
+                "unknown:sector",
+            ],
+        ),
+        (
+            valid.replace("\"speed_kph\":200.0", "\"speed_kph\":401,\"spin\":1"),
+            &["range:speed_kph", "unknown:spin"],
+        ),
+        (
+            valid.replace("\"sector\":2", "\"sector\":\"two\""),
+            &["type:sector"],
+        ),
+        (
+            valid.replace("\"lap\":1,", "\"lap\":1,\"pit\":true,"),
+            &["unknown:pit"],
+        ),
+        (
+            valid
+                .replace("\"payload\":{", "\"payload\":[{")
+                .replace("}}", "}]}"),
+            &["type:payload"],
+        ),
+        (
+            valid.replace("\"payload\":{", "\"payload\":{\"nested\":{\"a\":[1]},"),
+            &["unknown:nested"],
+        ),
+        (
+            valid
+                .replace("\"lap\":1", "\"lap\":300")
+                .replace("\"speed_kph\":200.0", "\"speed_kph\":-1"),
             &["range:lap", "range:speed_kph"],
         ),
     ];
@@ -317,32 +433,70 @@ fn malformed_corpus() {
     // Protobuf-specific: a payload of the wrong type, no payload, unknown enums, garbage.
     let mut wrong = valid_wire("position");
     wrong.payload = valid_wire("dynamics").payload;
-    assert_eq!(decode(&wrong.encode_to_vec(), Format::Protobuf), Err(BTreeSet::from(["mismatch:payload".into()])));
+    assert_eq!(
+        decode(&wrong.encode_to_vec(), Format::Protobuf),
+        Err(BTreeSet::from(["mismatch:payload".into()]))
+    );
     let mut none = valid_wire("tire");
     none.payload = None;
-    assert_eq!(decode(&none.encode_to_vec(), Format::Protobuf), Err(BTreeSet::from(["missing:payload".into()])));
+    assert_eq!(
+        decode(&none.encode_to_vec(), Format::Protobuf),
+        Err(BTreeSet::from(["missing:payload".into()]))
+    );
     let mut corner = valid_wire("tire");
     if let Some(pb::telemetry_event::Payload::Tire(t)) = &mut corner.payload {
         t.corner = 9;
     }
-    assert_eq!(decode(&corner.encode_to_vec(), Format::Protobuf), Err(BTreeSet::from(["enum:corner".into()])));
+    assert_eq!(
+        decode(&corner.encode_to_vec(), Format::Protobuf),
+        Err(BTreeSet::from(["enum:corner".into()]))
+    );
     let mut unspecified = valid_wire("system");
     unspecified.event_type = 0;
-    assert_eq!(decode(&unspecified.encode_to_vec(), Format::Protobuf), Err(BTreeSet::from(["missing:event_type".into()])));
+    assert_eq!(
+        decode(&unspecified.encode_to_vec(), Format::Protobuf),
+        Err(BTreeSet::from(["missing:event_type".into()]))
+    );
     for garbage in [&[0x0fu8, 1, 2][..], &[0x0a, 0xff], &[0x08]] {
-        assert_eq!(decode(garbage, Format::Protobuf), Err(BTreeSet::from(["decode".into()])));
+        assert_eq!(
+            decode(garbage, Format::Protobuf),
+            Err(BTreeSet::from(["decode".into()]))
+        );
     }
     // Wire format: unknown schema id when one is expected, broken header, oversized.
     let mut framed = Vec::new();
     wire::write_header(&mut framed, 3, true);
     framed.extend_from_slice(&valid_wire("aerodynamics").encode_to_vec());
-    let strict = Limits { schema_id: Some(4), ..Limits::default() };
-    let codes = decode_event(&framed, Format::Protobuf, &strict).expect_err("schema").codes();
+    let strict = Limits {
+        schema_id: Some(4),
+        ..Limits::default()
+    };
+    let codes = decode_event(&framed, Format::Protobuf, &strict)
+        .expect_err("schema")
+        .codes();
     assert_eq!(codes, vec!["wire:schema_id"]);
-    assert!(decode_event(&framed, Format::Protobuf, &Limits { schema_id: Some(3), ..Limits::default() }).is_ok());
-    assert_eq!(decode(&[0, 0, 0], Format::Protobuf), Err(BTreeSet::from(["wire:magic".into()])));
-    let small = Limits { max_bytes: 10, ..Limits::default() };
-    let codes = decode_event(valid.as_bytes(), Format::Json, &small).expect_err("oversized").codes();
+    assert!(
+        decode_event(
+            &framed,
+            Format::Protobuf,
+            &Limits {
+                schema_id: Some(3),
+                ..Limits::default()
+            }
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        decode(&[0, 0, 0], Format::Protobuf),
+        Err(BTreeSet::from(["wire:magic".into()]))
+    );
+    let small = Limits {
+        max_bytes: 10,
+        ..Limits::default()
+    };
+    let codes = decode_event(valid.as_bytes(), Format::Json, &small)
+        .expect_err("oversized")
+        .codes();
     assert_eq!(codes, vec!["oversized"]);
 }
 
@@ -351,10 +505,27 @@ fn entry_records_validate() {
     use racecast_dataflow::decode_entry;
     let good = br#"{"session_id":"s","car_number":44,"driver_code":"HAM","team":"Ferrari","track":"Monza","session_type":"R","revision":2}"#;
     let entry = decode_entry(good, Format::Json, &Limits::default()).expect("valid entry");
-    assert_eq!((entry.car_number, entry.revision, entry.driver_code.as_str()), (44, 2, "HAM"));
+    assert_eq!(
+        (entry.car_number, entry.revision, entry.driver_code.as_str()),
+        (44, 2, "HAM")
+    );
     let back = codec::entry_to_wire(&entry).encode_to_vec();
-    assert_eq!(decode_entry(&back, Format::Protobuf, &Limits::default()), Ok(entry));
+    assert_eq!(
+        decode_entry(&back, Format::Protobuf, &Limits::default()),
+        Ok(entry)
+    );
     let bad = br#"{"session_id":"s","car_number":144,"driver_code":"ham","team":"","session_type":"X","revision":0}"#;
-    let codes = decode_entry(bad, Format::Json, &Limits::default()).expect_err("invalid").codes();
-    assert_eq!(codes, vec!["enum:session_type", "format:driver_code", "length:team", "missing:track", "range:car_number"]);
+    let codes = decode_entry(bad, Format::Json, &Limits::default())
+        .expect_err("invalid")
+        .codes();
+    assert_eq!(
+        codes,
+        vec![
+            "enum:session_type",
+            "format:driver_code",
+            "length:team",
+            "missing:track",
+            "range:car_number"
+        ]
+    );
 }

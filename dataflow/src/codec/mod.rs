@@ -23,7 +23,7 @@ use crate::reason::{Reason, ReasonKind, Reasons};
 pub use validate::{validate_entry, validate_event};
 
 /// How a record's value is encoded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// One JSON object.
     Json,

@@ -10,9 +10,10 @@
 //!
 //! The delivery: each event is *delivered* at an arrival time; normally its
 //! event time, but a share arrives late (`late`, delayed by 1 s up to
-//! `late_max`), twice (`duplicates`), is followed by a correction
-//! (`corrections`: revision 1 or 2, some moving the sample to the next or
-//! previous lap), or is accompanied by an invalid record (`invalid`:
+//! `late_max`), twice (`duplicates`), is first sent wrong and then corrected
+//! (`corrections`: the wrong revision 0, sometimes a wrong revision 1, some
+//! putting the sample in the next or previous lap, then the true last
+//! revision), or is accompanied by an invalid record (`invalid`:
 //! out-of-range values, missing fields, undecodable bytes, and invalid
 //! corrections). [`Simulator`] is an iterator of [`Delivery`] in arrival
 //! order; it knows nothing about where records go.
@@ -714,6 +715,11 @@ impl Simulator {
     }
 
     /// Queues an event and whatever the delivery knobs add to it.
+    ///
+    /// A corrected event is first transmitted wrong (revision 0, and for
+    /// one in five also revision 1), and its last revision carries the
+    /// truth: the race read from the latest revisions is the simulated one,
+    /// while a first-revision-wins reader sees the distortions.
     fn deliver(&mut self, event: pb::TelemetryEvent) {
         let now = event.timestamp_ms.unwrap_or_default();
         let c = &self.config;
@@ -724,29 +730,37 @@ impl Simulator {
         } else {
             now
         };
-        if duplicates > 0.0 && self.rng.random_bool(duplicates) {
-            let again = arrival + self.rng.random_range(0..5_000);
-            self.push(again, SimRecord::Event(event.clone()));
-        }
+        let mut original = event.clone();
         if corrections > 0.0 && self.rng.random_bool(corrections) {
             let revisions = if self.rng.random_bool(0.2) { 2 } else { 1 };
+            original = self.distort(&event, 0);
             for revision in 1..=revisions {
-                let corrected = self.correct(&event, revision);
-                let when = now + self.rng.random_range(1_000..60_000) * i64::from(revision);
-                self.push(when, SimRecord::Event(corrected));
+                let when = arrival + self.rng.random_range(1_000..60_000) * i64::from(revision);
+                let record = if revision == revisions {
+                    let mut truth = event.clone();
+                    truth.revision = Some(revision);
+                    truth
+                } else {
+                    self.distort(&event, revision)
+                };
+                self.push(when, SimRecord::Event(record));
             }
+        }
+        if duplicates > 0.0 && self.rng.random_bool(duplicates) {
+            let again = arrival + self.rng.random_range(0..5_000);
+            self.push(again, SimRecord::Event(original.clone()));
         }
         if invalid > 0.0 && self.rng.random_bool(invalid) {
             let bad = self.corrupt(&event);
             let when = arrival + self.rng.random_range(0..2_000);
             self.push(when, bad);
         }
-        self.push(arrival, SimRecord::Event(event));
+        self.push(arrival, SimRecord::Event(original));
     }
 
-    /// A correction: same id, higher revision, a changed measurement; one in
-    /// ten moves the sample to the neighbouring lap.
-    fn correct(&mut self, event: &pb::TelemetryEvent, revision: u32) -> pb::TelemetryEvent {
+    /// A wrong transmission of `event` at `revision`: a changed measurement;
+    /// one in ten puts the sample in the neighbouring lap.
+    fn distort(&mut self, event: &pb::TelemetryEvent, revision: u32) -> pb::TelemetryEvent {
         let mut e = event.clone();
         e.revision = Some(revision);
         if self.rng.random_bool(0.1) {
@@ -774,7 +788,7 @@ impl Simulator {
             }
             Some(PbPayload::Aerodynamics(p)) => p.drs_open = p.drs_open.map(|d| !d),
             Some(PbPayload::System(p)) => {
-                p.message = Some(format!("{} (corrected)", p.message.clone().unwrap_or_default()))
+                p.message = Some(format!("{} (garbled)", p.message.clone().unwrap_or_default()))
             }
             None => {}
         }

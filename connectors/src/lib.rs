@@ -1,11 +1,14 @@
 //! racecast's I/O: everything that touches files, clocks or the network.
 //!
 //! - [`files`]: `.jsonl` / length-delimited `.pb` record files (read and write).
+//! - [`delta`]: the Delta Lake sink (five tables, one commit per checkpoint).
 //! - [`simulator`]: a deterministic race that produces telemetry in arrival
 //!   order, with duplicates, late events, corrections and invalid records.
 //!
 //! The pure dataflow and the decoder live in `racecast-dataflow`.
 #![deny(missing_docs)]
 
+pub mod delta;
 pub mod files;
+pub mod run;
 pub mod simulator;

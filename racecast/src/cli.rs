@@ -21,6 +21,12 @@ pub enum Command {
         after_help = "Example:\n  racecast simulate --out race.pb --laps 5 --duplicates 0.02 --late 0.05 --corrections 0.01 --invalid 0.001"
     )]
     Simulate(SimulateArgs),
+    /// Run the pipeline: files (or the built-in simulator) into Delta tables under --data.
+    #[command(
+        disable_help_flag = true,
+        after_help = "Examples:\n  racecast run                                   # the simulator at 10x speed into ./data, until Ctrl-C\n  racecast run --input race.pb --entries race.pb.entries.jsonl -w 2\n  racecast run --input race.pb -n 2 -p 0 -h hosts.txt   # process 0 of 2 (hosts.txt: one host:port per line)"
+    )]
+    Run(RunArgs),
     /// Decode and validate a .jsonl or .pb file and count valid and invalid records.
     #[command(
         after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid, 1 otherwise."
@@ -54,7 +60,7 @@ pub struct SimulateArgs {
     /// How late a late event can be (from 1s), e.g. 30s, 2m.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     pub late_max: Duration,
-    /// Share of events followed by a correction (revision 1 or 2; one in ten moves the sample to another lap).
+    /// Share of events first sent wrong, then corrected by a later revision (1 or 2; one wrong copy in ten puts the sample in another lap).
     #[arg(long, default_value_t = 0.0)]
     pub corrections: f64,
     /// Share of events accompanied by an invalid record (out of range, missing field, undecodable).
@@ -67,6 +73,68 @@ pub struct SimulateArgs {
     #[arg(long, default_value = "2026-09-06")]
     pub session_date: String,
     /// Hide the progress bar (it is shown only on a terminal anyway).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
+    /// Event file to read (.jsonl or .pb); repeat for several. Without any, the built-in simulator runs.
+    #[arg(long = "input", short = 'i')]
+    pub inputs: Vec<PathBuf>,
+    /// Entry-list file (.jsonl or .pb).
+    #[arg(long)]
+    pub entries: Option<PathBuf>,
+    /// Root directory of the Delta tables.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Minimum time between checkpoints (one Delta commit per table each), e.g. 1s, 500ms.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub checkpoint_interval: Duration,
+    /// Delete the tables under --data first and start over.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Worker threads per process (timely's -w).
+    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    pub workers: usize,
+    /// Number of processes (timely's -n).
+    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    pub processes: usize,
+    /// Index of this process, 0-based (timely's -p).
+    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    pub process: usize,
+    /// File with one host:port per line, one line per process (timely's -h).
+    #[arg(short = 'h', long = "hostfile")]
+    pub hostfile: Option<PathBuf>,
+    /// Simulator only: race time per wall time (1 = live), or "max".
+    #[arg(long, default_value = "10")]
+    pub speed: String,
+    /// Simulator only: stop after this long, e.g. 30s, 5m (default: the whole race or Ctrl-C).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub duration: Option<Duration>,
+    /// Simulator only: number of cars.
+    #[arg(long, default_value_t = 20)]
+    pub cars: u32,
+    /// Simulator only: race distance in laps [default: 53].
+    #[arg(long)]
+    pub laps: Option<u32>,
+    /// Simulator only: random seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Simulator only: shares of duplicated, late, corrected and invalid events.
+    #[arg(
+        long,
+        default_value = "0.01,0.02,0.005,0.001",
+        value_name = "DUP,LATE,CORR,INVALID"
+    )]
+    pub disorder: String,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
 }

@@ -4,6 +4,7 @@
 //! invalid records), 2 an internal error.
 
 mod cli;
+mod run;
 mod simulate;
 mod validate;
 
@@ -16,6 +17,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         cli::Command::Simulate(a) => simulate::run(a),
         cli::Command::Validate(a) => validate::run(a),
+        cli::Command::Run(a) => run::run(a),
     };
     match result {
         Ok(code) => code,

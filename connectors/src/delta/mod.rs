@@ -1,0 +1,63 @@
+//! The Delta Lake sink: the five tables of SPEC §4 under one root, each
+//! committed once per checkpoint.
+//!
+//! - [`schema`]: table schemas and rows → arrow batches.
+//! - [`table`]: one table: write files, commit versions with `txn`.
+//! - [`read`]: a table version back as arrow batches.
+//! - [`sink`]: what a checkpoint writes to each table, so that the cost of a
+//!   checkpoint follows what changed.
+
+pub mod read;
+pub mod schema;
+pub mod sink;
+pub mod table;
+
+use std::path::PathBuf;
+
+pub use schema::Table;
+pub use sink::{CheckpointChanges, CheckpointInfo, DeltaSink};
+
+/// Errors of the Delta sink. All are definite: the run stops with the
+/// message, and a restart resumes from the last complete checkpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum DeltaError {
+    /// A local path could not be used.
+    #[error("could not use \"{}\" as a table location", .0.display())]
+    Path(PathBuf),
+    /// Local file I/O failed.
+    #[error("could not access \"{}\"", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing or reading a parquet file failed.
+    #[error("could not write or read parquet file \"{}\"", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: deltalake::parquet::errors::ParquetError,
+    },
+    /// An arrow operation on a batch failed.
+    #[error("could not assemble rows for table \"{table}\"")]
+    Arrow {
+        /// The table.
+        table: &'static str,
+        /// The cause.
+        #[source]
+        source: deltalake::arrow::error::ArrowError,
+    },
+    /// deltalake refused an operation.
+    #[error("delta operation on table \"{table}\" failed")]
+    Delta {
+        /// The table.
+        table: &'static str,
+        /// The cause.
+        #[source]
+        source: deltalake::DeltaTableError,
+    },
+}

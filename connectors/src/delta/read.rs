@@ -1,0 +1,117 @@
+//! Reading a racecast table back: the rows of one version (the latest, or a
+//! given one) as arrow batches in the table's full schema, partition columns
+//! included. Used to restore state on restart and by tests and tools that
+//! check what a run committed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
+use deltalake::arrow::compute::cast;
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::DeltaError;
+use super::schema::Table;
+
+/// One version of a table.
+#[derive(Debug)]
+pub struct TableSnapshot {
+    /// The version read.
+    pub version: u64,
+    /// Its rows, one batch per data file, in the table's full schema.
+    pub batches: Vec<RecordBatch>,
+}
+
+impl TableSnapshot {
+    /// Number of rows.
+    pub fn num_rows(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Reads `table` under `root` at `version` (the latest when `None`).
+pub async fn read_table(
+    root: &Path,
+    table: Table,
+    version: Option<u64>,
+) -> Result<TableSnapshot, DeltaError> {
+    let dir = root.join(table.path());
+    let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
+    let wrap = |source| DeltaError::Delta {
+        table: table.path(),
+        source,
+    };
+    let delta = match version {
+        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(wrap)?,
+        None => deltalake::open_table(url).await.map_err(wrap)?,
+    };
+    let snapshot = delta.snapshot().map_err(wrap)?;
+    let spec = table.spec();
+    let mut batches = Vec::new();
+    for file in snapshot.log_data().iter() {
+        let path = dir.join(file.path().as_ref());
+        let partitions = file.partition_values_map();
+        let reader = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let parquet = |source| DeltaError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let rows = ParquetRecordBatchReaderBuilder::try_new(reader)
+            .map_err(parquet)?
+            .build()
+            .map_err(parquet)?;
+        for batch in rows {
+            let batch = batch.map_err(|source| DeltaError::Arrow {
+                table: table.path(),
+                source,
+            })?;
+            let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
+            for field in spec.schema.fields() {
+                let column = if spec.partition_columns.contains(field.name()) {
+                    match partitions.get(field.name()).cloned().flatten() {
+                        Some(value) => {
+                            let strings: ArrayRef =
+                                Arc::new(StringArray::from(vec![value; batch.num_rows()]));
+                            cast(&strings, field.data_type()).map_err(|source| DeltaError::Arrow {
+                                table: table.path(),
+                                source,
+                            })?
+                        }
+                        None => new_null_array(field.data_type(), batch.num_rows()),
+                    }
+                } else {
+                    batch
+                        .column_by_name(field.name())
+                        .cloned()
+                        .ok_or_else(|| DeltaError::Arrow {
+                            table: table.path(),
+                            source: deltalake::arrow::error::ArrowError::SchemaError(format!(
+                                "data file \"{}\" has no column \"{}\"",
+                                path.display(),
+                                field.name()
+                            )),
+                        })?
+                };
+                columns.push(column);
+            }
+            let full = RecordBatch::try_new(Arc::clone(&spec.schema), columns).map_err(|source| {
+                DeltaError::Arrow {
+                    table: table.path(),
+                    source,
+                }
+            })?;
+            batches.push(full);
+        }
+    }
+    Ok(TableSnapshot {
+        version: delta.version().unwrap_or(0),
+        batches,
+    })
+}

@@ -1,0 +1,263 @@
+//! One Delta table on the local filesystem: create-or-open, write a parquet
+//! data file for one partition, and commit a set of `add`/`remove` actions
+//! as one Delta version tagged with the application id and checkpoint number
+//! (a `txn` action) and the checkpoint's metadata in `commitInfo`.
+//!
+//! ```text
+//! write_file ─▶ parquet file (invisible) ─┐
+//! write_file ─▶ parquet file (invisible) ─┼─▶ commit: add…, remove…, txn(app, checkpoint) ─▶ version N+1
+//! (files of replaced data) ───────────────┘          (readers see all of it or none of it)
+//! ```
+//!
+//! Files are written by racecast itself (arrow's parquet writer through
+//! deltalake's re-export, one arrow in the build) so that their names can
+//! carry a bucket (`lap=<n>` for silver); deltalake does the commit.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use deltalake::DeltaTable;
+use deltalake::arrow::array::RecordBatch;
+use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, DataType, PrimitiveType, Remove, StructField, Transaction};
+use deltalake::parquet::arrow::ArrowWriter;
+use deltalake::parquet::basic::{Compression, ZstdLevel};
+use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+
+use super::DeltaError;
+use super::schema::{Table, TableSpec};
+
+/// An open table.
+pub struct TableWriter {
+    /// Which table.
+    pub table: Table,
+    /// Directory of the table.
+    pub dir: PathBuf,
+    spec: TableSpec,
+    delta: DeltaTable,
+}
+
+fn delta_type(arrow: &ArrowType) -> DataType {
+    match arrow {
+        ArrowType::Utf8 => DataType::STRING,
+        ArrowType::Int32 => DataType::INTEGER,
+        ArrowType::Int64 => DataType::LONG,
+        ArrowType::Float64 => DataType::DOUBLE,
+        ArrowType::Boolean => DataType::BOOLEAN,
+        ArrowType::Binary => DataType::BINARY,
+        ArrowType::Date32 => DataType::DATE,
+        ArrowType::Timestamp(TimeUnit::Microsecond, Some(_)) => DataType::TIMESTAMP,
+        ArrowType::Decimal128(p, s) => {
+            DataType::Primitive(PrimitiveType::decimal(*p, *s as u8).expect("a valid decimal precision"))
+        }
+        other => unreachable!("no racecast column has arrow type {other}"),
+    }
+}
+
+fn url_of(dir: &Path) -> Result<url::Url, DeltaError> {
+    url::Url::from_directory_path(dir).map_err(|()| DeltaError::Path(dir.to_owned()))
+}
+
+impl TableWriter {
+    /// Opens the table under `root`, creating it (empty, version 0) when it
+    /// does not exist yet.
+    pub async fn open_or_create(root: &Path, table: Table) -> Result<TableWriter, DeltaError> {
+        let dir = root.join(table.path());
+        std::fs::create_dir_all(&dir).map_err(|source| DeltaError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let spec = table.spec();
+        let url = url_of(&dir)?;
+        let wrap = |source| DeltaError::Delta {
+            table: table.path(),
+            source,
+        };
+        let delta = if dir.join("_delta_log").exists() {
+            deltalake::open_table(url).await.map_err(wrap)?
+        } else {
+            let columns: Vec<StructField> = spec
+                .schema
+                .fields()
+                .iter()
+                .map(|f| StructField::new(f.name().clone(), delta_type(f.data_type()), f.is_nullable()))
+                .collect();
+            deltalake::operations::create::CreateBuilder::new()
+                .with_location(url.to_string())
+                .with_table_name(table.path().replace('/', "_"))
+                .with_columns(columns)
+                .with_partition_columns(spec.partition_columns.clone())
+                .with_save_mode(SaveMode::Ignore)
+                .await
+                .map_err(wrap)?
+        };
+        Ok(TableWriter {
+            table,
+            dir,
+            spec,
+            delta,
+        })
+    }
+
+    /// The table's schema and partitioning.
+    pub fn spec(&self) -> &TableSpec {
+        &self.spec
+    }
+
+    /// The current version.
+    pub fn version(&self) -> Option<u64> {
+        self.delta.version()
+    }
+
+    /// Writes `batch` as one parquet file of the partition `partition`
+    /// (name → value, `None` for null) and returns its `add` action. `tag`
+    /// is put in the file name (e.g. a bucket).
+    pub fn write_file(
+        &self,
+        batch: &RecordBatch,
+        partition: &[(&str, Option<String>)],
+        tag: &str,
+    ) -> Result<Add, DeltaError> {
+        let mut relative = String::new();
+        for (name, value) in partition {
+            let value = value.as_deref().unwrap_or("__HIVE_DEFAULT_PARTITION__");
+            relative.push_str(&format!("{name}={value}/"));
+        }
+        let file_name = format!("{tag}part-{}.zstd.parquet", uuid::Uuid::new_v4());
+        let dir = self.dir.join(&relative);
+        std::fs::create_dir_all(&dir).map_err(|source| DeltaError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let path = dir.join(&file_name);
+        let file = File::create(&path).map_err(|source| DeltaError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        // zstd(1): a good ratio at a cost the sink can afford on one core.
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("level 1 is valid"),
+            ))
+            .build();
+        let parquet = |source| DeltaError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet)?;
+        writer.write(batch).map_err(parquet)?;
+        writer.close().map_err(parquet)?;
+        let size = std::fs::metadata(&path)
+            .map_err(|source| DeltaError::Io {
+                path: path.clone(),
+                source,
+            })?
+            .len();
+        Ok(Add {
+            path: format!("{relative}{file_name}"),
+            partition_values: partition
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            size: size as i64,
+            modification_time: now_ms(),
+            data_change: true,
+            stats: Some(format!("{{\"numRecords\":{}}}", batch.num_rows())),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+            clustering_provider: None,
+        })
+    }
+
+    /// A `remove` action for a file of this table.
+    pub fn remove(&self, add: &Add) -> Remove {
+        Remove {
+            path: add.path.clone(),
+            data_change: true,
+            deletion_timestamp: Some(now_ms()),
+            extended_file_metadata: Some(true),
+            partition_values: Some(add.partition_values.clone()),
+            size: Some(add.size),
+            tags: None,
+            deletion_vector: None,
+            base_row_id: None,
+            default_row_commit_version: None,
+        }
+    }
+
+    /// The local path of a file of this table.
+    pub fn file_path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    /// Commits `actions` as one version, tagged `txn(app_id, checkpoint)`,
+    /// with `metadata` in `commitInfo`. Returns the new version.
+    pub async fn commit(
+        &mut self,
+        actions: Vec<Action>,
+        app_id: &str,
+        checkpoint: u64,
+        metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<u64, DeltaError> {
+        let wrap = |source| DeltaError::Delta {
+            table: self.table.path(),
+            source,
+        };
+        let properties = CommitProperties::default()
+            .with_application_transaction(Transaction::new(app_id, checkpoint as i64))
+            .with_metadata(metadata);
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: (!self.spec.partition_columns.is_empty())
+                .then(|| self.spec.partition_columns.clone()),
+            predicate: None,
+        };
+        let snapshot = self.delta.snapshot().map_err(wrap)?;
+        let finalized = CommitBuilder::from(properties)
+            .with_actions(actions)
+            .build(Some(snapshot), self.delta.log_store(), operation)
+            .await
+            .map_err(|e| DeltaError::Delta {
+                table: self.table.path(),
+                source: e,
+            })?;
+        let version = finalized.version();
+        self.delta
+            .update_state()
+            .await
+            .map_err(|source| DeltaError::Delta {
+                table: self.table.path(),
+                source,
+            })?;
+        Ok(version)
+    }
+
+    /// The last checkpoint committed to this table by `app_id`, if any.
+    pub async fn committed_checkpoint(&self, app_id: &str) -> Result<Option<i64>, DeltaError> {
+        let wrap = |source| DeltaError::Delta {
+            table: self.table.path(),
+            source,
+        };
+        self.delta
+            .snapshot()
+            .map_err(wrap)?
+            .transaction_version(self.delta.log_store().as_ref(), app_id)
+            .await
+            .map_err(wrap)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}

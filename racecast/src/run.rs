@@ -1,0 +1,228 @@
+//! `racecast run`: validates the flags into a `RunConfig` and a timely
+//! `Config` (built by timely's own parser from `-w/-n/-p/-h`), runs the
+//! pipeline, and prints the summary.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{Context, bail};
+use racecast_connectors::delta::Table;
+use racecast_connectors::run::{
+    EPOCH, RunConfig, RunSummary, Source, check_input, existing_checkpoint, run as run_pipeline,
+};
+use racecast_connectors::simulator::{SimConfig, full_race_laps};
+
+use crate::cli::RunArgs;
+
+const APP_ID: &str = "racecast";
+
+struct Validated {
+    config: RunConfig,
+    timely: timely::Config,
+    fresh: bool,
+    json: bool,
+}
+
+fn timely_config(a: &RunArgs) -> anyhow::Result<timely::Config> {
+    if a.workers == 0 || a.processes == 0 {
+        bail!("-w and -n must be at least 1");
+    }
+    if a.process >= a.processes {
+        bail!(
+            "-p {} is not a process of -n {} (use 0..{})",
+            a.process,
+            a.processes,
+            a.processes
+        );
+    }
+    let mut args = vec!["-w".to_string(), a.workers.to_string()];
+    if a.processes > 1 {
+        let hostfile = a
+            .hostfile
+            .as_ref()
+            .context("-n above 1 needs -h HOSTFILE (one host:port per process)")?;
+        args.extend([
+            "-n".into(),
+            a.processes.to_string(),
+            "-p".into(),
+            a.process.to_string(),
+        ]);
+        args.extend(["-h".into(), hostfile.display().to_string()]);
+    }
+    timely::Config::from_args(args.into_iter())
+        .map_err(|e| anyhow::anyhow!("timely rejected the worker flags: {e}"))
+}
+
+fn validate(a: RunArgs) -> anyhow::Result<Validated> {
+    let timely = timely_config(&a)?;
+    for path in a.inputs.iter().chain(&a.entries) {
+        check_input(path)?;
+        if !path.is_file() {
+            bail!("input \"{}\" does not exist or is not a file", path.display());
+        }
+    }
+    let source = if a.inputs.is_empty() {
+        if a.entries.is_some() {
+            bail!("--entries needs --input (the simulator brings its own entry list)");
+        }
+        let shares: Vec<f64> = a
+            .disorder
+            .split(',')
+            .map(|s| s.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .context("--disorder takes four shares, e.g. 0.01,0.02,0.005,0.001")?;
+        let [duplicates, late, corrections, invalid] = shares[..] else {
+            bail!(
+                "--disorder takes four shares (duplicates, late, corrections, invalid), got {}",
+                shares.len()
+            );
+        };
+        let sim = SimConfig {
+            cars: a.cars,
+            laps: a.laps.unwrap_or_else(full_race_laps),
+            seed: a.seed,
+            duplicates,
+            late,
+            corrections,
+            invalid,
+            late_max_ms: 30_000,
+            ..SimConfig::default()
+        };
+        sim.validate()?;
+        let speed = match a.speed.as_str() {
+            "max" => None,
+            s => {
+                let v: f64 = s
+                    .parse()
+                    .with_context(|| format!("--speed takes a number or \"max\", got {s:?}"))?;
+                if !(v > 0.0 && v.is_finite()) {
+                    bail!("--speed must be above 0");
+                }
+                Some(v)
+            }
+        };
+        Source::Simulator {
+            config: sim,
+            speed,
+            duration: a.duration,
+        }
+    } else {
+        Source::Files {
+            inputs: a.inputs,
+            entries: a.entries,
+        }
+    };
+    if a.checkpoint_interval.is_zero() {
+        bail!("--checkpoint-interval must be above 0");
+    }
+    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    Ok(Validated {
+        config: RunConfig {
+            source,
+            data: a.data,
+            checkpoint_interval: a.checkpoint_interval,
+            epoch: EPOCH,
+            app_id: APP_ID.into(),
+            progress,
+        },
+        timely,
+        fresh: a.fresh,
+        json: a.json,
+    })
+}
+
+fn clear_tables(data: &std::path::Path) -> anyhow::Result<()> {
+    for table in Table::ALL {
+        let dir: PathBuf = data.join(table.path());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)
+                .with_context(|| format!("could not delete \"{}\"", dir.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let v = validate(args)?;
+    if v.fresh {
+        clear_tables(&v.config.data)?;
+    } else if let Some(checkpoint) = existing_checkpoint(&v.config.data, APP_ID)? {
+        bail!(racecast_connectors::run::RunError::Existing {
+            path: v.config.data.clone(),
+            checkpoint
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            // A second Ctrl-C: leave now.
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping: finishing the last checkpoint (Ctrl-C again to abort)");
+    })
+    .context("could not install the Ctrl-C handler")?;
+    let data = v.config.data.clone();
+    let progress = v.config.progress;
+    let summary = run_pipeline(v.config, v.timely, stop)?;
+    if progress {
+        eprintln!();
+    }
+    if v.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        print_summary(&summary, &data);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(s: &RunSummary, data: &std::path::Path) {
+    println!(
+        "{} records in {:.1}s ({:.0}/s): {} valid events, {} entry-list records, {} quarantined",
+        s.records,
+        s.elapsed_s,
+        s.records as f64 / s.elapsed_s.max(1e-9),
+        s.valid_events,
+        s.valid_entries,
+        s.quarantined
+    );
+    for (code, n) in &s.quarantined_by_reason {
+        println!("  quarantined {code:<24} {n:>10}");
+    }
+    println!(
+        "silver: {} rows ({} corrections applied, {} duplicates or stale revisions); gold: {} lap rows",
+        s.silver_rows, s.corrections_applied, s.duplicates_or_stale, s.lap_rows
+    );
+    println!(
+        "{} checkpoints (last: {}) committed to {}",
+        s.checkpoints,
+        s.last_checkpoint,
+        data.display()
+    );
+    if !s.classification.is_empty() {
+        println!("\nclassification");
+        println!("  pos  car  driver  laps        time         gap     best lap");
+        for c in &s.classification {
+            let time = format!("{:.3}s", c.total_time_ms as f64 / 1000.0);
+            let gap = c
+                .gap_to_leader_ms
+                .map_or("-".into(), |g| format!("+{:.3}s", g as f64 / 1000.0));
+            let best = c
+                .best_lap_ms
+                .map_or("-".into(), |b| format!("{:.3}s", b as f64 / 1000.0));
+            println!(
+                "  {:>3}  {:>3}  {:<6} {:>5} {:>12} {:>11} {:>12}{}",
+                c.position,
+                c.car_number,
+                c.driver_code.as_deref().unwrap_or("?"),
+                c.laps_completed,
+                time,
+                gap,
+                best,
+                if c.fastest_lap { "  fastest lap" } else { "" }
+            );
+        }
+    }
+}

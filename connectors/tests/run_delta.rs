@@ -350,3 +350,99 @@ fn two_processes_over_tcp_commit_the_batch_result() {
             });
     assert_eq!(by_source.len(), 2, "entries and events both land: {by_source:?}");
 }
+
+/// Rows as JSON objects whose numbers compare by value (an integer and the
+/// same float are equal), sorted.
+fn normalised(rows: Vec<Map<String, Value>>) -> Vec<String> {
+    let number = |v: Value| match v {
+        Value::Number(n) => json!(n.as_f64()),
+        other => other,
+    };
+    sorted(
+        rows.into_iter()
+            .map(|m| m.into_iter().map(|(k, v)| (k, number(v))).collect())
+            .collect(),
+    )
+}
+
+#[test]
+fn python_deltalake_reads_the_batch_result() {
+    let records = common::simulated(&race(), Format::Protobuf);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (entries, events) = write_files(dir.path(), &records);
+    let data = dir.path().join("data");
+    run(
+        config(&data, &entries, &events),
+        timely::Config::process(2),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("run succeeds");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/read_delta.py");
+    let output = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&data)
+        .output()
+        .expect("python3 runs (CI installs it)");
+    assert!(
+        output.status.success(),
+        "the Python reader failed (needs `pip install deltalake pyarrow`, which .ci/run does): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tables: Value = serde_json::from_slice(&output.stdout).expect("the reader prints JSON");
+    let rows = |name: &str| -> Vec<Map<String, Value>> {
+        serde_json::from_value(tables[name]["rows"].clone()).expect("rows are objects")
+    };
+    let expected = common::batch(&records);
+
+    assert_eq!(tables["bronze"]["rows"], json!(expected.bronze), "bronze rows");
+    assert_eq!(
+        tables["quarantine"]["rows"],
+        json!(expected.quarantined),
+        "quarantine rows"
+    );
+
+    let silver: BTreeSet<(String, i64, i64, i64, String)> = rows("silver")
+        .iter()
+        .map(|r| {
+            (
+                r["event_id"].as_str().expect("event_id").to_owned(),
+                r["revision"].as_i64().expect("revision"),
+                r["car_number"].as_i64().expect("car_number"),
+                r["lap"].as_i64().expect("lap"),
+                r["driver_code"]
+                    .as_str()
+                    .expect("every row has its entry")
+                    .to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(silver.len(), rows("silver").len(), "no silver row twice");
+    let want: BTreeSet<(String, i64, i64, i64, String)> = expected
+        .silver
+        .iter()
+        .map(|r| {
+            (
+                r.event.event_id.to_string(),
+                i64::from(r.event.revision),
+                i64::from(r.event.car_number),
+                i64::from(r.event.lap),
+                r.entry
+                    .as_ref()
+                    .map(|e| e.driver_code.to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert!(silver == want, "silver read by Python equals the batch reference");
+
+    assert_eq!(
+        normalised(rows("lap_metrics")),
+        normalised(expected.laps.iter().map(lap_json).collect()),
+        "lap_metrics read by Python"
+    );
+    assert_eq!(
+        normalised(rows("session_metrics")),
+        normalised(expected.sessions.iter().map(session_json).collect()),
+        "session_metrics read by Python"
+    );
+}

@@ -1,0 +1,285 @@
+//! End-to-end throughput harness: a seeded adversarial race (duplicates,
+//! late events, corrections, invalid records) through the dataflow alone
+//! (`--mode dataflow`) or from a `.pb` file into the Delta tables
+//! (`--mode delta`, the whole `racecast run` path), on 1..N workers.
+//! Prints events/s and, for the dataflow, resident memory per silver row.
+//!
+//! ```sh
+//! cargo run --release -p racecast-bench --bin throughput -- --events 1000000 --workers 1,2
+//! cargo run --release -p racecast-bench --bin throughput -- --mode delta --events 10000000 --workers 2
+//! ```
+//!
+//! The input is encoded up front into one contiguous buffer (or file), so
+//! that the figures measure the pipeline, not the simulator; memory is
+//! read from `/proc/self/status` before and after, with the dataflow's
+//! state still alive.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use racecast_connectors::run::{RunConfig, Source, run};
+use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
+use racecast_dataflow::bronze::{Ingested, RecordKind};
+use racecast_dataflow::{Format, Limits, Time, pipeline};
+use timely::dataflow::operators::{Input, Inspect, Probe};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+/// Records per block dealt to one worker (as the file source does).
+const BLOCK: usize = 1024;
+/// Records per worker per epoch in the dataflow mode.
+const EPOCH_RECORDS: usize = 100_000;
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// Decode → silver → gold, no sink.
+    Dataflow,
+    /// `.pb` file → pipeline → Delta tables (checkpoints every second).
+    Delta,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "racecast throughput harness (see bench/README.md)")]
+struct Args {
+    /// What to measure.
+    #[arg(long, value_enum, default_value = "dataflow")]
+    mode: Mode,
+    /// Number of records.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Worker counts to run, comma separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    workers: Vec<usize>,
+    /// Cars in the race.
+    #[arg(long, default_value_t = 20)]
+    cars: u32,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// The adversarial race: enough laps for `events` records.
+fn race(events: usize, cars: u32, seed: u64) -> SimConfig {
+    // ~110 samples/s per car over a ~80 s lap, plus the delivery knobs.
+    let per_lap = 9_000 * cars as usize;
+    SimConfig {
+        cars,
+        laps: (events / per_lap + 2).min(200) as u32,
+        seed,
+        duplicates: 0.05,
+        late: 0.05,
+        late_max_ms: 120_000,
+        corrections: 0.02,
+        invalid: 0.001,
+        ..SimConfig::default()
+    }
+}
+
+/// The entry list and the first `events` records, length-delimited protobuf.
+fn encode(config: &SimConfig, events: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut entries = Vec::new();
+    for e in entry_list(config) {
+        prost::Message::encode_length_delimited(&e, &mut entries).expect("a Vec grows");
+    }
+    let mut buffer = Vec::with_capacity(events * 110);
+    for d in Simulator::new(config.clone()).take(events) {
+        match d.record {
+            SimRecord::Event(e) => {
+                prost::Message::encode_length_delimited(&e, &mut buffer).expect("a Vec grows")
+            }
+            SimRecord::Garbage(bytes) => {
+                prost::encoding::encode_varint(bytes.len() as u64, &mut buffer);
+                buffer.extend_from_slice(&bytes);
+            }
+        }
+    }
+    (entries, buffer)
+}
+
+/// Splits a length-delimited buffer into its records.
+fn records(buffer: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buffer;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len =
+            prost::encoding::decode_varint(&mut rest).expect("the harness wrote valid varints") as usize;
+        let (record, tail) = rest.split_at(len);
+        rest = tail;
+        Some(record)
+    })
+}
+
+/// `VmRSS` and `VmHWM` of this process, in bytes.
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: usize) {
+    let silver_rows = Arc::new(AtomicI64::new(0));
+    let lap_rows = Arc::new(AtomicI64::new(0));
+    let (rss_before, _) = memory();
+    let started = Instant::now();
+    let (rows, laps) = (Arc::clone(&silver_rows), Arc::clone(&lap_rows));
+    let state = Arc::new(std::sync::Mutex::new((0u64, Duration::ZERO)));
+    let state_out = Arc::clone(&state);
+    // Workers that finished, and whether worker 0 has measured.
+    let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let measured = Arc::new(AtomicBool::new(false));
+    timely::execute(timely::Config::process(workers), move |worker| {
+        let (index, peers) = (worker.index(), worker.peers());
+        let mut input: InputHandleVec<Time, Ingested> = InputHandleVec::new();
+        let probe = ProbeHandle::new();
+        let (rows, laps) = (Arc::clone(&rows), Arc::clone(&laps));
+        let (finished, measured) = (Arc::clone(&finished), Arc::clone(&measured));
+        worker.dataflow::<Time, _, _>(|scope| {
+            let out = pipeline::build(scope.input_from(&mut input), Limits::default(), Vec::new());
+            out.silver
+                .inner
+                .inspect(move |(_, _, d)| {
+                    rows.fetch_add(*d as i64, Ordering::Relaxed);
+                })
+                .probe_with(&probe);
+            out.lap_metrics
+                .inner
+                .inspect(move |(_, _, d)| {
+                    laps.fetch_add(*d as i64, Ordering::Relaxed);
+                })
+                .probe_with(&probe);
+            out.session_metrics.inner.probe_with(&probe);
+            out.bronze.probe_with(&probe);
+            out.quarantine.probe_with(&probe);
+        });
+        let record = |kind, offset: usize, bytes: &[u8]| Ingested {
+            source: 0,
+            partition: 0,
+            offset: offset as u64,
+            ingested_ms: 0,
+            kind,
+            format: Format::Protobuf,
+            bytes: bytes.to_vec(),
+        };
+        if index == 0 {
+            for (i, bytes) in records(&entries).enumerate() {
+                input.send(record(RecordKind::Entry, i, bytes));
+            }
+        }
+        let mut sent = 0;
+        for (i, bytes) in records(&buffer).enumerate() {
+            if (i / BLOCK) % peers != index {
+                continue;
+            }
+            input.send(record(RecordKind::Event, i, bytes));
+            sent += 1;
+            if sent % EPOCH_RECORDS == 0 {
+                let next = input.time() + 1;
+                input.advance_to(next);
+                // Keep at most two epochs in flight.
+                while probe.less_than(&next.saturating_sub(1)) {
+                    worker.step();
+                }
+            }
+        }
+        // Workers end at different epochs: closing the input (not
+        // advancing it) lets the frontier run out everywhere.
+        drop(input);
+        while !probe.done() {
+            worker.step();
+        }
+        // Every worker's state is alive while worker 0 measures (workers
+        // keep stepping: a blocked worker would stall the others).
+        finished.fetch_add(1, Ordering::SeqCst);
+        while finished.load(Ordering::SeqCst) < peers {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+        if index == 0 {
+            let (rss, _) = memory();
+            *state.lock().expect("lock") = (rss, started.elapsed());
+            measured.store(true, Ordering::SeqCst);
+        }
+        while !measured.load(Ordering::SeqCst) {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+    })
+    .expect("timely starts");
+    let (rss_after, elapsed) = *state_out.lock().expect("lock");
+    let (_, peak) = memory();
+    let silver = silver_rows.load(Ordering::Relaxed).max(1);
+    println!(
+        "dataflow  workers={workers}  records={total}  {:.2}s  {:.0} events/s  silver={silver}  laps={}  \
+         rss+{:.0} MB ({:.0} B/silver row)  peak {:.0} MB",
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        lap_rows.load(Ordering::Relaxed),
+        rss_after.saturating_sub(rss_before) as f64 / 1e6,
+        rss_after.saturating_sub(rss_before) as f64 / silver as f64,
+        peak as f64 / 1e6,
+    );
+}
+
+fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let (entries_path, events_path) = (dir.path().join("entries.pb"), dir.path().join("events.pb"));
+    std::fs::write(&entries_path, entries).expect("write the entry list");
+    std::fs::write(&events_path, buffer).expect("write the events");
+    let config = RunConfig {
+        source: Source::Files {
+            inputs: vec![events_path],
+            entries: Some(entries_path),
+        },
+        data: dir.path().join("data"),
+        checkpoint_interval: Duration::from_secs(1),
+        epoch: racecast_connectors::run::EPOCH,
+        app_id: "racecast-bench".into(),
+        progress: false,
+    };
+    let started = Instant::now();
+    let summary = run(
+        config,
+        timely::Config::process(workers),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the run succeeds");
+    let elapsed = started.elapsed().as_secs_f64();
+    let (_, peak) = memory();
+    println!(
+        "delta     workers={workers}  records={total}  {elapsed:.2}s  {:.0} events/s  checkpoints={}  \
+         silver={}  laps={}  peak {:.0} MB",
+        total as f64 / elapsed,
+        summary.checkpoints,
+        summary.silver_rows,
+        summary.lap_rows,
+        peak as f64 / 1e6,
+    );
+}
+
+fn main() {
+    let args = Args::parse();
+    let config = race(args.events, args.cars, args.seed);
+    let t = Instant::now();
+    let (entries, buffer) = encode(&config, args.events);
+    let total = records(&buffer).count();
+    eprintln!(
+        "input: {total} records, {:.0} MB, encoded in {:.1}s",
+        buffer.len() as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
+    for &workers in &args.workers {
+        match args.mode {
+            Mode::Dataflow => dataflow(Arc::clone(&entries), Arc::clone(&buffer), workers, total),
+            Mode::Delta => delta(&entries, &buffer, workers, total),
+        }
+    }
+}

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use racecast_connectors::run::{RunConfig, Source, run};
 use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
-use racecast_dataflow::bronze::{Ingested, RecordKind};
+use racecast_dataflow::bronze::{Ingested, RecordKind, decode_records};
+use racecast_dataflow::silver::silver_upsert;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -57,6 +58,19 @@ struct Args {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Dataflow mode: how far to build the dataflow.
+    #[arg(long, value_enum, default_value = "gold")]
+    stages: Stages,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
+enum Stages {
+    /// Decode and validate only.
+    Decode,
+    /// Decode, validate and the silver upsert.
+    Silver,
+    /// The whole dataflow (silver and gold).
+    Gold,
 }
 
 /// The adversarial race: enough laps for `events` records.
@@ -126,7 +140,7 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: usize) {
+fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: usize, stages: Stages) {
     let silver_rows = Arc::new(AtomicI64::new(0));
     let lap_rows = Arc::new(AtomicI64::new(0));
     let (rss_before, _) = memory();
@@ -144,7 +158,25 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
         let (rows, laps) = (Arc::clone(&rows), Arc::clone(&laps));
         let (finished, measured) = (Arc::clone(&finished), Arc::clone(&measured));
         worker.dataflow::<Time, _, _>(|scope| {
-            let out = pipeline::build(scope.input_from(&mut input), Limits::default(), Vec::new());
+            let records = scope.input_from(&mut input);
+            if stages != Stages::Gold {
+                let decoded = decode_records(records, Limits::default());
+                decoded.bronze.probe_with(&probe);
+                decoded.quarantine.probe_with(&probe);
+                if stages == Stages::Decode {
+                    decoded.events.probe_with(&probe);
+                    decoded.entries.probe_with(&probe);
+                } else {
+                    silver_upsert(decoded.events, decoded.entries)
+                        .inner
+                        .inspect(move |(_, _, d)| {
+                            rows.fetch_add(*d as i64, Ordering::Relaxed);
+                        })
+                        .probe_with(&probe);
+                }
+                return;
+            }
+            let out = pipeline::build(records, Limits::default(), Vec::new());
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {
@@ -217,7 +249,7 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
     let (_, peak) = memory();
     let silver = silver_rows.load(Ordering::Relaxed).max(1);
     println!(
-        "dataflow  workers={workers}  records={total}  {:.2}s  {:.0} events/s  silver={silver}  laps={}  \
+        "dataflow  stages={stages:?}  workers={workers}  records={total}  {:.2}s  {:.0} events/s  silver={silver}  laps={}  \
          rss+{:.0} MB ({:.0} B/silver row)  peak {:.0} MB",
         elapsed.as_secs_f64(),
         total as f64 / elapsed.as_secs_f64(),
@@ -278,7 +310,13 @@ fn main() {
     let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
     for &workers in &args.workers {
         match args.mode {
-            Mode::Dataflow => dataflow(Arc::clone(&entries), Arc::clone(&buffer), workers, total),
+            Mode::Dataflow => dataflow(
+                Arc::clone(&entries),
+                Arc::clone(&buffer),
+                workers,
+                total,
+                args.stages,
+            ),
             Mode::Delta => delta(&entries, &buffer, workers, total),
         }
     }

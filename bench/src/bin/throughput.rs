@@ -9,10 +9,11 @@
 //! cargo run --release -p racecast-bench --bin throughput -- --mode delta --events 10000000 --workers 2
 //! ```
 //!
-//! The input is encoded up front into one contiguous buffer (or file), so
-//! that the figures measure the pipeline, not the simulator; memory is
-//! read from `/proc/self/status` before and after, with the dataflow's
-//! state still alive.
+//! The input is encoded up front (by a child process, into a temporary
+//! directory) and read into one contiguous buffer, so that the figures
+//! measure the pipeline, not the simulator. Each worker count runs in a
+//! fresh process; memory is read from `/proc/self/status` before and after,
+//! with the dataflow's state still alive.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
@@ -58,6 +59,12 @@ struct Args {
     /// Simulator seed.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Internal: write the input (entries.pb, events.pb) into this directory and exit.
+    #[arg(long, hide = true)]
+    encode_to: Option<std::path::PathBuf>,
+    /// Internal: run once on the input in this directory.
+    #[arg(long, hide = true)]
+    input_dir: Option<std::path::PathBuf>,
     /// Dataflow mode: how far to build the dataflow.
     #[arg(long, value_enum, default_value = "gold")]
     stages: Stages,
@@ -151,12 +158,15 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
     // Workers that finished, and whether worker 0 has measured.
     let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let measured = Arc::new(AtomicBool::new(false));
+    let last_epoch = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     timely::execute(timely::Config::process(workers), move |worker| {
         let (index, peers) = (worker.index(), worker.peers());
         let mut input: InputHandleVec<Time, Ingested> = InputHandleVec::new();
         let probe = ProbeHandle::new();
         let (rows, laps) = (Arc::clone(&rows), Arc::clone(&laps));
         let (finished, measured) = (Arc::clone(&finished), Arc::clone(&measured));
+        let (last_epoch, done) = (Arc::clone(&last_epoch), Arc::clone(&done));
         worker.dataflow::<Time, _, _>(|scope| {
             let records = scope.input_from(&mut input);
             if stages != Stages::Gold {
@@ -223,16 +233,21 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
                 }
             }
         }
-        // Workers end at different epochs: closing the input (not
-        // advancing it) lets the frontier run out everywhere.
-        drop(input);
-        while !probe.done() {
-            worker.step();
-        }
-        // Every worker's state is alive while worker 0 measures (workers
-        // keep stepping: a blocked worker would stall the others).
+        // Workers end at different epochs: agree on the last one, run to
+        // it, and measure while every operator still holds its state (a
+        // closed input would let timely drop the finished operators).
+        last_epoch.fetch_max(input.time() + 1, Ordering::SeqCst);
         finished.fetch_add(1, Ordering::SeqCst);
         while finished.load(Ordering::SeqCst) < peers {
+            worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+        let last = last_epoch.load(Ordering::SeqCst);
+        input.advance_to(last);
+        while probe.less_than(&last) {
+            worker.step();
+        }
+        done.fetch_add(1, Ordering::SeqCst);
+        while done.load(Ordering::SeqCst) < peers {
             worker.step_or_park(Some(Duration::from_millis(1)));
         }
         if index == 0 {
@@ -242,6 +257,10 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
         }
         while !measured.load(Ordering::SeqCst) {
             worker.step_or_park(Some(Duration::from_millis(1)));
+        }
+        drop(input);
+        while !probe.done() {
+            worker.step();
         }
     })
     .expect("timely starts");
@@ -296,28 +315,56 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
     );
 }
 
+/// Runs this binary again with `extra` arguments (each measurement in a
+/// fresh process, so that one run's freed memory does not hide the next
+/// one's resident set).
+fn child(extra: &[String]) {
+    let exe = std::env::current_exe().expect("the harness knows its own path");
+    let status = std::process::Command::new(exe)
+        .args(std::env::args().skip(1))
+        .args(extra)
+        .status()
+        .expect("the harness starts itself");
+    assert!(status.success(), "a measurement failed: {status}");
+}
+
 fn main() {
     let args = Args::parse();
-    let config = race(args.events, args.cars, args.seed);
-    let t = Instant::now();
-    let (entries, buffer) = encode(&config, args.events);
-    let total = records(&buffer).count();
-    eprintln!(
-        "input: {total} records, {:.0} MB, encoded in {:.1}s",
-        buffer.len() as f64 / 1e6,
-        t.elapsed().as_secs_f64()
-    );
-    let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
-    for &workers in &args.workers {
-        match args.mode {
-            Mode::Dataflow => dataflow(
-                Arc::clone(&entries),
-                Arc::clone(&buffer),
-                workers,
-                total,
-                args.stages,
-            ),
-            Mode::Delta => delta(&entries, &buffer, workers, total),
+    if let Some(dir) = &args.encode_to {
+        let config = race(args.events, args.cars, args.seed);
+        let t = Instant::now();
+        let (entries, buffer) = encode(&config, args.events);
+        std::fs::write(dir.join("entries.pb"), entries).expect("write the entry list");
+        std::fs::write(dir.join("events.pb"), &buffer).expect("write the events");
+        eprintln!(
+            "input: {} records, {:.0} MB, encoded in {:.1}s",
+            records(&buffer).count(),
+            buffer.len() as f64 / 1e6,
+            t.elapsed().as_secs_f64()
+        );
+        return;
+    }
+    let Some(dir) = &args.input_dir else {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().display().to_string();
+        child(&["--encode-to".into(), path.clone()]);
+        for workers in &args.workers {
+            child(&[
+                "--input-dir".into(),
+                path.clone(),
+                "--workers".into(),
+                workers.to_string(),
+            ]);
         }
+        return;
+    };
+    let entries = std::fs::read(dir.join("entries.pb")).expect("read the entry list");
+    let buffer = std::fs::read(dir.join("events.pb")).expect("read the events");
+    let total = records(&buffer).count();
+    let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
+    let workers = *args.workers.last().expect("at least one worker count");
+    match args.mode {
+        Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages),
+        Mode::Delta => delta(&entries, &buffer, workers, total),
     }
 }

@@ -155,6 +155,45 @@ fn sorted(mut rows: Vec<Map<String, Value>>) -> Vec<String> {
     out
 }
 
+/// What identifies a silver row and where it sits: event id, revision,
+/// car, lap and the joined driver code ("" when none).
+type SilverKey = (String, i64, i64, i64, String);
+
+/// The key of a silver row read back (from Rust or Python).
+fn silver_key(r: &Map<String, Value>) -> SilverKey {
+    let int = |name: &str| r[name].as_i64().unwrap_or(-1);
+    (
+        r["event_id"].as_str().unwrap_or_default().to_owned(),
+        int("revision"),
+        int("car_number"),
+        int("lap"),
+        r.get("driver_code")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The keys of the batch reference's silver rows.
+fn reference_silver(expected: &common::Batch) -> BTreeSet<SilverKey> {
+    expected
+        .silver
+        .iter()
+        .map(|r| {
+            (
+                r.event.event_id.to_string(),
+                i64::from(r.event.revision),
+                i64::from(r.event.car_number),
+                i64::from(r.event.lap),
+                r.entry
+                    .as_ref()
+                    .map(|e| e.driver_code.to_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// Checks every table under `data` against the batch reference.
 fn assert_tables_match(data: &Path, records: &[Ingested], summary: &RunSummary) {
     let expected = common::batch(records);
@@ -182,29 +221,8 @@ fn assert_tables_match(data: &Path, records: &[Ingested], summary: &RunSummary) 
     );
 
     let silver = json_rows(&read(data, Table::Silver));
-    let got: BTreeSet<(String, i64, i64, i64)> = silver
-        .iter()
-        .map(|r| {
-            (
-                r["event_id"].as_str().unwrap_or_default().to_owned(),
-                r["revision"].as_i64().unwrap_or(-1),
-                r["car_number"].as_i64().unwrap_or(-1),
-                r["lap"].as_i64().unwrap_or(-1),
-            )
-        })
-        .collect();
-    let want: BTreeSet<(String, i64, i64, i64)> = expected
-        .silver
-        .iter()
-        .map(|r| {
-            (
-                r.event.event_id.to_string(),
-                i64::from(r.event.revision),
-                i64::from(r.event.car_number),
-                i64::from(r.event.lap),
-            )
-        })
-        .collect();
+    let got: BTreeSet<SilverKey> = silver.iter().map(silver_key).collect();
+    let want = reference_silver(&expected);
     assert_eq!(
         silver.len(),
         expected.silver.len(),
@@ -212,7 +230,7 @@ fn assert_tables_match(data: &Path, records: &[Ingested], summary: &RunSummary) 
     );
     assert!(
         got == want,
-        "silver ids, revisions, cars and laps equal the batch's"
+        "silver ids, revisions, cars, laps and drivers equal the batch's"
     );
     assert!(
         silver.iter().all(|r| r.get("driver_code").is_some()),
@@ -401,38 +419,13 @@ fn python_deltalake_reads_the_batch_result() {
         "quarantine rows"
     );
 
-    let silver: BTreeSet<(String, i64, i64, i64, String)> = rows("silver")
-        .iter()
-        .map(|r| {
-            (
-                r["event_id"].as_str().expect("event_id").to_owned(),
-                r["revision"].as_i64().expect("revision"),
-                r["car_number"].as_i64().expect("car_number"),
-                r["lap"].as_i64().expect("lap"),
-                r["driver_code"]
-                    .as_str()
-                    .expect("every row has its entry")
-                    .to_owned(),
-            )
-        })
-        .collect();
+    let silver: BTreeSet<SilverKey> = rows("silver").iter().map(silver_key).collect();
     assert_eq!(silver.len(), rows("silver").len(), "no silver row twice");
-    let want: BTreeSet<(String, i64, i64, i64, String)> = expected
-        .silver
-        .iter()
-        .map(|r| {
-            (
-                r.event.event_id.to_string(),
-                i64::from(r.event.revision),
-                i64::from(r.event.car_number),
-                i64::from(r.event.lap),
-                r.entry
-                    .as_ref()
-                    .map(|e| e.driver_code.to_string())
-                    .unwrap_or_default(),
-            )
-        })
-        .collect();
+    assert!(
+        rows("silver").iter().all(|r| r.contains_key("driver_code")),
+        "every silver row read by Python is joined with its entry"
+    );
+    let want = reference_silver(&expected);
     assert!(silver == want, "silver read by Python equals the batch reference");
 
     assert_eq!(

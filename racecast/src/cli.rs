@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use racecast_connectors::simulator::{SimConfig, full_race_laps};
 
 /// racecast: exact, always-current Formula 1 telemetry analytics.
 #[derive(Debug, Parser)]
@@ -42,15 +43,8 @@ pub struct SimulateArgs {
     /// Where to write the entry list [default: <out>.entries.jsonl].
     #[arg(long)]
     pub entries_out: Option<PathBuf>,
-    /// Number of cars (1..=50).
-    #[arg(long, default_value_t = 20)]
-    pub cars: u32,
-    /// Race distance in laps [default: a full race distance, 53 laps].
-    #[arg(long)]
-    pub laps: Option<u32>,
-    /// Random seed: the same seed gives the same bytes.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub race: RaceArgs,
     /// Share of events delivered twice (0..=1).
     #[arg(long, default_value_t = 0.0)]
     pub duplicates: f64,
@@ -115,15 +109,6 @@ pub struct RunArgs {
     /// Simulator only: stop after this long, e.g. 30s, 5m (default: the whole race or Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
-    /// Simulator only: number of cars.
-    #[arg(long, default_value_t = 20)]
-    pub cars: u32,
-    /// Simulator only: race distance in laps [default: 53].
-    #[arg(long)]
-    pub laps: Option<u32>,
-    /// Simulator only: random seed.
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
     /// Simulator only: shares of duplicated, late, corrected and invalid events.
     #[arg(
         long,
@@ -137,6 +122,9 @@ pub struct RunArgs {
     /// No live progress line.
     #[arg(long)]
     pub quiet: bool,
+    /// The race, when the simulator runs (no --input).
+    #[command(flatten, next_help_heading = "Simulator (without --input)")]
+    pub race: RaceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -149,4 +137,30 @@ pub struct ValidateArgs {
     /// Print a machine-readable JSON report instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The simulated race, shared by `simulate` and `run`.
+#[derive(Debug, Args)]
+pub struct RaceArgs {
+    /// Number of cars (1..=50).
+    #[arg(long, default_value_t = 20)]
+    pub cars: u32,
+    /// Race distance in laps [default: a full race distance, 53 laps].
+    #[arg(long)]
+    pub laps: Option<u32>,
+    /// Random seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl RaceArgs {
+    /// The simulator configuration of this race, with no delivery knobs.
+    pub fn sim_config(&self) -> SimConfig {
+        SimConfig {
+            cars: self.cars,
+            laps: self.laps.unwrap_or_else(full_race_laps),
+            seed: self.seed,
+            ..SimConfig::default()
+        }
+    }
 }

@@ -12,7 +12,7 @@ use racecast_connectors::delta::Table;
 use racecast_connectors::run::{
     EPOCH, RunConfig, RunSummary, Source, check_input, existing_checkpoint, run as run_pipeline,
 };
-use racecast_connectors::simulator::{SimConfig, full_race_laps};
+use racecast_connectors::simulator::SimConfig;
 
 use crate::cli::RunArgs;
 
@@ -80,15 +80,12 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             );
         };
         let sim = SimConfig {
-            cars: a.cars,
-            laps: a.laps.unwrap_or_else(full_race_laps),
-            seed: a.seed,
             duplicates,
             late,
             corrections,
             invalid,
             late_max_ms: 30_000,
-            ..SimConfig::default()
+            ..a.race.sim_config()
         };
         sim.validate()?;
         let speed = match a.speed.as_str() {

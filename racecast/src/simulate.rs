@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use racecast_connectors::files::{RecordWriter, format_of};
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list, full_race_laps};
+use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 
 use crate::cli::SimulateArgs;
 
@@ -31,9 +31,6 @@ impl TryFrom<SimulateArgs> for SimulateConfig {
         });
         format_of(&entries_out)?;
         let sim = SimConfig {
-            cars: a.cars,
-            laps: a.laps.unwrap_or_else(full_race_laps),
-            seed: a.seed,
             session_id: a.session_id,
             session_date: a.session_date,
             duplicates: a.duplicates,
@@ -41,7 +38,7 @@ impl TryFrom<SimulateArgs> for SimulateConfig {
             late_max_ms: i64::try_from(a.late_max.as_millis()).unwrap_or(i64::MAX),
             corrections: a.corrections,
             invalid: a.invalid,
-            ..SimConfig::default()
+            ..a.race.sim_config()
         };
         sim.validate()?;
         let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());

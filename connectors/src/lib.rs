@@ -2,6 +2,8 @@
 //!
 //! - [`files`]: `.jsonl` / length-delimited `.pb` record files (read and write).
 //! - [`delta`]: the Delta Lake sink (five tables, one commit per checkpoint).
+//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
+//! - [`run`]: `racecast run`: sources → dataflow → sinks, checkpoints.
 //! - [`simulator`]: a deterministic race that produces telemetry in arrival
 //!   order, with duplicates, late events, corrections and invalid records.
 //!
@@ -10,5 +12,6 @@
 
 pub mod delta;
 pub mod files;
+pub mod metrics;
 pub mod run;
 pub mod simulator;

@@ -20,7 +20,9 @@
 //! worker 0 only.
 
 use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use racecast_dataflow::bronze::{BronzeRow, Ingested, QuarantineRow, RecordKind};
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
+use racecast_dataflow::stats::PipelineStats;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -35,8 +38,11 @@ use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concatenate, Input, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-use crate::delta::{CheckpointChanges, CheckpointInfo, DeltaError, DeltaSink, Table};
+use crate::delta::{CheckpointChanges, CheckpointInfo, DeltaError, DeltaSink, Table, TableCommit};
 use crate::files::{FileError, RecordReader, format_of};
+use crate::metrics::arrangements::ArrangementSizes;
+use crate::metrics::worker::WorkerMetrics;
+use crate::metrics::{DELTA, Metrics, MetricsError, MetricsServer, RowLabels, SinkLabels, TableLabels};
 use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 
 /// Records per block when dealing file records to workers.
@@ -81,6 +87,8 @@ pub struct RunConfig {
     pub app_id: String,
     /// Print a live progress line on stderr.
     pub progress: bool,
+    /// Serve Prometheus metrics on this address (this process's own).
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Errors of a run.
@@ -100,6 +108,9 @@ pub enum RunError {
         /// Its last complete checkpoint.
         checkpoint: i64,
     },
+    /// The metrics endpoint could not start.
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
     /// Timely could not start or a worker failed.
     #[error("the dataflow failed: {0}")]
     Dataflow(String),
@@ -181,8 +192,27 @@ enum Update {
     Position(Position),
 }
 
-/// Runs the pipeline to the end of the input (or until `stop` is set).
+/// Runs the pipeline to the end of the input (or until `stop` is set),
+/// serving metrics on [`RunConfig::metrics_addr`] when set.
 pub fn run(config: RunConfig, timely: timely::Config, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
+    let metrics = config
+        .metrics_addr
+        .map(|_| Arc::new(Metrics::new(process_index(&timely))));
+    let _server = match (config.metrics_addr, &metrics) {
+        (Some(addr), Some(metrics)) => Some(MetricsServer::start(addr, Arc::clone(metrics))?),
+        _ => None,
+    };
+    run_with_metrics(config, timely, stop, metrics)
+}
+
+/// As [`run`], recording into `metrics` when given (and serving nothing:
+/// [`RunConfig::metrics_addr`] is not looked at).
+pub fn run_with_metrics(
+    config: RunConfig,
+    timely: timely::Config,
+    stop: Arc<AtomicBool>,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let sources = source_names(&config.source);
     let shared = Arc::new(Shared {
@@ -197,10 +227,26 @@ pub fn run(config: RunConfig, timely: timely::Config, stop: Arc<AtomicBool>) -> 
         let mut records: InputHandleVec<Time, Ingested> = InputHandleVec::new();
         let mut positions: InputHandleVec<Time, Position> = InputHandleVec::new();
         let probe = ProbeHandle::new();
-        let mut sink =
-            (index == 0).then(|| CheckpointSink::new(&config, sources.clone(), Arc::clone(&shared)));
+        let mut sink = (index == 0)
+            .then(|| CheckpointSink::new(&config, sources.clone(), Arc::clone(&shared), metrics.clone()));
+        let stats = metrics.as_ref().map(|_| Rc::new(PipelineStats::default()));
+        let mut worker_metrics = metrics.as_ref().zip(stats.as_ref()).map(|(m, stats)| {
+            let arrangements = ArrangementSizes::register(worker);
+            WorkerMetrics::new(
+                Arc::clone(m),
+                index,
+                sources.clone(),
+                Rc::clone(stats),
+                arrangements,
+            )
+        });
         worker.dataflow::<Time, _, _>(|scope| {
-            let out = pipeline::build(scope.input_from(&mut records), Limits::default(), Vec::new());
+            let out = pipeline::build_counted(
+                scope.input_from(&mut records),
+                Limits::default(),
+                Vec::new(),
+                stats,
+            );
             let streams = vec![
                 out.bronze.map(Update::Bronze),
                 out.quarantine.map(Update::Quarantine),
@@ -237,6 +283,7 @@ pub fn run(config: RunConfig, timely: timely::Config, stop: Arc<AtomicBool>) -> 
             epoch: 0,
             epoch_length: config.epoch,
             epoch_started: Instant::now(),
+            metrics: worker_metrics.as_mut(),
         };
         let outcome = match &config.source {
             Source::Files { inputs, entries } => {
@@ -255,7 +302,17 @@ pub fn run(config: RunConfig, timely: timely::Config, stop: Arc<AtomicBool>) -> 
         // the final checkpoint and every dataflow completes.
         drop(records);
         drop(positions);
-        while worker.step_or_park(None) {}
+        match worker_metrics.as_mut() {
+            None => while worker.step_or_park(None) {},
+            Some(m) => {
+                // Park briefly so that this worker's metrics stay current
+                // while others still feed.
+                while worker.step_or_park(Some(PUBLISH_EVERY)) {
+                    m.publish_when_due();
+                }
+                m.publish();
+            }
+        }
     })
     .map_err(RunError::Dataflow)?;
     for result in guards.join() {
@@ -277,6 +334,14 @@ pub fn existing_checkpoint(data: &std::path::Path, app_id: &str) -> Result<Optio
     let runtime = runtime();
     let sink = runtime.block_on(DeltaSink::open(data, app_id, Vec::new()))?;
     Ok(runtime.block_on(sink.complete_checkpoint())?)
+}
+
+/// This process's index in the timely cluster.
+pub fn process_index(config: &timely::Config) -> usize {
+    match &config.communication {
+        timely::CommunicationConfig::Cluster { process, .. } => *process,
+        _ => 0,
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -313,6 +378,9 @@ impl Shared {
     }
 }
 
+/// How long an idle worker parks between looks at its metrics.
+const PUBLISH_EVERY: Duration = crate::metrics::worker::PUBLISH_EVERY;
+
 /// Feeds one worker's share of the input.
 struct Feeder<'a> {
     index: usize,
@@ -322,6 +390,7 @@ struct Feeder<'a> {
     epoch: Time,
     epoch_length: Duration,
     epoch_started: Instant,
+    metrics: Option<&'a mut WorkerMetrics>,
 }
 
 fn now_ms() -> i64 {
@@ -343,6 +412,9 @@ impl Feeder<'_> {
         worker.step();
         while probe.less_than(&self.epoch.saturating_sub(2)) {
             worker.step();
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.publish_when_due();
         }
     }
 
@@ -437,6 +509,10 @@ impl Feeder<'_> {
             );
         }
         let mut race_start = None;
+        if let (None, Some(m)) = (speed, self.metrics.as_mut()) {
+            // As fast as possible: there is no schedule to be behind.
+            m.set_lag(0, 0, 0.0);
+        }
         for delivery in Simulator::new(config.clone()) {
             if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
                 break;
@@ -448,6 +524,10 @@ impl Feeder<'_> {
                 while started.elapsed() < due && !stop.load(Ordering::Relaxed) {
                     self.tick(worker, probe);
                     worker.step_or_park(Some(Duration::from_millis(5)));
+                }
+                // Behind schedule: how late this record is delivered.
+                if let Some(m) = self.metrics.as_mut() {
+                    m.set_lag(0, 0, started.elapsed().saturating_sub(due).as_secs_f64());
                 }
             }
             let bytes = match delivery.record {
@@ -477,6 +557,9 @@ impl Feeder<'_> {
 #[derive(Default)]
 struct Pending {
     updates: Vec<Update>,
+    /// When the sink first saw the frontier pass the epoch (Unix ms): its
+    /// changes were final from then on.
+    processed_ms: Option<i64>,
 }
 
 impl Pending {
@@ -500,10 +583,16 @@ struct CheckpointSink {
     progress: bool,
     started: Instant,
     last_progress: Instant,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl CheckpointSink {
-    fn new(config: &RunConfig, sources: Vec<String>, shared: Arc<Shared>) -> CheckpointSink {
+    fn new(
+        config: &RunConfig,
+        sources: Vec<String>,
+        shared: Arc<Shared>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> CheckpointSink {
         let runtime = runtime();
         let delta = match runtime.block_on(DeltaSink::open(&config.data, &config.app_id, sources)) {
             Ok(delta) => Some(delta),
@@ -527,10 +616,21 @@ impl CheckpointSink {
             progress: config.progress,
             started: Instant::now(),
             last_progress: Instant::now(),
+            metrics,
         }
     }
 
     fn maybe_checkpoint(&mut self, frontier: timely::progress::frontier::AntichainRef<'_, Time>) {
+        if self.metrics.is_some() {
+            let now = now_ms();
+            for (_, pending) in self
+                .pending
+                .iter_mut()
+                .take_while(|(t, _)| !frontier.less_equal(t))
+            {
+                pending.processed_ms.get_or_insert(now);
+            }
+        }
         let done = frontier.is_empty();
         let complete = self
             .pending
@@ -540,27 +640,32 @@ impl CheckpointSink {
         if !(complete && (done || self.last_checkpoint.elapsed() >= self.interval)) {
             return;
         }
-        let mut updates = Vec::new();
+        let mut epochs = Vec::new();
         while let Some(entry) = self.pending.first_entry() {
             if frontier.less_equal(entry.key()) {
                 break;
             }
-            updates.append(&mut entry.remove().updates);
+            epochs.push(entry.remove());
         }
         self.last_checkpoint = Instant::now();
-        if let Err(e) = self.checkpoint(updates) {
+        if let Err(e) = self.checkpoint(epochs) {
             self.shared.fail(RunError::Delta(e));
         }
     }
 
-    fn checkpoint(&mut self, updates: Vec<Update>) -> Result<(), DeltaError> {
+    fn checkpoint(&mut self, epochs: Vec<Pending>) -> Result<(), DeltaError> {
         let Some(delta) = self.delta.as_mut() else {
             return Ok(());
         };
+        let checkpoint_started = Instant::now();
+        let mut latency = self.metrics.as_ref().map(|_| Latencies::default());
         let mut changes = CheckpointChanges::default();
         let (mut silver, mut laps, mut sessions) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
         let mut summary = self.shared.summary.lock().expect("lock");
-        for update in updates {
+        let updates = epochs
+            .into_iter()
+            .flat_map(|p| p.updates.into_iter().map(move |u| (p.processed_ms, u)));
+        for (processed_ms, update) in updates {
             match update {
                 Update::Bronze(row) => {
                     summary.records += 1;
@@ -568,6 +673,12 @@ impl CheckpointSink {
                         (true, RecordKind::Event) => summary.valid_events += 1,
                         (true, RecordKind::Entry) => summary.valid_entries += 1,
                         (false, _) => {}
+                    }
+                    if let Some(l) = latency.as_mut() {
+                        l.ingested.add(row.record.ingested_ms);
+                        if let Some(processed) = processed_ms {
+                            l.processing.add(processed - row.record.ingested_ms);
+                        }
                     }
                     changes.bronze.push(row);
                 }
@@ -588,6 +699,11 @@ impl CheckpointSink {
             }
         }
         changes.silver = silver.into_iter().filter(|(_, d)| *d != 0).collect();
+        if let Some(l) = latency.as_mut() {
+            for (row, _) in changes.silver.iter().filter(|(_, d)| *d > 0) {
+                l.event_time.add(row.event.timestamp_ms);
+            }
+        }
         changes.laps = laps.into_iter().filter(|(_, d)| *d != 0).collect();
         changes.sessions = sessions.into_iter().filter(|(_, d)| *d != 0).collect();
         // Corrections applied: an id retracted and re-inserted with another revision.
@@ -626,7 +742,10 @@ impl CheckpointSink {
             positions,
         };
         drop(summary);
-        self.runtime.block_on(delta.commit(&info, changes))?;
+        let commits = self.runtime.block_on(delta.commit(&info, changes))?;
+        if let (Some(m), Some(l)) = (&self.metrics, latency) {
+            record_commit(m, &commits, l, self.next_number, checkpoint_started.elapsed());
+        }
         let mut summary = self.shared.summary.lock().expect("lock");
         summary.checkpoints += 1;
         summary.last_checkpoint = self.next_number;
@@ -658,6 +777,75 @@ impl CheckpointSink {
         }
         Ok(())
     }
+}
+
+/// Millisecond values of a checkpoint's records, run-length encoded
+/// (records arrive mostly in time order, so runs are long).
+#[derive(Default)]
+struct MsRuns(Vec<(i64, u64)>);
+
+impl MsRuns {
+    fn add(&mut self, ms: i64) {
+        match self.0.last_mut() {
+            Some((last, n)) if *last == ms => *n += 1,
+            _ => self.0.push((ms, 1)),
+        }
+    }
+
+    /// `(now - time, count)` for every time not after `now`.
+    fn ages(&self, now: i64) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.0
+            .iter()
+            .filter(move |(t, _)| *t <= now)
+            .map(move |(t, n)| (now - t, *n))
+    }
+}
+
+/// What a checkpoint's latencies are measured from.
+#[derive(Default)]
+struct Latencies {
+    /// Ingest times of its records.
+    ingested: MsRuns,
+    /// Ingest to the frontier passing the record's epoch, per record.
+    processing: MsRuns,
+    /// Event times of the silver rows it inserts.
+    event_time: MsRuns,
+}
+
+fn record_commit(
+    m: &Metrics,
+    commits: &BTreeMap<Table, TableCommit>,
+    latencies: Latencies,
+    number: u64,
+    duration: Duration,
+) {
+    let now = now_ms();
+    let sink = SinkLabels { sink: DELTA };
+    m.ingest_to_commit
+        .get_or_create(&sink)
+        .record_ms(latencies.ingested.ages(now));
+    m.processing.record_ms(latencies.processing.0.iter().copied());
+    m.event_to_commit
+        .get_or_create(&sink)
+        .record_ms(latencies.event_time.ages(now));
+    for (table, commit) in commits {
+        m.commit_duration
+            .get_or_create(&TableLabels {
+                sink: DELTA,
+                table: table.path(),
+            })
+            .record(commit.duration);
+        for (op, n) in [("insert", commit.inserted), ("retract", commit.retracted)] {
+            m.sink_rows
+                .get_or_create(&RowLabels {
+                    sink: DELTA,
+                    table: table.path(),
+                    op,
+                })
+                .inc_by(n);
+        }
+    }
+    m.checkpoint_completed(number, duration);
 }
 
 fn apply_classification(

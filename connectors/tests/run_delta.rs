@@ -66,6 +66,7 @@ fn config(data: &Path, entries: &Path, events: &Path) -> RunConfig {
         epoch: Duration::from_millis(2),
         app_id: APP.into(),
         progress: false,
+        metrics_addr: None,
     }
 }
 

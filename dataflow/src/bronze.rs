@@ -6,6 +6,8 @@
 //! that read the record (no exchange), and splits the input into four
 //! streams without copying the bytes more than once (timely's `partition`).
 
+use std::rc::Rc;
+
 use timely::dataflow::StreamVec;
 use timely::dataflow::operators::core::Partition;
 use timely::dataflow::operators::vec::Map;
@@ -16,6 +18,7 @@ use crate::date::SessionDate;
 use crate::entry::Entry;
 use crate::event::{Event, EventType};
 use crate::reason::Reasons;
+use crate::stats::{ENTRY, PipelineStats};
 
 /// Which input a record belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -100,6 +103,16 @@ enum Split {
 
 /// Decodes and validates each record where it was read.
 pub fn decode_records<'scope>(records: StreamVec<'scope, Time, Ingested>, limits: Limits) -> Decoded<'scope> {
+    decode_records_counted(records, limits, None)
+}
+
+/// As [`decode_records`], counting records, reasons and late events in
+/// `stats` when given.
+pub fn decode_records_counted<'scope>(
+    records: StreamVec<'scope, Time, Ingested>,
+    limits: Limits,
+    stats: Option<Rc<PipelineStats>>,
+) -> Decoded<'scope> {
     let mut parts = records
         .flat_map(move |record| {
             let mut out = Vec::with_capacity(2);
@@ -112,6 +125,13 @@ pub fn decode_records<'scope>(records: StreamVec<'scope, Time, Ingested>, limits
                     decode_entry(&record.bytes, record.format, &limits).map(|e| (Split::Entry(e), None, None))
                 }
             };
+            if let Some(stats) = &stats {
+                match &outcome {
+                    Ok((Split::Event(e), _, _)) => stats.record_valid_event(record.source, e),
+                    Ok(_) => stats.record_in(record.source, ENTRY),
+                    Err(reasons) => stats.record_invalid(record.source, reasons),
+                }
+            }
             match outcome {
                 Ok((valid, session_date, event_type)) => {
                     out.push(valid);

@@ -58,6 +58,23 @@ impl SessionDate {
     }
 }
 
+impl SessionDate {
+    /// The date `days` after 1970-01-01, if it is in years 0001..=9999.
+    pub fn from_days_since_epoch(days: i64) -> Option<SessionDate> {
+        // Howard Hinnant's civil_from_days.
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        SessionDate::from_ymd(u32::try_from(year).ok()?, month as u32, day as u32)
+    }
+}
+
 impl fmt::Display for SessionDate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (y, m, d) = self.ymd();
@@ -88,6 +105,23 @@ impl<'de> serde::Deserialize<'de> for SessionDate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn days_since_epoch_round_trips() {
+        for days in (-719_162..=2_932_896)
+            .step_by(97)
+            .chain([0, 19_723, 20_417, 2_932_896])
+        {
+            let date = SessionDate::from_days_since_epoch(days).expect("years 1..=9999");
+            assert_eq!(i64::from(date.days_since_epoch()), days, "{date}");
+        }
+        assert_eq!(
+            SessionDate::from_days_since_epoch(0).map(|d| d.to_string()),
+            Some("1970-01-01".into())
+        );
+        assert_eq!(SessionDate::from_days_since_epoch(-719_163), None);
+        assert_eq!(SessionDate::from_days_since_epoch(2_932_897), None);
+    }
 
     #[test]
     fn parses_and_prints_back() {

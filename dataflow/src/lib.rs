@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod real;
 pub mod reason;
 pub mod silver;
+pub mod stats;
 pub mod symbol;
 
 pub use codec::{Format, Limits, decode_entry, decode_event};

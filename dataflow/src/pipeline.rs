@@ -3,14 +3,17 @@
 //! the five outputs and commit a checkpoint's changes once the frontier has
 //! passed it.
 
+use std::rc::Rc;
+
 use differential_dataflow::VecCollection;
 use timely::dataflow::StreamVec;
 
 use crate::Time;
-use crate::bronze::{BronzeRow, Ingested, QuarantineRow, decode_records};
+use crate::bronze::{BronzeRow, Ingested, QuarantineRow, decode_records_counted};
 use crate::codec::Limits;
 use crate::gold::{LapRow, SessionRow, gold_views};
-use crate::silver::{SilverRow, silver_upsert_from};
+use crate::silver::{SilverRow, silver_upsert_counted};
+use crate::stats::PipelineStats;
 
 /// The pipeline's outputs.
 pub struct Outputs<'scope> {
@@ -34,8 +37,19 @@ pub fn build<'scope>(
     limits: Limits,
     restored: Vec<SilverRow>,
 ) -> Outputs<'scope> {
-    let decoded = decode_records(records, limits);
-    let silver = silver_upsert_from(decoded.events, decoded.entries, restored);
+    build_counted(records, limits, restored, None)
+}
+
+/// As [`build`], counting what the pipeline sees in `stats` when given
+/// (see [`crate::stats`]).
+pub fn build_counted<'scope>(
+    records: StreamVec<'scope, Time, Ingested>,
+    limits: Limits,
+    restored: Vec<SilverRow>,
+    stats: Option<Rc<PipelineStats>>,
+) -> Outputs<'scope> {
+    let decoded = decode_records_counted(records, limits, stats.clone());
+    let silver = silver_upsert_counted(decoded.events, decoded.entries, restored, stats);
     let gold = gold_views(silver.clone());
     Outputs {
         bronze: decoded.bronze,

@@ -26,6 +26,7 @@
 
 use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash, Hasher};
+use std::rc::Rc;
 
 use hashbrown::{HashMap, HashTable};
 
@@ -38,6 +39,7 @@ use timely::dataflow::operators::vec::Broadcast;
 use crate::Time;
 use crate::entry::Entry;
 use crate::event::{Event, EventId};
+use crate::stats::{PipelineStats, StateSize, Upsert};
 use crate::symbol::Symbol;
 
 /// A silver row: the winning event and its car's entry, if any is known.
@@ -120,6 +122,17 @@ impl Winners {
         self.insert_new(hash, event);
     }
 
+    /// Rows held and bytes allocated for them (chunks and slot table; the
+    /// rare heap part of a system event's strings is not counted).
+    fn size(&self) -> StateSize {
+        let chunks: usize = self.chunks.iter().map(Vec::capacity).sum();
+        let slots = self.slots.capacity() * (std::mem::size_of::<u32>() + 1);
+        StateSize {
+            rows: self.len() as u64,
+            bytes: (chunks * std::mem::size_of::<Event>() + slots) as u64,
+        }
+    }
+
     fn iter(&self) -> impl Iterator<Item = &Event> {
         self.chunks.iter().flatten()
     }
@@ -156,6 +169,17 @@ pub fn silver_upsert_from<'scope>(
     events: StreamVec<'scope, Time, Event>,
     entries: StreamVec<'scope, Time, Entry>,
     restored: Vec<SilverRow>,
+) -> VecCollection<'scope, Time, SilverRow, isize> {
+    silver_upsert_counted(events, entries, restored, None)
+}
+
+/// As [`silver_upsert_from`], counting upsert outcomes and the state's size
+/// in `stats` when given.
+pub fn silver_upsert_counted<'scope>(
+    events: StreamVec<'scope, Time, Event>,
+    entries: StreamVec<'scope, Time, Entry>,
+    restored: Vec<SilverRow>,
+    stats: Option<Rc<PipelineStats>>,
 ) -> VecCollection<'scope, Time, SilverRow, isize> {
     let entries = entries.broadcast();
     events
@@ -208,9 +232,17 @@ pub fn silver_upsert_from<'scope>(
                         let (time, (cap, events)) = entry.remove_entry();
                         let new_entries = pending_entries.remove(&time).unwrap_or_default();
                         let mut session = output.session(&cap);
-                        apply_time(&mut state, &mut known, new_entries, events, |row, diff| {
-                            session.give((row, time, diff))
-                        });
+                        apply_time(
+                            &mut state,
+                            &mut known,
+                            new_entries,
+                            events,
+                            stats.as_deref(),
+                            |row, diff| session.give((row, time, diff)),
+                        );
+                    }
+                    if let Some(stats) = &stats {
+                        stats.set_state_size(state.size());
                     }
                 }
             },
@@ -231,8 +263,14 @@ fn apply_time(
     known: &mut HashMap<(Symbol, u8), Entry>,
     entries: Vec<Entry>,
     events: Vec<Event>,
+    stats: Option<&PipelineStats>,
     mut emit: impl FnMut(SilverRow, isize),
 ) {
+    let count = |outcome| {
+        if let Some(stats) = stats {
+            stats.record_upsert(outcome);
+        }
+    };
     let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
     for entry in entries {
         let key = entry.key();
@@ -270,7 +308,14 @@ fn apply_time(
         let hash = state.hash(&event.event_id);
         match state.find_mut(hash, &event.event_id) {
             Some(current) => {
-                if beats(&event, current) {
+                if !beats(&event, current) {
+                    count(if event.revision < current.revision {
+                        Upsert::Stale
+                    } else {
+                        Upsert::Duplicate
+                    });
+                } else {
+                    count(Upsert::Corrected);
                     let old = std::mem::replace(current, event);
                     let entry = entry_of(&old);
                     emit(SilverRow { event: old, entry }, -1);
@@ -284,6 +329,7 @@ fn apply_time(
                 }
             }
             None => {
+                count(Upsert::Inserted);
                 let entry = entry_of(&event);
                 emit(
                     SilverRow {

@@ -116,6 +116,9 @@ pub struct RunArgs {
         value_name = "DUP,LATE,CORR,INVALID"
     )]
     pub disorder: String,
+    /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (with -n, process p listens on port + p).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,

@@ -2,10 +2,12 @@
 //! `Config` (built by timely's own parser from `-w/-n/-p/-h`), runs the
 //! pipeline, and prints the summary.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use racecast_connectors::delta::Table;
@@ -13,6 +15,7 @@ use racecast_connectors::run::{
     EPOCH, RunConfig, RunSummary, Source, check_input, existing_checkpoint, run as run_pipeline,
 };
 use racecast_connectors::simulator::SimConfig;
+use racecast_dataflow::SessionDate;
 
 use crate::cli::RunArgs;
 
@@ -55,6 +58,26 @@ fn timely_config(a: &RunArgs) -> anyhow::Result<timely::Config> {
         .map_err(|e| anyhow::anyhow!("timely rejected the worker flags: {e}"))
 }
 
+/// The metrics address of process `process`: `addr`'s port plus the
+/// process index, so that one flag serves a cluster on one host.
+fn metrics_addr(addr: &str, process: usize) -> anyhow::Result<SocketAddr> {
+    let mut resolved = addr
+        .to_socket_addrs()
+        .with_context(|| format!("--metrics-addr takes HOST:PORT, e.g. 127.0.0.1:9464; got {addr:?}"))?;
+    let mut socket = resolved
+        .next()
+        .with_context(|| format!("--metrics-addr {addr:?} resolves to no address"))?;
+    if socket.port() != 0 {
+        let port = u16::try_from(socket.port() as usize + process)
+            .ok()
+            .with_context(|| {
+                format!("--metrics-addr {addr:?}: port + process index {process} is above 65535")
+            })?;
+        socket.set_port(port);
+    }
+    Ok(socket)
+}
+
 fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     let timely = timely_config(&a)?;
     for path in a.inputs.iter().chain(&a.entries) {
@@ -79,7 +102,16 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
                 shares.len()
             );
         };
+        // The simulated race starts now: its event times follow the wall
+        // clock (exactly at --speed 1), so event-time latencies mean something.
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let today = SessionDate::from_days_since_epoch(now_ms.div_euclid(86_400_000))
+            .context("the system clock is outside years 1..=9999")?;
         let sim = SimConfig {
+            start_ms: now_ms,
+            session_date: today.to_string(),
             duplicates,
             late,
             corrections,
@@ -115,6 +147,11 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
         bail!("--checkpoint-interval must be above 0");
     }
     let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let metrics_addr = a
+        .metrics_addr
+        .as_deref()
+        .map(|s| metrics_addr(s, a.process))
+        .transpose()?;
     Ok(Validated {
         config: RunConfig {
             source,
@@ -123,6 +160,7 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             epoch: EPOCH,
             app_id: APP_ID.into(),
             progress,
+            metrics_addr,
         },
         timely,
         fresh: a.fresh,

@@ -15,15 +15,20 @@
 //! fresh process; memory is read from `/proc/self/status` before and after,
 //! with the dataflow's state still alive.
 
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use racecast_connectors::metrics::Metrics;
+use racecast_connectors::metrics::arrangements::ArrangementSizes;
+use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_connectors::run::{RunConfig, Source, run};
 use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::bronze::{Ingested, RecordKind, decode_records};
 use racecast_dataflow::silver::silver_upsert;
+use racecast_dataflow::stats::PipelineStats;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -68,6 +73,11 @@ struct Args {
     /// Dataflow mode: how far to build the dataflow.
     #[arg(long, value_enum, default_value = "gold")]
     stages: Stages,
+    /// Measure with metrics on: in delta mode, serve them on a loopback port
+    /// and scrape every second; in dataflow mode (gold stages), count and
+    /// publish them as `racecast run --metrics-addr` does.
+    #[arg(long)]
+    metrics: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -147,7 +157,17 @@ fn memory() -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: usize, stages: Stages) {
+fn dataflow(
+    entries: Arc<Vec<u8>>,
+    buffer: Arc<Vec<u8>>,
+    workers: usize,
+    total: usize,
+    stages: Stages,
+    metrics: bool,
+) {
+    // With --metrics: what `racecast run --metrics-addr` adds per worker
+    // (pipeline counters, arrangement logging, publishing every 100 ms).
+    let registry = metrics.then(|| Arc::new(Metrics::new(0)));
     let silver_rows = Arc::new(AtomicI64::new(0));
     let lap_rows = Arc::new(AtomicI64::new(0));
     let (rss_before, _) = memory();
@@ -167,6 +187,17 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
         let (rows, laps) = (Arc::clone(&rows), Arc::clone(&laps));
         let (finished, measured) = (Arc::clone(&finished), Arc::clone(&measured));
         let (last_epoch, done) = (Arc::clone(&last_epoch), Arc::clone(&done));
+        let stats = registry.as_ref().map(|_| Rc::new(PipelineStats::default()));
+        let mut published = registry.as_ref().zip(stats.as_ref()).map(|(m, stats)| {
+            let arrangements = ArrangementSizes::register(worker);
+            WorkerMetrics::new(
+                Arc::clone(m),
+                index,
+                vec!["bench".into()],
+                Rc::clone(stats),
+                arrangements,
+            )
+        });
         worker.dataflow::<Time, _, _>(|scope| {
             let records = scope.input_from(&mut input);
             if stages != Stages::Gold {
@@ -186,7 +217,7 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
                 }
                 return;
             }
-            let out = pipeline::build(records, Limits::default(), Vec::new());
+            let out = pipeline::build_counted(records, Limits::default(), Vec::new(), stats);
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {
@@ -230,6 +261,9 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
                 // Keep at most two epochs in flight.
                 while probe.less_than(&next.saturating_sub(1)) {
                     worker.step();
+                }
+                if let Some(m) = published.as_mut() {
+                    m.publish_when_due();
                 }
             }
         }
@@ -279,7 +313,33 @@ fn dataflow(entries: Arc<Vec<u8>>, buffer: Arc<Vec<u8>>, workers: usize, total: 
     );
 }
 
-fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
+/// Scrapes `addr`'s `/metrics` every second until `stop`; returns the
+/// number of successful scrapes and the size of the last one.
+fn scrape(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<(usize, usize)> {
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut scrapes, mut size) = (0, 0);
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_secs(1));
+            let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+                continue;
+            };
+            let request = format!("GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+            let mut body = String::new();
+            if stream.write_all(request.as_bytes()).is_ok() && stream.read_to_string(&mut body).is_ok() {
+                scrapes += 1;
+                size = body.len();
+            }
+        }
+        (scrapes, size)
+    })
+}
+
+fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool) {
+    let metrics_addr = metrics.then(|| {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        probe.local_addr().expect("a bound address")
+    });
     let dir = tempfile::tempdir().expect("a temporary directory");
     let (entries_path, events_path) = (dir.path().join("entries.pb"), dir.path().join("events.pb"));
     std::fs::write(&entries_path, entries).expect("write the entry list");
@@ -294,7 +354,10 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
         epoch: racecast_connectors::run::EPOCH,
         app_id: "racecast-bench".into(),
         progress: false,
+        metrics_addr,
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));
     let started = Instant::now();
     let summary = run(
         config,
@@ -303,6 +366,10 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
     )
     .expect("the run succeeds");
     let elapsed = started.elapsed().as_secs_f64();
+    stop.store(true, Ordering::SeqCst);
+    if let Some((scrapes, size)) = scraper.map(|s| s.join().expect("the scraper ends")) {
+        println!("metrics   {scrapes} scrapes, last {size} bytes");
+    }
     let (_, peak) = memory();
     println!(
         "delta     workers={workers}  records={total}  {elapsed:.2}s  {:.0} events/s  checkpoints={}  \
@@ -364,7 +431,7 @@ fn main() {
     let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
     let workers = *args.workers.last().expect("at least one worker count");
     match args.mode {
-        Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages),
-        Mode::Delta => delta(&entries, &buffer, workers, total),
+        Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics),
+        Mode::Delta => delta(&entries, &buffer, workers, total, args.metrics),
     }
 }

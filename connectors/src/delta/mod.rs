@@ -15,7 +15,7 @@ pub mod table;
 use std::path::PathBuf;
 
 pub use schema::Table;
-pub use sink::{CheckpointChanges, CheckpointInfo, DeltaSink};
+pub use sink::{CheckpointChanges, CheckpointInfo, DeltaSink, TableCommit};
 
 /// Errors of the Delta sink. All are definite: the run stops with the
 /// message, and a restart resumes from the last complete checkpoint.

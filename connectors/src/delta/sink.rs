@@ -21,6 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use deltalake::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use deltalake::arrow::compute::{concat_batches, filter_record_batch};
@@ -62,6 +63,47 @@ pub struct CheckpointInfo {
     pub run_id: String,
     /// Source positions the checkpoint covers (JSON).
     pub positions: serde_json::Value,
+}
+
+/// What one checkpoint did to one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableCommit {
+    /// The table's version after the checkpoint (unchanged when the
+    /// checkpoint did not touch it).
+    pub version: Option<u64>,
+    /// Wall time spent writing its files and committing.
+    pub duration: Duration,
+    /// Rows inserted (appended, for bronze and quarantine).
+    pub inserted: u64,
+    /// Rows retracted.
+    pub retracted: u64,
+}
+
+/// One table's share of a checkpoint, written but not yet committed.
+struct Written {
+    table: Table,
+    actions: Vec<Action>,
+    /// Time spent writing its files.
+    write: Duration,
+    /// Rows inserted and retracted.
+    rows: (u64, u64),
+}
+
+impl Written {
+    fn new(table: Table, actions: Vec<Action>, started: Instant, rows: (u64, u64)) -> Written {
+        Written {
+            table,
+            actions,
+            write: started.elapsed(),
+            rows,
+        }
+    }
+}
+
+/// Insertions and retractions among consolidated changes.
+fn signed_counts<T>(changes: &[(T, isize)]) -> (u64, u64) {
+    let inserted = changes.iter().filter(|(_, d)| *d > 0).count();
+    (inserted as u64, (changes.len() - inserted) as u64)
 }
 
 type Bucket = (SessionDate, u8, u8);
@@ -115,38 +157,75 @@ impl DeltaSink {
         self.tables.get(&table).expect("all five tables are open")
     }
 
-    /// Writes and commits one checkpoint. Returns the version of each table.
+    /// Writes and commits one checkpoint. Returns, per table, its version
+    /// and what the commit cost.
     pub async fn commit(
         &mut self,
         info: &CheckpointInfo,
         changes: CheckpointChanges,
-    ) -> Result<BTreeMap<Table, u64>, DeltaError> {
+    ) -> Result<BTreeMap<Table, TableCommit>, DeltaError> {
         let first = self.table(Table::Bronze).version() == Some(0);
-        let mut actions: BTreeMap<Table, Vec<Action>> = BTreeMap::new();
-        actions.insert(Table::Bronze, self.bronze_actions(&changes.bronze)?);
-        actions.insert(Table::Quarantine, self.quarantine_actions(&changes.quarantine)?);
-        actions.insert(Table::Silver, self.silver_actions(&changes.silver)?);
-        actions.insert(Table::LapMetrics, self.lap_actions(changes.laps)?);
-        actions.insert(Table::SessionMetrics, self.session_actions(changes.sessions)?);
+        let CheckpointChanges {
+            bronze,
+            quarantine,
+            silver,
+            laps,
+            sessions,
+        } = changes;
+        let mut written = Vec::with_capacity(5);
+        let started = Instant::now();
+        let actions = self.bronze_actions(&bronze)?;
+        written.push(Written::new(
+            Table::Bronze,
+            actions,
+            started,
+            (bronze.len() as u64, 0),
+        ));
+        let started = Instant::now();
+        let actions = self.quarantine_actions(&quarantine)?;
+        written.push(Written::new(
+            Table::Quarantine,
+            actions,
+            started,
+            (quarantine.len() as u64, 0),
+        ));
+        let (started, rows) = (Instant::now(), signed_counts(&silver));
+        let actions = self.silver_actions(&silver)?;
+        written.push(Written::new(Table::Silver, actions, started, rows));
+        let (started, rows) = (Instant::now(), signed_counts(&laps));
+        let actions = self.lap_actions(laps)?;
+        written.push(Written::new(Table::LapMetrics, actions, started, rows));
+        let (started, rows) = (Instant::now(), signed_counts(&sessions));
+        let actions = self.session_actions(sessions)?;
+        written.push(Written::new(Table::SessionMetrics, actions, started, rows));
         let mut metadata = HashMap::new();
         metadata.insert("racecast.checkpoint".to_string(), serde_json::json!(info.number));
         metadata.insert("racecast.run_id".to_string(), serde_json::json!(info.run_id));
         metadata.insert("racecast.positions".to_string(), info.positions.clone());
-        let mut versions = BTreeMap::new();
-        for (table, actions) in actions {
-            let writer = self.tables.get_mut(&table).expect("all five tables are open");
-            if actions.is_empty() && !first {
-                if let Some(v) = writer.version() {
-                    versions.insert(table, v);
-                }
-                continue;
-            }
-            let version = writer
-                .commit(actions, &self.app_id, info.number, metadata.clone())
-                .await?;
-            versions.insert(table, version);
+        let mut commits = BTreeMap::new();
+        for w in written {
+            let writer = self.tables.get_mut(&w.table).expect("all five tables are open");
+            let started = Instant::now();
+            let version = if w.actions.is_empty() && !first {
+                writer.version()
+            } else {
+                Some(
+                    writer
+                        .commit(w.actions, &self.app_id, info.number, metadata.clone())
+                        .await?,
+                )
+            };
+            commits.insert(
+                w.table,
+                TableCommit {
+                    version,
+                    duration: w.write + started.elapsed(),
+                    inserted: w.rows.0,
+                    retracted: w.rows.1,
+                },
+            );
         }
-        Ok(versions)
+        Ok(commits)
     }
 
     fn bronze_actions(&self, rows: &[BronzeRow]) -> Result<Vec<Action>, DeltaError> {

@@ -1,6 +1,6 @@
 //! Shared test helpers: the batch reference, simulated record sets, and a
 //! harness that runs the dataflow in-process on N workers.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod reference;
 

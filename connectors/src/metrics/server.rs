@@ -28,7 +28,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     /// The address could not be bound.
-    #[error("could not serve metrics on {addr}: {source}")]
+    #[error("could not serve metrics on {addr}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
@@ -37,7 +37,7 @@ pub enum MetricsError {
         source: std::io::Error,
     },
     /// The server thread could not start.
-    #[error("could not start the metrics server: {0}")]
+    #[error("could not start the metrics server")]
     Start(#[source] std::io::Error),
 }
 

@@ -31,7 +31,7 @@ use racecast_dataflow::bronze::{BronzeRow, Ingested, QuarantineRow, RecordKind};
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 use racecast_dataflow::stats::PipelineStats;
-use racecast_dataflow::{Format, Limits, Time, pipeline};
+use racecast_dataflow::{Format, Limits, Symbol, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
@@ -579,7 +579,7 @@ struct CheckpointSink {
     next_number: u64,
     run_id: String,
     positions: BTreeMap<(usize, u32), u64>,
-    drivers: HashMap<(String, u8), String>,
+    drivers: HashMap<(Symbol, u8), Symbol>,
     progress: bool,
     started: Instant,
     last_progress: Instant,
@@ -706,27 +706,14 @@ impl CheckpointSink {
         }
         changes.laps = laps.into_iter().filter(|(_, d)| *d != 0).collect();
         changes.sessions = sessions.into_iter().filter(|(_, d)| *d != 0).collect();
-        // Corrections applied: an id retracted and re-inserted with another revision.
-        let mut revisions: HashMap<String, (Option<u32>, Option<u32>)> = HashMap::new();
         for (row, d) in &changes.silver {
             summary.silver_rows += *d as i64;
-            let slot = revisions.entry(row.event.event_id.to_string()).or_default();
-            if *d < 0 {
-                slot.0 = Some(row.event.revision)
-            } else {
-                slot.1 = Some(row.event.revision)
-            }
             if let Some(entry) = &row.entry {
-                self.drivers.insert(
-                    (entry.session_id.to_string(), entry.car_number),
-                    entry.driver_code.to_string(),
-                );
+                self.drivers
+                    .insert((entry.session_id, entry.car_number), entry.driver_code);
             }
         }
-        summary.corrections_applied += revisions
-            .values()
-            .filter(|(old, new)| matches!((old, new), (Some(a), Some(b)) if a != b))
-            .count() as u64;
+        summary.corrections_applied += corrections_applied(&changes.silver);
         summary.lap_rows += changes.laps.iter().map(|(_, d)| *d as i64).sum::<i64>();
         summary.duplicates_or_stale = summary
             .valid_events
@@ -848,10 +835,27 @@ fn record_commit(
     m.checkpoint_completed(number, duration);
 }
 
+/// Corrections applied: ids retracted and re-inserted with another
+/// revision. `silver` is consolidated and sorted by row, so the rows of one
+/// `event_id` (the first field of the row's event) are adjacent.
+fn corrections_applied(silver: &[(SilverRow, isize)]) -> u64 {
+    silver
+        .chunk_by(|(a, _), (b, _)| a.event.event_id == b.event.event_id)
+        .filter(|rows| {
+            let revision = |retracted: bool| {
+                rows.iter()
+                    .find(|(_, d)| (*d < 0) == retracted)
+                    .map(|(r, _)| r.event.revision)
+            };
+            matches!((revision(true), revision(false)), (Some(old), Some(new)) if old != new)
+        })
+        .count() as u64
+}
+
 fn apply_classification(
     classification: &mut Vec<ClassifiedCar>,
     changes: Vec<(SessionRow, isize)>,
-    drivers: &HashMap<(String, u8), String>,
+    drivers: &HashMap<(Symbol, u8), Symbol>,
 ) {
     let mut rows: BTreeMap<(String, u8), ClassifiedCar> = classification
         .drain(..)
@@ -870,7 +874,9 @@ fn apply_classification(
                     session_id: key.0.clone(),
                     position: row.position,
                     car_number: row.car_number,
-                    driver_code: drivers.get(&key).cloned(),
+                    driver_code: drivers
+                        .get(&(row.session_id, row.car_number))
+                        .map(|d| d.to_string()),
                     laps_completed: row.laps_completed,
                     total_time_ms: row.total_time_ms,
                     gap_to_leader_ms: row.gap_to_leader_ms,

@@ -1,25 +1,27 @@
 //! `racecast run`: sources → dataflow → Delta sink, on timely workers.
 //!
 //! ```text
-//! every worker                                   worker 0
-//! ┌────────────────────────────┐                 ┌───────────────────────────────┐
-//! │ source (its share of files │  bronze,        │ CheckpointSink: buffers updates│
-//! │ or the simulator) ─▶ epoch │─ quarantine, ──▶│ by epoch; when the frontier    │
-//! │ e records + positions      │  silver, gold,  │ passes epochs and the interval │
-//! │ pipeline::build            │  positions      │ elapsed: one checkpoint = one  │
-//! └────────────────────────────┘  (exchange→0)   │ commit per table (txn N)       │
-//!                                                 └───────────────────────────────┘
+//! every worker                                          worker 0
+//! ┌────────────────────────────┐   ┌──────────────────┐   ┌──────────────────────────┐
+//! │ source (its share of files │   │ PartSink: writes │   │ CommitSink: gold, and    │
+//! │ or the simulator) ─▶ epoch │──▶│ bronze, quar.,   │──▶│ one commit per table per │
+//! │ e records + positions      │   │ silver files per │   │ checkpoint (txn N) with  │
+//! │ pipeline::build            │──┐│ checkpoint       │   │ every worker's actions   │
+//! └────────────────────────────┘  │└──────────────────┘   └──────────────────────────┘
+//!                                 └── gold changes ─────────────▲
 //! ```
 //!
-//! Sources assign ingestion epochs (every [`RunConfig::epoch`] of wall time); a
-//! checkpoint covers every epoch the frontier has passed, so each Delta
-//! commit holds exactly one consistent frontier. File records are dealt to
-//! workers in blocks of [`BLOCK`] records (block `b` to worker `b % peers`),
-//! and each worker reports its next record per file with every epoch: the
-//! checkpoint records these positions in every commit. The simulator runs on
-//! worker 0 only.
+//! Sources assign ingestion epochs (every [`RunConfig::epoch`] of wall time);
+//! checkpoints cut the epochs every `--checkpoint-interval` worth of epochs
+//! (see [`crate::checkpoint`]), so each Delta commit holds exactly one
+//! consistent frontier. File records are dealt to workers in blocks of
+//! [`BLOCK`] records (block `b` to worker `b % peers`), and each worker
+//! reports its next record per file with every epoch: the checkpoint
+//! records these positions in every commit. The simulator runs on worker 0
+//! only. Every worker writes data files under `--data`: with processes on
+//! several hosts, `--data` must be storage they share.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -27,22 +29,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use racecast_dataflow::bronze::{BronzeRow, Ingested, QuarantineRow, RecordKind};
-use racecast_dataflow::gold::{LapRow, SessionRow};
-use racecast_dataflow::silver::SilverRow;
+use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::stats::PipelineStats;
-use racecast_dataflow::{Format, Limits, Symbol, Time, pipeline};
+use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concatenate, Input, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
-use crate::delta::{CheckpointChanges, CheckpointInfo, DeltaError, DeltaSink, Table, TableCommit};
+use crate::checkpoint::{CommitSink, PartSink, ToCommit, Update, epochs_per_checkpoint, silver_owner};
+use crate::delta::{DeltaError, DeltaSink, Table};
 use crate::files::{FileError, RecordReader, format_of};
 use crate::metrics::arrangements::ArrangementSizes;
 use crate::metrics::worker::WorkerMetrics;
-use crate::metrics::{DELTA, Metrics, MetricsError, MetricsServer, RowLabels, SinkLabels, TableLabels};
+use crate::metrics::{Metrics, MetricsError, MetricsServer};
 use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 
 /// Records per block when dealing file records to workers.
@@ -181,17 +182,6 @@ pub struct Position {
     pub next: u64,
 }
 
-/// Everything the sink receives.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-enum Update {
-    Bronze(BronzeRow),
-    Quarantine(QuarantineRow),
-    Silver(SilverRow, isize),
-    Lap(LapRow, isize),
-    Session(SessionRow, isize),
-    Position(Position),
-}
-
 /// Runs the pipeline to the end of the input (or until `stop` is set),
 /// serving metrics on [`RunConfig::metrics_addr`] when set.
 pub fn run(config: RunConfig, timely: timely::Config, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
@@ -227,8 +217,25 @@ pub fn run_with_metrics(
         let mut records: InputHandleVec<Time, Ingested> = InputHandleVec::new();
         let mut positions: InputHandleVec<Time, Position> = InputHandleVec::new();
         let probe = ProbeHandle::new();
-        let mut sink = (index == 0)
-            .then(|| CheckpointSink::new(&config, sources.clone(), Arc::clone(&shared), metrics.clone()));
+        let k = epochs_per_checkpoint(config.checkpoint_interval, config.epoch);
+        let mut parts = PartSink::new(
+            &config.data,
+            sources.clone(),
+            index,
+            k,
+            Arc::clone(&shared),
+            metrics.is_some(),
+        );
+        let mut commits = (index == 0).then(|| {
+            CommitSink::new(
+                &config.data,
+                &config.app_id,
+                k,
+                config.progress,
+                Arc::clone(&shared),
+                metrics.clone(),
+            )
+        });
         let stats = metrics.as_ref().map(|_| Rc::new(PipelineStats::default()));
         let mut worker_metrics = metrics.as_ref().zip(stats.as_ref()).map(|(m, stats)| {
             let arrangements = ArrangementSizes::register(worker);
@@ -247,31 +254,58 @@ pub fn run_with_metrics(
                 Vec::new(),
                 stats,
             );
-            let streams = vec![
+            let local = vec![
                 out.bronze.map(Update::Bronze),
                 out.quarantine.map(Update::Quarantine),
                 out.silver.inner.map(|(r, _, d)| Update::Silver(r, d)),
-                out.lap_metrics.inner.map(|(r, _, d)| Update::Lap(r, d)),
-                out.session_metrics.inner.map(|(r, _, d)| Update::Session(r, d)),
                 scope.input_from(&mut positions).map(Update::Position),
             ];
-            scope.concatenate(streams).probe_with(&probe).sink(
-                Exchange::new(|_: &Update| 0),
-                "CheckpointSink",
+            let gold = vec![
+                out.lap_metrics.inner.map(|(r, _, d)| ToCommit::Lap(r, d)),
+                out.session_metrics.inner.map(|(r, _, d)| ToCommit::Session(r, d)),
+            ];
+            // Silver goes to the worker owning its (date, car), so that a
+            // correction's retraction and insertion meet there; the rest
+            // stays where it was read.
+            let route_update = move |u: &Update| match u {
+                Update::Silver(row, _) => silver_owner(row.event.session_date, row.event.car_number),
+                _ => index as u64,
+            };
+            let written = scope.concatenate(local).probe_with(&probe).unary_frontier(
+                Exchange::new(route_update),
+                "WriteCheckpointParts",
+                move |_capability, _info| {
+                    move |(input, frontier), output| {
+                        input.for_each_stamp(|cap, data| {
+                            if let Some(cap) = cap.retain_least(output.output_index()) {
+                                for batch in data {
+                                    parts.push(cap.clone(), batch);
+                                }
+                            }
+                        });
+                        for (cap, part) in parts.complete(frontier.frontier()) {
+                            output.session(&cap).give(ToCommit::Part(part));
+                        }
+                    }
+                },
+            );
+            let gold = scope.concatenate(gold).probe_with(&probe);
+            scope.concatenate(vec![written, gold]).sink(
+                Exchange::new(|_: &ToCommit| 0),
+                "CommitCheckpoints",
                 move |(input, frontier)| {
-                    let Some(sink) = sink.as_mut() else {
+                    let Some(commits) = commits.as_mut() else {
                         return;
                     };
                     input.for_each_stamp(|cap, data| {
                         let Some(&time) = cap.least() else {
                             return;
                         };
-                        let buffer = sink.pending.entry(time).or_default();
                         for batch in data {
-                            buffer.append(batch);
+                            commits.push(time, batch);
                         }
                     });
-                    sink.maybe_checkpoint(frontier.frontier());
+                    commits.maybe_commit(frontier.frontier());
                 },
             );
         });
@@ -332,7 +366,7 @@ pub fn existing_checkpoint(data: &std::path::Path, app_id: &str) -> Result<Optio
         return Ok(None);
     }
     let runtime = runtime();
-    let sink = runtime.block_on(DeltaSink::open(data, app_id, Vec::new()))?;
+    let sink = runtime.block_on(DeltaSink::open(data, app_id))?;
     Ok(runtime.block_on(sink.complete_checkpoint())?)
 }
 
@@ -344,7 +378,7 @@ pub fn process_index(config: &timely::Config) -> usize {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(crate) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -362,14 +396,14 @@ fn source_names(source: &Source) -> Vec<String> {
     }
 }
 
-struct Shared {
+pub(crate) struct Shared {
     stop: Arc<AtomicBool>,
     error: Mutex<Option<RunError>>,
-    summary: Mutex<RunSummary>,
+    pub(crate) summary: Mutex<RunSummary>,
 }
 
 impl Shared {
-    fn fail(&self, error: RunError) {
+    pub(crate) fn fail(&self, error: RunError) {
         let mut slot = self.error.lock().expect("lock");
         if slot.is_none() {
             *slot = Some(error);
@@ -393,7 +427,7 @@ struct Feeder<'a> {
     metrics: Option<&'a mut WorkerMetrics>,
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
@@ -551,344 +585,6 @@ impl Feeder<'_> {
         });
         Ok(())
     }
-}
-
-/// Everything buffered for one epoch.
-#[derive(Default)]
-struct Pending {
-    updates: Vec<Update>,
-    /// When the sink first saw the frontier pass the epoch (Unix ms): its
-    /// changes were final from then on.
-    processed_ms: Option<i64>,
-}
-
-impl Pending {
-    fn append(&mut self, batch: &mut Vec<Update>) {
-        self.updates.append(batch);
-    }
-}
-
-/// Worker 0's sink: turns completed epochs into checkpoints.
-struct CheckpointSink {
-    pending: BTreeMap<Time, Pending>,
-    runtime: tokio::runtime::Runtime,
-    delta: Option<DeltaSink>,
-    shared: Arc<Shared>,
-    interval: Duration,
-    last_checkpoint: Instant,
-    next_number: u64,
-    run_id: String,
-    positions: BTreeMap<(usize, u32), u64>,
-    drivers: HashMap<(Symbol, u8), Symbol>,
-    progress: bool,
-    started: Instant,
-    last_progress: Instant,
-    metrics: Option<Arc<Metrics>>,
-}
-
-impl CheckpointSink {
-    fn new(
-        config: &RunConfig,
-        sources: Vec<String>,
-        shared: Arc<Shared>,
-        metrics: Option<Arc<Metrics>>,
-    ) -> CheckpointSink {
-        let runtime = runtime();
-        let delta = match runtime.block_on(DeltaSink::open(&config.data, &config.app_id, sources)) {
-            Ok(delta) => Some(delta),
-            Err(e) => {
-                shared.fail(RunError::Delta(e));
-                None
-            }
-        };
-        let run_id = uuid::Uuid::new_v4().to_string();
-        CheckpointSink {
-            pending: BTreeMap::new(),
-            runtime,
-            delta,
-            shared,
-            interval: config.checkpoint_interval,
-            last_checkpoint: Instant::now(),
-            next_number: 1,
-            run_id,
-            positions: BTreeMap::new(),
-            drivers: HashMap::new(),
-            progress: config.progress,
-            started: Instant::now(),
-            last_progress: Instant::now(),
-            metrics,
-        }
-    }
-
-    fn maybe_checkpoint(&mut self, frontier: timely::progress::frontier::AntichainRef<'_, Time>) {
-        if self.metrics.is_some() {
-            let now = now_ms();
-            for (_, pending) in self
-                .pending
-                .iter_mut()
-                .take_while(|(t, _)| !frontier.less_equal(t))
-            {
-                pending.processed_ms.get_or_insert(now);
-            }
-        }
-        let done = frontier.is_empty();
-        let complete = self
-            .pending
-            .keys()
-            .next()
-            .is_some_and(|t| !frontier.less_equal(t));
-        if !(complete && (done || self.last_checkpoint.elapsed() >= self.interval)) {
-            return;
-        }
-        let mut epochs = Vec::new();
-        while let Some(entry) = self.pending.first_entry() {
-            if frontier.less_equal(entry.key()) {
-                break;
-            }
-            epochs.push(entry.remove());
-        }
-        self.last_checkpoint = Instant::now();
-        if let Err(e) = self.checkpoint(epochs) {
-            self.shared.fail(RunError::Delta(e));
-        }
-    }
-
-    fn checkpoint(&mut self, epochs: Vec<Pending>) -> Result<(), DeltaError> {
-        let Some(delta) = self.delta.as_mut() else {
-            return Ok(());
-        };
-        let checkpoint_started = Instant::now();
-        let mut latency = self.metrics.as_ref().map(|_| Latencies::default());
-        let mut changes = CheckpointChanges::default();
-        let (mut silver, mut laps, mut sessions) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-        let mut summary = self.shared.summary.lock().expect("lock");
-        let updates = epochs
-            .into_iter()
-            .flat_map(|p| p.updates.into_iter().map(move |u| (p.processed_ms, u)));
-        for (processed_ms, update) in updates {
-            match update {
-                Update::Bronze(row) => {
-                    summary.records += 1;
-                    match (row.valid, row.record.kind) {
-                        (true, RecordKind::Event) => summary.valid_events += 1,
-                        (true, RecordKind::Entry) => summary.valid_entries += 1,
-                        (false, _) => {}
-                    }
-                    if let Some(l) = latency.as_mut() {
-                        l.ingested.add(row.record.ingested_ms);
-                        if let Some(processed) = processed_ms {
-                            l.processing.add(processed - row.record.ingested_ms);
-                        }
-                    }
-                    changes.bronze.push(row);
-                }
-                Update::Quarantine(row) => {
-                    summary.quarantined += 1;
-                    for code in row.reasons.codes() {
-                        *summary.quarantined_by_reason.entry(code).or_default() += 1;
-                    }
-                    changes.quarantine.push(row);
-                }
-                Update::Silver(row, d) => *silver.entry(row).or_insert(0) += d,
-                Update::Lap(row, d) => *laps.entry(row).or_insert(0) += d,
-                Update::Session(row, d) => *sessions.entry(row).or_insert(0) += d,
-                Update::Position(p) => {
-                    let slot = self.positions.entry((p.worker, p.source)).or_insert(0);
-                    *slot = (*slot).max(p.next);
-                }
-            }
-        }
-        changes.silver = silver.into_iter().filter(|(_, d)| *d != 0).collect();
-        if let Some(l) = latency.as_mut() {
-            for (row, _) in changes.silver.iter().filter(|(_, d)| *d > 0) {
-                l.event_time.add(row.event.timestamp_ms);
-            }
-        }
-        changes.laps = laps.into_iter().filter(|(_, d)| *d != 0).collect();
-        changes.sessions = sessions.into_iter().filter(|(_, d)| *d != 0).collect();
-        for (row, d) in &changes.silver {
-            summary.silver_rows += *d as i64;
-            if let Some(entry) = &row.entry {
-                self.drivers
-                    .insert((entry.session_id, entry.car_number), entry.driver_code);
-            }
-        }
-        summary.corrections_applied += corrections_applied(&changes.silver);
-        summary.lap_rows += changes.laps.iter().map(|(_, d)| *d as i64).sum::<i64>();
-        summary.duplicates_or_stale = summary
-            .valid_events
-            .saturating_sub(summary.silver_rows.max(0) as u64 + summary.corrections_applied);
-        let session_changes = changes.sessions.clone();
-        let positions = serde_json::json!({
-            "block": BLOCK,
-            "workers": self.positions.iter().map(|((w, s), n)| serde_json::json!({"worker": w, "source": s, "next": n})).collect::<Vec<_>>(),
-        });
-        let info = CheckpointInfo {
-            number: self.next_number,
-            run_id: self.run_id.clone(),
-            positions,
-        };
-        drop(summary);
-        let commits = self.runtime.block_on(delta.commit(&info, changes))?;
-        if let (Some(m), Some(l)) = (&self.metrics, latency) {
-            record_commit(m, &commits, l, self.next_number, checkpoint_started.elapsed());
-        }
-        let mut summary = self.shared.summary.lock().expect("lock");
-        summary.checkpoints += 1;
-        summary.last_checkpoint = self.next_number;
-        self.next_number += 1;
-        apply_classification(&mut summary.classification, session_changes, &self.drivers);
-        if self.progress && self.last_progress.elapsed() >= Duration::from_millis(500) {
-            self.last_progress = Instant::now();
-            let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
-            let leader = summary.classification.first().map_or(String::from("-"), |c| {
-                format!(
-                    "{} ({} laps)",
-                    c.driver_code
-                        .clone()
-                        .unwrap_or_else(|| format!("#{}", c.car_number)),
-                    c.laps_completed
-                )
-            });
-            eprint!(
-                "\r\x1b[2K[{:>6.1}s] checkpoint {} | records {} ({:.0}/s) | quarantined {} | silver {} | laps {} | leader {}",
-                elapsed,
-                summary.last_checkpoint,
-                summary.records,
-                summary.records as f64 / elapsed,
-                summary.quarantined,
-                summary.silver_rows,
-                summary.lap_rows,
-                leader
-            );
-        }
-        Ok(())
-    }
-}
-
-/// Millisecond values of a checkpoint's records, run-length encoded
-/// (records arrive mostly in time order, so runs are long).
-#[derive(Default)]
-struct MsRuns(Vec<(i64, u64)>);
-
-impl MsRuns {
-    fn add(&mut self, ms: i64) {
-        match self.0.last_mut() {
-            Some((last, n)) if *last == ms => *n += 1,
-            _ => self.0.push((ms, 1)),
-        }
-    }
-
-    /// `(now - time, count)` for every time not after `now`.
-    fn ages(&self, now: i64) -> impl Iterator<Item = (i64, u64)> + '_ {
-        self.0
-            .iter()
-            .filter(move |(t, _)| *t <= now)
-            .map(move |(t, n)| (now - t, *n))
-    }
-}
-
-/// What a checkpoint's latencies are measured from.
-#[derive(Default)]
-struct Latencies {
-    /// Ingest times of its records.
-    ingested: MsRuns,
-    /// Ingest to the frontier passing the record's epoch, per record.
-    processing: MsRuns,
-    /// Event times of the silver rows it inserts.
-    event_time: MsRuns,
-}
-
-fn record_commit(
-    m: &Metrics,
-    commits: &BTreeMap<Table, TableCommit>,
-    latencies: Latencies,
-    number: u64,
-    duration: Duration,
-) {
-    let now = now_ms();
-    let sink = SinkLabels { sink: DELTA };
-    m.ingest_to_commit
-        .get_or_create(&sink)
-        .record_ms(latencies.ingested.ages(now));
-    m.processing.record_ms(latencies.processing.0.iter().copied());
-    m.event_to_commit
-        .get_or_create(&sink)
-        .record_ms(latencies.event_time.ages(now));
-    for (table, commit) in commits {
-        m.commit_duration
-            .get_or_create(&TableLabels {
-                sink: DELTA,
-                table: table.path(),
-            })
-            .record(commit.duration);
-        for (op, n) in [("insert", commit.inserted), ("retract", commit.retracted)] {
-            m.sink_rows
-                .get_or_create(&RowLabels {
-                    sink: DELTA,
-                    table: table.path(),
-                    op,
-                })
-                .inc_by(n);
-        }
-    }
-    m.checkpoint_completed(number, duration);
-}
-
-/// Corrections applied: ids retracted and re-inserted with another
-/// revision. `silver` is consolidated and sorted by row, so the rows of one
-/// `event_id` (the first field of the row's event) are adjacent.
-fn corrections_applied(silver: &[(SilverRow, isize)]) -> u64 {
-    silver
-        .chunk_by(|(a, _), (b, _)| a.event.event_id == b.event.event_id)
-        .filter(|rows| {
-            let revision = |retracted: bool| {
-                rows.iter()
-                    .find(|(_, d)| (*d < 0) == retracted)
-                    .map(|(r, _)| r.event.revision)
-            };
-            matches!((revision(true), revision(false)), (Some(old), Some(new)) if old != new)
-        })
-        .count() as u64
-}
-
-fn apply_classification(
-    classification: &mut Vec<ClassifiedCar>,
-    changes: Vec<(SessionRow, isize)>,
-    drivers: &HashMap<(Symbol, u8), Symbol>,
-) {
-    let mut rows: BTreeMap<(String, u8), ClassifiedCar> = classification
-        .drain(..)
-        .map(|c| ((c.session_id.clone(), c.car_number), c))
-        .collect();
-    let mut changes = changes;
-    changes.sort_by_key(|(_, d)| *d);
-    for (row, d) in changes {
-        let key = (row.session_id.to_string(), row.car_number);
-        if d < 0 {
-            rows.remove(&key);
-        } else {
-            rows.insert(
-                key.clone(),
-                ClassifiedCar {
-                    session_id: key.0.clone(),
-                    position: row.position,
-                    car_number: row.car_number,
-                    driver_code: drivers
-                        .get(&(row.session_id, row.car_number))
-                        .map(|d| d.to_string()),
-                    laps_completed: row.laps_completed,
-                    total_time_ms: row.total_time_ms,
-                    gap_to_leader_ms: row.gap_to_leader_ms,
-                    best_lap_ms: row.best_lap_ms,
-                    fastest_lap: row.fastest_lap,
-                },
-            );
-        }
-    }
-    let mut list: Vec<ClassifiedCar> = rows.into_values().collect();
-    list.sort_by(|a, b| (&a.session_id, a.position).cmp(&(&b.session_id, b.position)));
-    *classification = list;
 }
 
 /// Checks a file's extension early, so a bad name fails before any work.

@@ -11,6 +11,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use deltalake::arrow::array::RecordBatch;
+use racecast_connectors::checkpoint::silver_owner;
 use racecast_connectors::delta::Table;
 use racecast_connectors::delta::read::read_table;
 use racecast_connectors::files::RecordWriter;
@@ -278,7 +279,52 @@ fn file_run_commits_the_batch_result_on_1_2_and_4_workers() {
             "the input has corrections that land"
         );
         assert_tables_match(&data, &records, &summary);
+        // Files are written where the rows are: bronze by every worker (the
+        // records are dealt to all of them), silver by the owner of each
+        // (date, car).
+        assert_eq!(
+            writers(&data.join(Table::Bronze.path())),
+            (0..workers).collect::<BTreeSet<_>>(),
+            "workers that wrote bronze"
+        );
+        let owners: BTreeSet<usize> = common::batch(&records)
+            .silver
+            .iter()
+            .map(|r| (silver_owner(r.event.session_date, r.event.car_number) % workers as u64) as usize)
+            .collect();
+        assert!(
+            workers == 1 || owners.len() > 1,
+            "the race's cars spread over workers"
+        );
+        assert_eq!(
+            writers(&data.join(Table::Silver.path())),
+            owners,
+            "workers that wrote silver"
+        );
     }
+}
+
+/// The workers (`w<n>-` in the file names) that wrote a table's files.
+fn writers(dir: &Path) -> BTreeSet<usize> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a table directory").flatten() {
+            let (path, name) = (entry.path(), entry.file_name().to_string_lossy().into_owned());
+            if path.is_dir() {
+                stack.push(path);
+            } else if name.ends_with(".parquet")
+                && let Some(n) = name
+                    .split('w')
+                    .nth(1)
+                    .and_then(|rest| rest.split('-').next())
+                    .and_then(|n| n.parse().ok())
+            {
+                out.insert(n);
+            }
+        }
+    }
+    out
 }
 
 #[test]

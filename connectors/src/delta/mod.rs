@@ -4,9 +4,11 @@
 //! - [`schema`]: table schemas and rows → arrow batches.
 //! - [`table`]: one table: write files, commit versions with `txn`.
 //! - [`read`]: a table version back as arrow batches.
-//! - [`sink`]: what a checkpoint writes to each table, so that the cost of a
-//!   checkpoint follows what changed.
+//! - [`parts`]: each worker's bronze, quarantine and silver files for a
+//!   checkpoint, so that the cost of a checkpoint follows what changed.
+//! - [`sink`]: worker 0's gold tables and the commit of each checkpoint.
 
+pub mod parts;
 pub mod read;
 pub mod schema;
 pub mod sink;
@@ -14,8 +16,9 @@ pub mod table;
 
 use std::path::PathBuf;
 
+pub use parts::{PartChanges, PartWriter, TablePart};
 pub use schema::Table;
-pub use sink::{CheckpointChanges, CheckpointInfo, DeltaSink, TableCommit};
+pub use sink::{CheckpointInfo, DeltaSink, TableCommit, merge_part};
 
 /// Errors of the Delta sink. All are definite: the run stops with the
 /// message, and a restart resumes from the last complete checkpoint.

@@ -11,7 +11,7 @@
 //!
 //! Files are written by racecast itself (arrow's parquet writer through
 //! deltalake's re-export, one arrow in the build) so that their names can
-//! carry a bucket (`lap=<n>` for silver); deltalake does the commit.
+//! carry a bucket (`lap=<n>` for silver) and the worker that wrote them; deltalake does the commit.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -30,14 +30,29 @@ use deltalake::protocol::{DeltaOperation, SaveMode};
 use super::DeltaError;
 use super::schema::{Table, TableSpec};
 
-/// An open table.
-pub struct TableWriter {
+/// A table's data files: what any worker needs to write files that a
+/// later commit (on worker 0, [`TableWriter`]) makes visible.
+#[derive(Clone, Debug)]
+pub struct TableFiles {
     /// Which table.
     pub table: Table,
     /// Directory of the table.
     pub dir: PathBuf,
     spec: TableSpec,
+}
+
+/// An open table: its files and its Delta log.
+pub struct TableWriter {
+    files: TableFiles,
     delta: DeltaTable,
+}
+
+impl std::ops::Deref for TableWriter {
+    type Target = TableFiles;
+
+    fn deref(&self) -> &TableFiles {
+        &self.files
+    }
 }
 
 fn delta_type(arrow: &ArrowType) -> DataType {
@@ -61,10 +76,10 @@ fn url_of(dir: &Path) -> Result<url::Url, DeltaError> {
     url::Url::from_directory_path(dir).map_err(|()| DeltaError::Path(dir.to_owned()))
 }
 
-impl TableWriter {
-    /// Opens the table under `root`, creating it (empty, version 0) when it
-    /// does not exist yet.
-    pub async fn open_or_create(root: &Path, table: Table) -> Result<TableWriter, DeltaError> {
+impl TableFiles {
+    /// The files of `table` under `root` (its directory is created when
+    /// missing; the table itself is not).
+    pub fn open(root: &Path, table: Table) -> Result<TableFiles, DeltaError> {
         let dir = root.join(table.path());
         std::fs::create_dir_all(&dir).map_err(|source| DeltaError::Io {
             path: dir.clone(),
@@ -74,8 +89,21 @@ impl TableWriter {
             path: dir.clone(),
             source,
         })?;
-        let spec = table.spec();
-        let url = url_of(&dir)?;
+        Ok(TableFiles {
+            table,
+            dir,
+            spec: table.spec(),
+        })
+    }
+}
+
+impl TableWriter {
+    /// Opens the table under `root`, creating it (empty, version 0) when it
+    /// does not exist yet.
+    pub async fn open_or_create(root: &Path, table: Table) -> Result<TableWriter, DeltaError> {
+        let files = TableFiles::open(root, table)?;
+        let (dir, spec) = (&files.dir, &files.spec);
+        let url = url_of(dir)?;
         let wrap = |source| DeltaError::Delta {
             table: table.path(),
             source,
@@ -98,22 +126,19 @@ impl TableWriter {
                 .await
                 .map_err(wrap)?
         };
-        Ok(TableWriter {
-            table,
-            dir,
-            spec,
-            delta,
-        })
-    }
-
-    /// The table's schema and partitioning.
-    pub fn spec(&self) -> &TableSpec {
-        &self.spec
+        Ok(TableWriter { files, delta })
     }
 
     /// The current version.
     pub fn version(&self) -> Option<u64> {
         self.delta.version()
+    }
+}
+
+impl TableFiles {
+    /// The table's schema and partitioning.
+    pub fn spec(&self) -> &TableSpec {
+        &self.spec
     }
 
     /// Writes `batch` as one parquet file of the partition `partition`
@@ -200,7 +225,9 @@ impl TableWriter {
     pub fn file_path(&self, relative: &str) -> PathBuf {
         self.dir.join(relative)
     }
+}
 
+impl TableWriter {
     /// Commits `actions` as one version, tagged `txn(app_id, checkpoint)`,
     /// with `metadata` in `commitInfo`. Returns the new version.
     pub async fn commit(

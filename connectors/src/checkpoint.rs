@@ -1,0 +1,621 @@
+//! Checkpoints: the two sink operators of `racecast run`.
+//!
+//! ```text
+//! every worker                                        worker 0
+//! ┌─────────────────────────────────────┐             ┌──────────────────────────────┐
+//! │ PartSink: bronze, quarantine (where │  Part per   │ CommitSink: gold changes and │
+//! │ read), silver (routed by date, car),│─ checkpoint ▶│ every worker's parts; once   │
+//! │ positions; when the frontier passes │  (actions,  │ the frontier passes a        │
+//! │ a boundary: writes the files        │  counts)    │ boundary: one commit / table │
+//! └─────────────────────────────────────┘             └──────────────────────────────┘
+//! ```
+//!
+//! Checkpoint boundaries are fixed epochs, every `k` epochs (the checkpoint
+//! interval over the epoch length), so that every worker cuts its part at
+//! the same epochs without talking to the others. A worker writes one part
+//! per boundary; worker 0 commits every part (and gold) below the last
+//! boundary its frontier has passed, so each Delta commit holds every
+//! worker's epochs below one boundary: one consistent frontier. A backlog of
+//! several boundaries is committed at once (files added and replaced inside
+//! it are left out of the commit).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use racecast_dataflow::bronze::{BronzeRow, QuarantineRow, RecordKind};
+use racecast_dataflow::gold::{LapRow, SessionRow};
+use racecast_dataflow::silver::SilverRow;
+use racecast_dataflow::{SessionDate, Time};
+use timely::dataflow::operators::Capability;
+use timely::progress::frontier::AntichainRef;
+
+use crate::delta::{
+    CheckpointInfo, DeltaError, DeltaSink, PartChanges, PartWriter, Table, TableCommit, TablePart, merge_part,
+};
+use crate::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
+use crate::run::{BLOCK, ClassifiedCar, Position, RunError, Shared, now_ms};
+
+/// What the dataflow hands to the sinks.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum Update {
+    /// A bronze row (to the worker that read it).
+    Bronze(BronzeRow),
+    /// A quarantine row (to the worker that read it).
+    Quarantine(QuarantineRow),
+    /// A silver change (to the worker that owns its date and car).
+    Silver(SilverRow, isize),
+    /// A source position (to the worker that read it).
+    Position(Position),
+}
+
+/// What worker 0's commit operator receives.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum ToCommit {
+    /// One worker's part of a checkpoint.
+    Part(Part),
+    /// A lap-metric change.
+    Lap(LapRow, isize),
+    /// A session-metric change.
+    Session(SessionRow, isize),
+}
+
+/// The routing key of a silver row's files: its (`session_date`,
+/// `car_number`), as the car number plus the date's day number, so that a
+/// race's cars (numbers spread over 1..=99) spread evenly over the workers
+/// (a hash spreads 20 keys over 2 workers far less evenly), the same in
+/// every process.
+pub fn silver_owner(session_date: SessionDate, car_number: u8) -> u64 {
+    u64::from(car_number) + u64::from(session_date.days_since_epoch().unsigned_abs())
+}
+
+/// The first boundary after epoch `t`: `t`'s checkpoint holds the epochs
+/// `[boundary - k, boundary)`.
+pub fn boundary_after(t: Time, k: u64) -> Time {
+    (t / k + 1).saturating_mul(k)
+}
+
+/// The last boundary at or below the frontier: every epoch below it is
+/// complete (`Time::MAX` once the frontier is empty).
+pub fn complete_below(frontier: AntichainRef<'_, Time>, k: u64) -> Time {
+    frontier.iter().min().map_or(Time::MAX, |f| f / k * k)
+}
+
+/// Epochs per checkpoint: the interval over the epoch length, at least 1.
+pub fn epochs_per_checkpoint(interval: Duration, epoch: Duration) -> u64 {
+    (interval.as_nanos() / epoch.as_nanos().max(1)).max(1) as u64
+}
+
+/// Millisecond values, run-length encoded (records arrive mostly in time
+/// order, so runs are long).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct MsRuns(Vec<(i64, u64)>);
+
+impl MsRuns {
+    fn add(&mut self, ms: i64) {
+        self.add_n(ms, 1);
+    }
+
+    fn add_n(&mut self, ms: i64, n: u64) {
+        match self.0.last_mut() {
+            Some((last, count)) if *last == ms => *count += n,
+            _ => self.0.push((ms, n)),
+        }
+    }
+
+    fn extend(&mut self, other: MsRuns) {
+        for (ms, n) in other.0 {
+            self.add_n(ms, n);
+        }
+    }
+
+    /// `(now - time, count)` for every time not after `now`.
+    fn ages(&self, now: i64) -> impl Iterator<Item = (i64, u64)> + '_ {
+        self.0
+            .iter()
+            .filter(move |(t, _)| *t <= now)
+            .map(move |(t, n)| (now - t, *n))
+    }
+}
+
+/// What a checkpoint's latencies are measured from.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Latencies {
+    /// Ingest times of its records.
+    ingested: MsRuns,
+    /// Ingest to the frontier passing the record's epoch, per record.
+    processing: MsRuns,
+    /// Event times of the silver rows it inserts.
+    event_time: MsRuns,
+}
+
+/// One table's share of a part, as it crosses workers and processes
+/// (actions as Delta log JSON).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct WireTablePart {
+    table: String,
+    actions: Vec<String>,
+    write_us: u64,
+    inserted: u64,
+    retracted: u64,
+}
+
+/// One worker's part of one checkpoint: the files it wrote and what it
+/// counted.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct Part {
+    tables: Vec<WireTablePart>,
+    records: u64,
+    valid_events: u64,
+    valid_entries: u64,
+    quarantined: u64,
+    reasons: BTreeMap<String, u64>,
+    silver_delta: i64,
+    corrections: u64,
+    /// (session id, car number) → driver code, from the entries of silver rows.
+    drivers: BTreeMap<(String, u8), String>,
+    positions: Vec<Position>,
+    latencies: Option<Latencies>,
+}
+
+/// Corrections applied: ids retracted and re-inserted with another
+/// revision. `silver` is consolidated and sorted by row, so the rows of one
+/// `event_id` (the first field of the row's event) are adjacent.
+fn corrections_applied(silver: &[(SilverRow, isize)]) -> u64 {
+    silver
+        .chunk_by(|(a, _), (b, _)| a.event.event_id == b.event.event_id)
+        .filter(|rows| {
+            let revision = |retracted: bool| {
+                rows.iter()
+                    .find(|(_, d)| (*d < 0) == retracted)
+                    .map(|(r, _)| r.event.revision)
+            };
+            matches!((revision(true), revision(false)), (Some(old), Some(new)) if old != new)
+        })
+        .count() as u64
+}
+
+/// One pending epoch of a [`PartSink`].
+struct Epoch {
+    capability: Capability<Time>,
+    updates: Vec<Update>,
+    /// When the frontier first passed the epoch (Unix ms).
+    processed_ms: Option<i64>,
+}
+
+/// A worker's part sink: writes its files once per checkpoint boundary.
+pub struct PartSink {
+    k: u64,
+    writer: Option<PartWriter>,
+    shared: Arc<Shared>,
+    pending: BTreeMap<Time, Epoch>,
+    measure: bool,
+}
+
+impl PartSink {
+    /// A part sink writing under `data`.
+    pub(crate) fn new(
+        data: &std::path::Path,
+        sources: Vec<String>,
+        worker: usize,
+        k: u64,
+        shared: Arc<Shared>,
+        measure: bool,
+    ) -> PartSink {
+        let writer = match PartWriter::open(data, sources, worker) {
+            Ok(writer) => Some(writer),
+            Err(e) => {
+                shared.fail(RunError::Delta(e));
+                None
+            }
+        };
+        PartSink {
+            k,
+            writer,
+            shared,
+            pending: BTreeMap::new(),
+            measure,
+        }
+    }
+
+    /// Buffers `updates` of the epoch `capability` holds.
+    pub fn push(&mut self, capability: Capability<Time>, updates: &mut Vec<Update>) {
+        let time = *capability.time();
+        self.pending
+            .entry(time)
+            .or_insert_with(|| Epoch {
+                capability,
+                updates: Vec::new(),
+                processed_ms: None,
+            })
+            .updates
+            .append(updates);
+    }
+
+    /// Writes the part of every complete checkpoint; returns each with the
+    /// capability to send it at.
+    pub fn complete(&mut self, frontier: AntichainRef<'_, Time>) -> Vec<(Capability<Time>, Part)> {
+        if self.measure {
+            let now = now_ms();
+            for (_, epoch) in self
+                .pending
+                .iter_mut()
+                .take_while(|(t, _)| !frontier.less_equal(t))
+            {
+                epoch.processed_ms.get_or_insert(now);
+            }
+        }
+        let below = complete_below(frontier, self.k);
+        let mut out = Vec::new();
+        while let Some((&first, _)) = self.pending.first_key_value() {
+            let boundary = boundary_after(first, self.k);
+            if boundary > below {
+                break;
+            }
+            let rest = self.pending.split_off(&boundary);
+            let epochs = std::mem::replace(&mut self.pending, rest);
+            if let Some(part) = self.write(epochs) {
+                out.push(part);
+            }
+        }
+        out
+    }
+
+    fn write(&mut self, epochs: BTreeMap<Time, Epoch>) -> Option<(Capability<Time>, Part)> {
+        let mut part = Part::default();
+        let mut changes = PartChanges::default();
+        let mut silver: BTreeMap<SilverRow, isize> = BTreeMap::new();
+        let mut latencies = self.measure.then(Latencies::default);
+        let mut capability = None;
+        for (_, epoch) in epochs {
+            capability.get_or_insert(epoch.capability);
+            for update in epoch.updates {
+                match update {
+                    Update::Bronze(row) => {
+                        part.records += 1;
+                        match (row.valid, row.record.kind) {
+                            (true, RecordKind::Event) => part.valid_events += 1,
+                            (true, RecordKind::Entry) => part.valid_entries += 1,
+                            (false, _) => {}
+                        }
+                        if let Some(l) = latencies.as_mut() {
+                            l.ingested.add(row.record.ingested_ms);
+                            if let Some(processed) = epoch.processed_ms {
+                                l.processing.add(processed - row.record.ingested_ms);
+                            }
+                        }
+                        changes.bronze.push(row);
+                    }
+                    Update::Quarantine(row) => {
+                        part.quarantined += 1;
+                        for code in row.reasons.codes() {
+                            *part.reasons.entry(code).or_default() += 1;
+                        }
+                        changes.quarantine.push(row);
+                    }
+                    Update::Silver(row, d) => *silver.entry(row).or_insert(0) += d,
+                    Update::Position(p) => part.positions.push(p),
+                }
+            }
+        }
+        changes.silver = silver.into_iter().filter(|(_, d)| *d != 0).collect();
+        let mut drivers = HashMap::new();
+        for (row, d) in &changes.silver {
+            part.silver_delta += *d as i64;
+            if let Some(entry) = &row.entry {
+                drivers.insert((entry.session_id, entry.car_number), entry.driver_code);
+            }
+            if let (Some(l), true) = (latencies.as_mut(), *d > 0) {
+                l.event_time.add(row.event.timestamp_ms);
+            }
+        }
+        part.drivers = drivers
+            .into_iter()
+            .map(|((s, c), d)| ((s.to_string(), c), d.to_string()))
+            .collect();
+        part.corrections = corrections_applied(&changes.silver);
+        part.latencies = latencies;
+        let writer = self.writer.as_mut()?;
+        match writer.write(&changes) {
+            Ok(tables) => {
+                part.tables = tables
+                    .into_iter()
+                    .map(|(table, t)| WireTablePart {
+                        table: table.path().to_owned(),
+                        actions: t
+                            .actions
+                            .iter()
+                            .map(|a| serde_json::to_string(a).expect("Delta actions serialize to JSON"))
+                            .collect(),
+                        write_us: t.write.as_micros() as u64,
+                        inserted: t.inserted,
+                        retracted: t.retracted,
+                    })
+                    .collect();
+            }
+            Err(e) => {
+                self.writer = None;
+                self.shared.fail(RunError::Delta(e));
+                return None;
+            }
+        }
+        capability.map(|c| (c, part))
+    }
+}
+
+/// Worker 0's commit sink: turns complete checkpoints into Delta commits.
+pub struct CommitSink {
+    k: u64,
+    pending: BTreeMap<Time, Vec<ToCommit>>,
+    runtime: tokio::runtime::Runtime,
+    delta: Option<DeltaSink>,
+    shared: Arc<Shared>,
+    next_number: u64,
+    run_id: String,
+    positions: BTreeMap<(usize, u32), u64>,
+    drivers: HashMap<(String, u8), String>,
+    progress: bool,
+    started: Instant,
+    last_progress: Instant,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl CommitSink {
+    /// Opens (creating) the tables under `data`.
+    pub(crate) fn new(
+        data: &std::path::Path,
+        app_id: &str,
+        k: u64,
+        progress: bool,
+        shared: Arc<Shared>,
+        metrics: Option<Arc<Metrics>>,
+    ) -> CommitSink {
+        let runtime = crate::run::runtime();
+        let delta = match runtime.block_on(DeltaSink::open(data, app_id)) {
+            Ok(delta) => Some(delta),
+            Err(e) => {
+                shared.fail(RunError::Delta(e));
+                None
+            }
+        };
+        CommitSink {
+            k,
+            pending: BTreeMap::new(),
+            runtime,
+            delta,
+            shared,
+            next_number: 1,
+            run_id: uuid::Uuid::new_v4().to_string(),
+            positions: BTreeMap::new(),
+            drivers: HashMap::new(),
+            progress,
+            started: Instant::now(),
+            last_progress: Instant::now(),
+            metrics,
+        }
+    }
+
+    /// Buffers what arrived at `time`.
+    pub fn push(&mut self, time: Time, items: &mut Vec<ToCommit>) {
+        self.pending.entry(time).or_default().append(items);
+    }
+
+    /// Commits everything below the last boundary the frontier has passed.
+    pub fn maybe_commit(&mut self, frontier: AntichainRef<'_, Time>) {
+        let below = complete_below(frontier, self.k);
+        if self.pending.first_key_value().is_none_or(|(t, _)| *t >= below) {
+            return;
+        }
+        let rest = self.pending.split_off(&below);
+        let ready = std::mem::replace(&mut self.pending, rest);
+        if let Err(e) = self.commit(ready) {
+            self.delta = None;
+            self.shared.fail(RunError::Delta(e));
+        }
+    }
+
+    fn commit(&mut self, ready: BTreeMap<Time, Vec<ToCommit>>) -> Result<(), DeltaError> {
+        let Some(delta) = self.delta.as_mut() else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let (mut laps, mut sessions) = (BTreeMap::new(), BTreeMap::new());
+        let mut tables: BTreeMap<Table, TablePart> = BTreeMap::new();
+        let mut latencies = Latencies::default();
+        let mut summary = self.shared.summary.lock().expect("lock");
+        for item in ready.into_values().flatten() {
+            match item {
+                ToCommit::Lap(row, d) => *laps.entry(row).or_insert(0) += d,
+                ToCommit::Session(row, d) => *sessions.entry(row).or_insert(0) += d,
+                ToCommit::Part(part) => {
+                    summary.records += part.records;
+                    summary.valid_events += part.valid_events;
+                    summary.valid_entries += part.valid_entries;
+                    summary.quarantined += part.quarantined;
+                    for (code, n) in part.reasons {
+                        *summary.quarantined_by_reason.entry(code).or_default() += n;
+                    }
+                    summary.silver_rows += part.silver_delta;
+                    summary.corrections_applied += part.corrections;
+                    self.drivers.extend(part.drivers);
+                    for p in part.positions {
+                        let slot = self.positions.entry((p.worker, p.source)).or_insert(0);
+                        *slot = (*slot).max(p.next);
+                    }
+                    if let Some(l) = part.latencies {
+                        latencies.ingested.extend(l.ingested);
+                        latencies.processing.extend(l.processing);
+                        latencies.event_time.extend(l.event_time);
+                    }
+                    for wire in part.tables {
+                        let Some(table) = Table::ALL.into_iter().find(|t| t.path() == wire.table) else {
+                            continue;
+                        };
+                        let actions = wire
+                            .actions
+                            .iter()
+                            .map(|a| serde_json::from_str(a).expect("actions written by a part sink parse"))
+                            .collect();
+                        merge_part(
+                            tables.entry(table).or_default(),
+                            TablePart {
+                                actions,
+                                write: Duration::from_micros(wire.write_us),
+                                inserted: wire.inserted,
+                                retracted: wire.retracted,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let laps: Vec<(LapRow, isize)> = laps.into_iter().filter(|(_, d)| *d != 0).collect();
+        let sessions: Vec<(SessionRow, isize)> = sessions.into_iter().filter(|(_, d)| *d != 0).collect();
+        summary.lap_rows += laps.iter().map(|(_, d)| *d as i64).sum::<i64>();
+        summary.duplicates_or_stale = summary
+            .valid_events
+            .saturating_sub(summary.silver_rows.max(0) as u64 + summary.corrections_applied);
+        let session_changes = sessions.clone();
+        let positions = serde_json::json!({
+            "block": BLOCK,
+            "workers": self.positions.iter().map(|((w, s), n)| serde_json::json!({"worker": w, "source": s, "next": n})).collect::<Vec<_>>(),
+        });
+        let info = CheckpointInfo {
+            number: self.next_number,
+            run_id: self.run_id.clone(),
+            positions,
+        };
+        drop(summary);
+        let commits = self
+            .runtime
+            .block_on(delta.commit(&info, tables, laps, sessions))?;
+        if let Some(m) = &self.metrics {
+            record_commit(m, &commits, latencies, self.next_number, started.elapsed());
+        }
+        let mut summary = self.shared.summary.lock().expect("lock");
+        summary.checkpoints += 1;
+        summary.last_checkpoint = self.next_number;
+        self.next_number += 1;
+        apply_classification(&mut summary.classification, session_changes, &self.drivers);
+        if self.progress && self.last_progress.elapsed() >= Duration::from_millis(500) {
+            self.last_progress = Instant::now();
+            let elapsed = self.started.elapsed().as_secs_f64().max(1e-3);
+            let leader = summary.classification.first().map_or(String::from("-"), |c| {
+                format!(
+                    "{} ({} laps)",
+                    c.driver_code
+                        .clone()
+                        .unwrap_or_else(|| format!("#{}", c.car_number)),
+                    c.laps_completed
+                )
+            });
+            eprint!(
+                "\r\x1b[2K[{:>6.1}s] checkpoint {} | records {} ({:.0}/s) | quarantined {} | silver {} | laps {} | leader {}",
+                elapsed,
+                summary.last_checkpoint,
+                summary.records,
+                summary.records as f64 / elapsed,
+                summary.quarantined,
+                summary.silver_rows,
+                summary.lap_rows,
+                leader
+            );
+        }
+        Ok(())
+    }
+}
+
+fn record_commit(
+    m: &Metrics,
+    commits: &BTreeMap<Table, TableCommit>,
+    latencies: Latencies,
+    number: u64,
+    duration: Duration,
+) {
+    let now = now_ms();
+    let sink = SinkLabels { sink: DELTA };
+    m.ingest_to_commit
+        .get_or_create(&sink)
+        .record_ms(latencies.ingested.ages(now));
+    m.processing.record_ms(latencies.processing.0.iter().copied());
+    m.event_to_commit
+        .get_or_create(&sink)
+        .record_ms(latencies.event_time.ages(now));
+    for (table, commit) in commits {
+        m.commit_duration
+            .get_or_create(&TableLabels {
+                sink: DELTA,
+                table: table.path(),
+            })
+            .record(commit.duration);
+        for (op, n) in [("insert", commit.inserted), ("retract", commit.retracted)] {
+            m.sink_rows
+                .get_or_create(&RowLabels {
+                    sink: DELTA,
+                    table: table.path(),
+                    op,
+                })
+                .inc_by(n);
+        }
+    }
+    m.checkpoint_completed(number, duration);
+}
+
+fn apply_classification(
+    classification: &mut Vec<ClassifiedCar>,
+    changes: Vec<(SessionRow, isize)>,
+    drivers: &HashMap<(String, u8), String>,
+) {
+    let mut rows: BTreeMap<(String, u8), ClassifiedCar> = classification
+        .drain(..)
+        .map(|c| ((c.session_id.clone(), c.car_number), c))
+        .collect();
+    let mut changes = changes;
+    changes.sort_by_key(|(_, d)| *d);
+    for (row, d) in changes {
+        let key = (row.session_id.to_string(), row.car_number);
+        if d < 0 {
+            rows.remove(&key);
+        } else {
+            rows.insert(
+                key.clone(),
+                ClassifiedCar {
+                    session_id: key.0.clone(),
+                    position: row.position,
+                    car_number: row.car_number,
+                    driver_code: drivers.get(&key).cloned(),
+                    laps_completed: row.laps_completed,
+                    total_time_ms: row.total_time_ms,
+                    gap_to_leader_ms: row.gap_to_leader_ms,
+                    best_lap_ms: row.best_lap_ms,
+                    fastest_lap: row.fastest_lap,
+                },
+            );
+        }
+    }
+    let mut list: Vec<ClassifiedCar> = rows.into_values().collect();
+    list.sort_by(|a, b| (&a.session_id, a.position).cmp(&(&b.session_id, b.position)));
+    *classification = list;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use timely::progress::Antichain;
+
+    #[test]
+    fn boundaries_cut_every_k_epochs() {
+        assert_eq!(boundary_after(0, 10), 10);
+        assert_eq!(boundary_after(9, 10), 10);
+        assert_eq!(boundary_after(10, 10), 20);
+        assert_eq!(boundary_after(5, 1), 6);
+        let frontier = Antichain::from_elem(27u64);
+        assert_eq!(complete_below(frontier.borrow(), 10), 20);
+        assert_eq!(complete_below(Antichain::<u64>::new().borrow(), 10), Time::MAX);
+        assert_eq!(
+            epochs_per_checkpoint(Duration::from_secs(1), Duration::from_millis(100)),
+            10
+        );
+        assert_eq!(epochs_per_checkpoint(Duration::ZERO, Duration::from_millis(2)), 1);
+    }
+}

@@ -1,0 +1,269 @@
+//! [`PartWriter`]: one worker's share of a checkpoint: the bronze,
+//! quarantine and silver files of the rows it holds, written in parallel on
+//! every worker; worker 0's [`super::DeltaSink`] commits every worker's
+//! `add`/`remove` actions together (plus gold) as one checkpoint.
+//!
+//! Cost follows change:
+//! - **bronze, quarantine** are append-only: one new file per partition.
+//! - **silver** rows are routed to workers by (`session_date`,
+//!   `car_number`), so that the retraction and the insertion of a corrected
+//!   event (same car, perhaps another lap) meet on one worker, which keeps
+//!   the files of its buckets. Files are cut per (`session_date`,
+//!   `car_number`, `lap`) bucket (`lap=<n>-w<worker>-part-….parquet`). A bucket with
+//!   only insertions gets a new file; a bucket with retractions
+//!   (corrections, late entries) has its files read back, the retracted rows
+//!   dropped (a silver collection holds one row per `event_id`, so the id
+//!   identifies the row), the insertions added, and is written as one file
+//!   that replaces them. A bucket with more than [`COMPACT_AFTER`] files is
+//!   compacted the same way.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use deltalake::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
+use deltalake::arrow::compute::{concat_batches, filter_record_batch};
+use deltalake::kernel::{Action, Add};
+use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use racecast_dataflow::SessionDate;
+use racecast_dataflow::bronze::{BronzeRow, QuarantineRow};
+use racecast_dataflow::silver::SilverRow;
+
+use super::DeltaError;
+use super::schema::{self, Table};
+use super::table::TableFiles;
+
+/// A silver bucket with more files than this is compacted into one.
+pub const COMPACT_AFTER: usize = 16;
+
+type Bucket = (SessionDate, u8, u8);
+
+/// One worker's changes for one checkpoint, consolidated.
+#[derive(Debug, Default)]
+pub struct PartChanges {
+    /// New bronze rows.
+    pub bronze: Vec<BronzeRow>,
+    /// New quarantine rows.
+    pub quarantine: Vec<QuarantineRow>,
+    /// Silver changes (+1 insert, -1 retract) of the buckets this worker owns.
+    pub silver: Vec<(SilverRow, isize)>,
+}
+
+/// What one worker wrote to one table for a checkpoint.
+#[derive(Clone, Debug, Default)]
+pub struct TablePart {
+    /// `add` and `remove` actions to commit.
+    pub actions: Vec<Action>,
+    /// Time spent writing the files.
+    pub write: Duration,
+    /// Rows inserted (appended, for bronze and quarantine).
+    pub inserted: u64,
+    /// Rows retracted.
+    pub retracted: u64,
+}
+
+/// Writes one worker's files.
+pub struct PartWriter {
+    sources: Vec<String>,
+    /// `w<worker>-`, in the name of every file this worker writes.
+    tag: String,
+    bronze: TableFiles,
+    quarantine: TableFiles,
+    silver: TableFiles,
+    silver_files: BTreeMap<Bucket, Vec<Add>>,
+}
+
+/// Insertions and retractions among consolidated changes.
+pub fn signed_counts<T>(changes: &[(T, isize)]) -> (u64, u64) {
+    let inserted = changes.iter().filter(|(_, d)| *d > 0).count();
+    (inserted as u64, (changes.len() - inserted) as u64)
+}
+
+impl PartWriter {
+    /// Global worker `worker`'s writer for the tables under `root`;
+    /// `sources` names the run's source indexes for bronze rows.
+    pub fn open(root: &Path, sources: Vec<String>, worker: usize) -> Result<PartWriter, DeltaError> {
+        Ok(PartWriter {
+            sources,
+            tag: format!("w{worker}-"),
+            bronze: TableFiles::open(root, Table::Bronze)?,
+            quarantine: TableFiles::open(root, Table::Quarantine)?,
+            silver: TableFiles::open(root, Table::Silver)?,
+            silver_files: BTreeMap::new(),
+        })
+    }
+
+    /// Writes the files of one checkpoint's changes; returns, per table,
+    /// the actions that commit them.
+    pub fn write(&mut self, changes: &PartChanges) -> Result<BTreeMap<Table, TablePart>, DeltaError> {
+        let mut out = BTreeMap::new();
+        let started = Instant::now();
+        let actions = self.bronze_actions(&changes.bronze)?;
+        out.insert(
+            Table::Bronze,
+            TablePart {
+                actions,
+                write: started.elapsed(),
+                inserted: changes.bronze.len() as u64,
+                retracted: 0,
+            },
+        );
+        let started = Instant::now();
+        let actions = self.quarantine_actions(&changes.quarantine)?;
+        out.insert(
+            Table::Quarantine,
+            TablePart {
+                actions,
+                write: started.elapsed(),
+                inserted: changes.quarantine.len() as u64,
+                retracted: 0,
+            },
+        );
+        let started = Instant::now();
+        let actions = self.silver_actions(&changes.silver)?;
+        let (inserted, retracted) = signed_counts(&changes.silver);
+        out.insert(
+            Table::Silver,
+            TablePart {
+                actions,
+                write: started.elapsed(),
+                inserted,
+                retracted,
+            },
+        );
+        Ok(out)
+    }
+
+    fn bronze_actions(&self, rows: &[BronzeRow]) -> Result<Vec<Action>, DeltaError> {
+        let mut parts: BTreeMap<(Option<SessionDate>, Option<&'static str>), Vec<&BronzeRow>> =
+            BTreeMap::new();
+        for row in rows {
+            parts
+                .entry((row.session_date, row.event_type.map(|t| t.as_str())))
+                .or_default()
+                .push(row);
+        }
+        let writer = &self.bronze;
+        let mut actions = Vec::new();
+        for ((date, event_type), rows) in parts {
+            let batch = schema::bronze_batch(&rows, &self.sources);
+            let partition = [
+                ("session_date", date.map(|d| d.to_string())),
+                ("event_type", event_type.map(str::to_owned)),
+            ];
+            actions.push(Action::Add(writer.write_file(&batch, &partition, &self.tag)?));
+        }
+        Ok(actions)
+    }
+
+    fn quarantine_actions(&self, rows: &[QuarantineRow]) -> Result<Vec<Action>, DeltaError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<&QuarantineRow> = rows.iter().collect();
+        let batch = schema::quarantine_batch(&rows, &self.sources);
+        Ok(vec![Action::Add(self.quarantine.write_file(
+            &batch,
+            &[],
+            &self.tag,
+        )?)])
+    }
+
+    fn silver_actions(&mut self, changes: &[(SilverRow, isize)]) -> Result<Vec<Action>, DeltaError> {
+        let mut buckets: BTreeMap<Bucket, (Vec<&SilverRow>, BTreeSet<String>)> = BTreeMap::new();
+        for (row, diff) in changes {
+            let e = &row.event;
+            let slot = buckets.entry((e.session_date, e.car_number, e.lap)).or_default();
+            match diff {
+                1 => slot.0.push(row),
+                -1 => {
+                    slot.1.insert(e.event_id.to_string());
+                }
+                d => panic!("silver is a set: a checkpoint changed a row by {d}"),
+            }
+        }
+        let mut actions = Vec::new();
+        for (bucket, (inserts, retracted)) in buckets {
+            let (date, car, lap) = bucket;
+            let partition = [
+                ("session_date", Some(date.to_string())),
+                ("car_number", Some(car.to_string())),
+            ];
+            let tag = format!("lap={lap}-{}", self.tag);
+            let writer = &self.silver;
+            let existing = self.silver_files.get(&bucket).map_or(0, Vec::len);
+            let batch = if retracted.is_empty() && existing < COMPACT_AFTER {
+                if inserts.is_empty() {
+                    continue;
+                }
+                schema::silver_batch(&inserts)
+            } else {
+                // Rewrite the bucket: old rows minus retracted ids, plus inserts.
+                let data_schema = writer.spec().data_schema();
+                let mut batches = Vec::new();
+                for add in self.silver_files.get(&bucket).into_iter().flatten() {
+                    for batch in read_parquet(&writer.file_path(&add.path))? {
+                        batches.push(drop_ids(&batch, &retracted)?);
+                    }
+                    actions.push(Action::Remove(writer.remove(add)));
+                }
+                batches.push(schema::silver_batch(&inserts));
+                concat_batches(&data_schema, &batches).map_err(|source| DeltaError::Arrow {
+                    table: Table::Silver.path(),
+                    source,
+                })?
+            };
+            let files = self.silver_files.entry(bucket).or_default();
+            if !retracted.is_empty() || existing >= COMPACT_AFTER {
+                files.clear();
+            }
+            if batch.num_rows() > 0 {
+                let add = writer.write_file(&batch, &partition, &tag)?;
+                actions.push(Action::Add(add.clone()));
+                files.push(add);
+            }
+        }
+        Ok(actions)
+    }
+}
+
+fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {
+    let parquet = |source| DeltaError::Parquet {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|source| DeltaError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet)?
+        .build()
+        .map_err(parquet)?;
+    reader
+        .map(|b| {
+            b.map_err(|source| DeltaError::Arrow {
+                table: Table::Silver.path(),
+                source,
+            })
+        })
+        .collect()
+}
+
+/// `batch` without the rows whose `event_id` is in `ids`.
+fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>) -> Result<RecordBatch, DeltaError> {
+    if ids.is_empty() {
+        return Ok(batch.clone());
+    }
+    let column = batch
+        .column_by_name("event_id")
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .expect("silver files have a string event_id column");
+    let keep: BooleanArray = (0..column.len())
+        .map(|i| Some(!ids.contains(column.value(i))))
+        .collect();
+    filter_record_batch(batch, &keep).map_err(|source| DeltaError::Arrow {
+        table: Table::Silver.path(),
+        source,
+    })
+}

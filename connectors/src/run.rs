@@ -79,7 +79,7 @@ pub struct RunConfig {
     pub source: Source,
     /// Root of the Delta tables.
     pub data: PathBuf,
-    /// Minimum wall time between checkpoints.
+    /// Time between checkpoint boundaries, in whole epochs (at least one).
     pub checkpoint_interval: Duration,
     /// Wall time per ingestion epoch (the finest checkpoint grain);
     /// [`EPOCH`] is the default.

@@ -85,7 +85,7 @@ pub struct RunArgs {
     /// Root directory of the Delta tables.
     #[arg(long, default_value = "data")]
     pub data: PathBuf,
-    /// Minimum time between checkpoints (one Delta commit per table each), e.g. 1s, 500ms.
+    /// Time between checkpoints (one Delta commit per table each), in whole 100 ms epochs (at least one), e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub checkpoint_interval: Duration,
     /// Delete the tables under --data first and start over.

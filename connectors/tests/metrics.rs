@@ -263,7 +263,7 @@ fn metrics_count_what_the_run_did() {
     assert!(sum(&s, "racecast_arrangement_bytes", &[("operator", "SilverUpsert")]) > silver_rows * 100.0);
     assert!(
         s.iter()
-            .any(|x| x.name == "racecast_arrangement_records" && x.labels["operator"].contains("LapExtremes")),
+            .any(|x| x.name == "racecast_arrangement_records" && x.labels["operator"].contains("CarLaps")),
         "differential arrangements are named"
     );
 

@@ -2,11 +2,11 @@
 //! a sum: sector starts (min `timestamp_ms` per sector, hence `lap_start_ms`),
 //! maxima, `gear_changes` (ordered dynamics events) and `yellow_flag`.
 //!
-//! Each silver event maps to zero or more [`LapValue`]s under its lap key; a
-//! `reduce` sees the lap's values sorted (by variant, then value) and
-//! [`LapExtremes::from_sorted`] folds them in one pass. State: one entry per
-//! distinct value per lap, i.e. per event for the 50 Hz `rpm` and the
-//! 20 Hz gear stream; a change costs O(values in the lap).
+//! Each silver event maps to zero or more [`LapValue`]s under its lap key,
+//! which sort by variant, then value. [`LapExtremes::from_sorted`] folds a
+//! lap's sorted values in one pass (the definition, used by tests);
+//! [`super::extremes_upkeep`] keeps the same result up to date value by
+//! value.
 
 use crate::date::SessionDate;
 use crate::event::{Event, Payload};

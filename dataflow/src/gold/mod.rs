@@ -4,7 +4,7 @@
 //! ```text
 //! silver ─explode─▶ (lap, LapSums) ─count──────────────┐ per-lap sums in the
 //!    │                                                 │ difference type
-//!    └─flat_map─▶ (lap, LapValue) ─reduce─▶ LapExtremes┤ per-lap values
+//!    └─flat_map─▶ (lap, LapValue) ─upkeep─▶ LapExtremes┤ per-lap values
 //!                                                      ▼
 //!                  (car, (lap, part)) ─reduce─▶ lap rows + car summary
 //!                                                      ▼
@@ -13,17 +13,20 @@
 //!
 //! What each stage keeps (per worker, across all times once compacted):
 //! - `LapSums` count: one `(lap key, LapSums)` per lap: O(laps).
-//! - `LapValue` reduce: one entry per distinct value per lap: per event for
-//!   `rpm` and gears (the definition needs them), per distinct value for
-//!   speeds and temperatures; plus one `LapExtremes` per lap as output.
+//! - `LapValue` upkeep ([`extremes_upkeep`], a custom operator): one entry
+//!   per distinct value per lap in an ordered map: per event for `rpm` and
+//!   gears (the definition needs them), per distinct value for speeds and
+//!   temperatures; plus the lap's current `LapExtremes`. A change costs
+//!   O(log values in the lap), where a `reduce` would refold the lap.
 //! - car reduce: two partials per lap in, one row per lap out: O(laps).
 //! - session reduce: one summary per car in, one row per car out.
 //!
 //! A correction that moves a sample to another lap or car retracts it from one
-//! key and inserts it under the other; each reduce recomputes only the keys
-//! whose input changed (a lap: O(its values); a car: O(its laps); a session:
-//! O(its cars)).
+//! key and inserts it under the other; each stage recomputes only the keys
+//! whose input changed (a lap: O(log its values); a car: O(its laps); a
+//! session: O(its cars)).
 
+pub mod extremes_upkeep;
 pub mod fixed;
 pub mod lap_extremes;
 pub mod lap_sums;
@@ -80,18 +83,11 @@ pub fn gold_views<'scope>(silver: VecCollection<'scope, Time, SilverRow, isize>)
         .count()
         .map(|(key, sums)| (key, LapPart::Sums(sums)));
 
-    let extremes = silver
-        .flat_map(move |row| {
-            let key = lap_key(&row);
-            LapValue::of(&row.event).map(move |v| (key, v))
-        })
-        .reduce_named("LapExtremes", |_key, values, output| {
-            output.push((
-                LapExtremes::from_sorted(values.iter().map(|(v, c)| (*v, *c))),
-                1isize,
-            ));
-        })
-        .map(|(key, extremes)| (key, LapPart::Extremes(extremes)));
+    let extremes = extremes_upkeep::lap_extremes(silver.flat_map(move |row| {
+        let key = lap_key(&row);
+        LapValue::of(&row.event).map(move |v| (key, v))
+    }))
+    .map(|(key, extremes)| (key, LapPart::Extremes(extremes)));
 
     let per_car = sums
         .concat(extremes)

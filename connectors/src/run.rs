@@ -24,13 +24,11 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use racecast_dataflow::bronze::{Ingested, RecordKind};
-use racecast_dataflow::stats::PipelineStats;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
@@ -41,7 +39,6 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use crate::checkpoint::{CommitSink, PartSink, ToCommit, Update, epochs_per_checkpoint, silver_owner};
 use crate::delta::{DeltaError, DeltaSink, Table};
 use crate::files::{FileError, RecordReader, format_of};
-use crate::metrics::arrangements::ArrangementSizes;
 use crate::metrics::worker::WorkerMetrics;
 use crate::metrics::{Metrics, MetricsError, MetricsServer};
 use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
@@ -236,17 +233,10 @@ pub fn run_with_metrics(
                 metrics.clone(),
             )
         });
-        let stats = metrics.as_ref().map(|_| Rc::new(PipelineStats::default()));
-        let mut worker_metrics = metrics.as_ref().zip(stats.as_ref()).map(|(m, stats)| {
-            let arrangements = ArrangementSizes::register(worker);
-            WorkerMetrics::new(
-                Arc::clone(m),
-                index,
-                sources.clone(),
-                Rc::clone(stats),
-                arrangements,
-            )
-        });
+        let mut worker_metrics = metrics
+            .as_ref()
+            .map(|m| WorkerMetrics::register(worker, Arc::clone(m), sources.clone()));
+        let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
         worker.dataflow::<Time, _, _>(|scope| {
             let out = pipeline::build_counted(
                 scope.input_from(&mut records),

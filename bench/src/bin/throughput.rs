@@ -15,20 +15,17 @@
 //! fresh process; memory is read from `/proc/self/status` before and after,
 //! with the dataflow's state still alive.
 
-use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use racecast_connectors::metrics::Metrics;
-use racecast_connectors::metrics::arrangements::ArrangementSizes;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_connectors::run::{RunConfig, Source, run};
 use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::bronze::{Ingested, RecordKind, decode_records};
 use racecast_dataflow::silver::silver_upsert;
-use racecast_dataflow::stats::PipelineStats;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -187,17 +184,10 @@ fn dataflow(
         let (rows, laps) = (Arc::clone(&rows), Arc::clone(&laps));
         let (finished, measured) = (Arc::clone(&finished), Arc::clone(&measured));
         let (last_epoch, done) = (Arc::clone(&last_epoch), Arc::clone(&done));
-        let stats = registry.as_ref().map(|_| Rc::new(PipelineStats::default()));
-        let mut published = registry.as_ref().zip(stats.as_ref()).map(|(m, stats)| {
-            let arrangements = ArrangementSizes::register(worker);
-            WorkerMetrics::new(
-                Arc::clone(m),
-                index,
-                vec!["bench".into()],
-                Rc::clone(stats),
-                arrangements,
-            )
-        });
+        let mut published = registry
+            .as_ref()
+            .map(|m| WorkerMetrics::register(worker, Arc::clone(m), vec!["bench".into()]));
+        let stats = published.as_ref().map(WorkerMetrics::stats);
         worker.dataflow::<Time, _, _>(|scope| {
             let records = scope.input_from(&mut input);
             if stages != Stages::Gold {

@@ -62,6 +62,18 @@ pub struct TablePart {
     pub retracted: u64,
 }
 
+impl TablePart {
+    /// `actions` written since `started`, with `(inserted, retracted)` rows.
+    pub fn timed(actions: Vec<Action>, started: Instant, (inserted, retracted): (u64, u64)) -> TablePart {
+        TablePart {
+            actions,
+            write: started.elapsed(),
+            inserted,
+            retracted,
+        }
+    }
+}
+
 /// Writes one worker's files.
 pub struct PartWriter {
     sources: Vec<String>,
@@ -99,38 +111,16 @@ impl PartWriter {
         let mut out = BTreeMap::new();
         let started = Instant::now();
         let actions = self.bronze_actions(&changes.bronze)?;
-        out.insert(
-            Table::Bronze,
-            TablePart {
-                actions,
-                write: started.elapsed(),
-                inserted: changes.bronze.len() as u64,
-                retracted: 0,
-            },
-        );
+        let rows = (changes.bronze.len() as u64, 0);
+        out.insert(Table::Bronze, TablePart::timed(actions, started, rows));
         let started = Instant::now();
         let actions = self.quarantine_actions(&changes.quarantine)?;
-        out.insert(
-            Table::Quarantine,
-            TablePart {
-                actions,
-                write: started.elapsed(),
-                inserted: changes.quarantine.len() as u64,
-                retracted: 0,
-            },
-        );
+        let rows = (changes.quarantine.len() as u64, 0);
+        out.insert(Table::Quarantine, TablePart::timed(actions, started, rows));
         let started = Instant::now();
         let actions = self.silver_actions(&changes.silver)?;
-        let (inserted, retracted) = signed_counts(&changes.silver);
-        out.insert(
-            Table::Silver,
-            TablePart {
-                actions,
-                write: started.elapsed(),
-                inserted,
-                retracted,
-            },
-        );
+        let rows = signed_counts(&changes.silver);
+        out.insert(Table::Silver, TablePart::timed(actions, started, rows));
         Ok(out)
     }
 

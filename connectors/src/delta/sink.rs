@@ -149,30 +149,12 @@ impl DeltaSink {
         sessions: Vec<(SessionRow, isize)>,
     ) -> Result<BTreeMap<Table, TableCommit>, DeltaError> {
         let first = self.table(Table::Bronze).version() == Some(0);
-        let (started, (inserted, retracted)) = (Instant::now(), signed_counts(&laps));
+        let (started, rows) = (Instant::now(), signed_counts(&laps));
         let actions = self.lap_actions(laps)?;
-        let write = started.elapsed();
-        parts.insert(
-            Table::LapMetrics,
-            TablePart {
-                actions,
-                write,
-                inserted,
-                retracted,
-            },
-        );
-        let (started, (inserted, retracted)) = (Instant::now(), signed_counts(&sessions));
+        parts.insert(Table::LapMetrics, TablePart::timed(actions, started, rows));
+        let (started, rows) = (Instant::now(), signed_counts(&sessions));
         let actions = self.session_actions(sessions)?;
-        let write = started.elapsed();
-        parts.insert(
-            Table::SessionMetrics,
-            TablePart {
-                actions,
-                write,
-                inserted,
-                retracted,
-            },
-        );
+        parts.insert(Table::SessionMetrics, TablePart::timed(actions, started, rows));
         let mut metadata = HashMap::new();
         metadata.insert("racecast.checkpoint".to_string(), serde_json::json!(info.number));
         metadata.insert("racecast.run_id".to_string(), serde_json::json!(info.run_id));

@@ -60,11 +60,6 @@ impl HdrHistogram {
         inner.sum_seconds += duration.as_secs_f64();
     }
 
-    /// Number of observations.
-    pub fn count(&self) -> u64 {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).histogram.len()
-    }
-
     /// The value at `quantile` (0..=1), in seconds.
     pub fn quantile(&self, quantile: f64) -> f64 {
         let inner = self.0.lock().unwrap_or_else(|e| e.into_inner());

@@ -32,24 +32,28 @@ pub struct WorkerMetrics {
 }
 
 impl WorkerMetrics {
-    /// A publisher for global worker `worker`, whose sources are named
-    /// `sources` (by source index).
-    pub fn new(
+    /// The publisher of `worker`, whose sources are named `sources` (by
+    /// source index): subscribes to its arrangement logs, so call it before
+    /// building the dataflow, and build that with [`Self::stats`].
+    pub fn register(
+        worker: &mut timely::worker::Worker,
         metrics: Arc<Metrics>,
-        worker: usize,
         sources: Vec<String>,
-        stats: Rc<PipelineStats>,
-        arrangements: Rc<RefCell<ArrangementSizes>>,
     ) -> WorkerMetrics {
         WorkerMetrics {
             metrics,
-            worker: worker as u32,
+            worker: worker.index() as u32,
             sources,
-            stats,
-            arrangements,
+            stats: Rc::new(PipelineStats::default()),
+            arrangements: ArrangementSizes::register(worker),
             last_publish: Instant::now(),
             lags: BTreeMap::new(),
         }
+    }
+
+    /// The counters the pipeline should fill.
+    pub fn stats(&self) -> Rc<PipelineStats> {
+        Rc::clone(&self.stats)
     }
 
     fn source(&self, index: u32) -> String {

@@ -33,6 +33,7 @@ use timely::progress::frontier::AntichainRef;
 use crate::delta::{
     CheckpointInfo, DeltaError, DeltaSink, PartChanges, PartWriter, Table, TableCommit, TablePart, merge_part,
 };
+use crate::kafka::{KafkaEmitter, ProgressRecord};
 use crate::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
 use crate::run::{BLOCK, ClassifiedCar, Position, RunError, Shared, now_ms};
 
@@ -47,6 +48,9 @@ pub enum Update {
     Silver(SilverRow, isize),
     /// A source position (to the worker that read it).
     Position(Position),
+    /// The run id, broadcast by worker 0 at the first epoch (it tags the
+    /// Kafka records every worker writes).
+    Run(String),
 }
 
 /// What worker 0's commit operator receives.
@@ -79,6 +83,13 @@ pub fn boundary_after(t: Time, k: u64) -> Time {
 /// complete (`Time::MAX` once the frontier is empty).
 pub fn complete_below(frontier: AntichainRef<'_, Time>, k: u64) -> Time {
     frontier.iter().min().map_or(Time::MAX, |f| f / k * k)
+}
+
+/// The number of the checkpoint holding epoch `t`: the index of the
+/// boundary after it (so numbers can skip over idle intervals, and a
+/// resumed run keeps counting where its epochs are).
+pub fn checkpoint_number(t: Time, k: u64) -> u64 {
+    boundary_after(t, k) / k
 }
 
 /// Epochs per checkpoint: the interval over the epoch length, at least 1.
@@ -144,6 +155,8 @@ pub struct WireTablePart {
 /// counted.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Part {
+    /// The checkpoint (boundary index) it belongs to.
+    checkpoint: u64,
     tables: Vec<WireTablePart>,
     records: u64,
     valid_events: u64,
@@ -187,6 +200,9 @@ struct Epoch {
 pub struct PartSink {
     k: u64,
     writer: Option<PartWriter>,
+    kafka: Option<KafkaEmitter>,
+    sources: Vec<String>,
+    run_id: Option<String>,
     shared: Arc<Shared>,
     pending: BTreeMap<Time, Epoch>,
     measure: bool,
@@ -201,8 +217,9 @@ impl PartSink {
         k: u64,
         shared: Arc<Shared>,
         measure: bool,
+        kafka: Option<KafkaEmitter>,
     ) -> PartSink {
-        let writer = match PartWriter::open(data, sources, worker) {
+        let writer = match PartWriter::open(data, sources.clone(), worker) {
             Ok(writer) => Some(writer),
             Err(e) => {
                 shared.fail(RunError::Delta(e));
@@ -212,6 +229,9 @@ impl PartSink {
         PartSink {
             k,
             writer,
+            kafka,
+            sources,
+            run_id: None,
             shared,
             pending: BTreeMap::new(),
             measure,
@@ -267,6 +287,8 @@ impl PartSink {
         let mut silver: BTreeMap<SilverRow, isize> = BTreeMap::new();
         let mut latencies = self.measure.then(Latencies::default);
         let mut capability = None;
+        let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
+        part.checkpoint = checkpoint_number(first, self.k);
         for (_, epoch) in epochs {
             capability.get_or_insert(epoch.capability);
             for update in epoch.updates {
@@ -295,6 +317,7 @@ impl PartSink {
                     }
                     Update::Silver(row, d) => *silver.entry(row).or_insert(0) += d,
                     Update::Position(p) => part.positions.push(p),
+                    Update::Run(id) => self.run_id = Some(id),
                 }
             }
         }
@@ -315,6 +338,21 @@ impl PartSink {
             .collect();
         part.corrections = corrections_applied(&changes.silver);
         part.latencies = latencies;
+        if let (Some(kafka), Some(run)) = (self.kafka.as_mut(), self.run_id.as_deref()) {
+            let sent = kafka.emit_part(
+                part.checkpoint,
+                run,
+                &changes.silver,
+                &changes.quarantine,
+                &self.sources,
+            );
+            if let Err(e) = sent {
+                self.kafka = None;
+                self.writer = None;
+                self.shared.fail(RunError::Kafka(e));
+                return None;
+            }
+        }
         let writer = self.writer.as_mut()?;
         match writer.write(&changes) {
             Ok(tables) => {
@@ -350,9 +388,12 @@ pub struct CommitSink {
     runtime: tokio::runtime::Runtime,
     delta: Option<DeltaSink>,
     shared: Arc<Shared>,
-    next_number: u64,
+    /// The last checkpoint committed (0: none yet).
+    last_number: u64,
+    app_id: String,
     run_id: String,
-    positions: BTreeMap<(usize, u32), u64>,
+    kafka: Option<KafkaEmitter>,
+    positions: BTreeMap<(usize, u32, u32), u64>,
     drivers: HashMap<(String, u8), String>,
     progress: bool,
     started: Instant,
@@ -362,13 +403,16 @@ pub struct CommitSink {
 
 impl CommitSink {
     /// Opens (creating) the tables under `data`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         data: &std::path::Path,
         app_id: &str,
+        run_id: &str,
         k: u64,
         progress: bool,
         shared: Arc<Shared>,
         metrics: Option<Arc<Metrics>>,
+        kafka: Option<KafkaEmitter>,
     ) -> CommitSink {
         let runtime = crate::run::runtime();
         let delta = match runtime.block_on(DeltaSink::open(data, app_id)) {
@@ -384,8 +428,10 @@ impl CommitSink {
             runtime,
             delta,
             shared,
-            next_number: 1,
-            run_id: uuid::Uuid::new_v4().to_string(),
+            last_number: 0,
+            app_id: app_id.to_owned(),
+            run_id: run_id.to_owned(),
+            kafka,
             positions: BTreeMap::new(),
             drivers: HashMap::new(),
             progress,
@@ -418,6 +464,9 @@ impl CommitSink {
         let Some(delta) = self.delta.as_mut() else {
             return Ok(());
         };
+        let Some(number) = ready.last_key_value().map(|(t, _)| checkpoint_number(*t, self.k)) else {
+            return Ok(());
+        };
         let started = Instant::now();
         let (mut laps, mut sessions) = (BTreeMap::new(), BTreeMap::new());
         let mut tables: BTreeMap<Table, TablePart> = BTreeMap::new();
@@ -439,7 +488,10 @@ impl CommitSink {
                     summary.corrections_applied += part.corrections;
                     self.drivers.extend(part.drivers);
                     for p in part.positions {
-                        let slot = self.positions.entry((p.worker, p.source)).or_insert(0);
+                        let slot = self
+                            .positions
+                            .entry((p.worker, p.source, p.partition))
+                            .or_insert(0);
                         *slot = (*slot).max(p.next);
                     }
                     if let Some(l) = part.latencies {
@@ -478,24 +530,50 @@ impl CommitSink {
         let session_changes = sessions.clone();
         let positions = serde_json::json!({
             "block": BLOCK,
-            "workers": self.positions.iter().map(|((w, s), n)| serde_json::json!({"worker": w, "source": s, "next": n})).collect::<Vec<_>>(),
+            "workers": self.positions.iter().map(|((w, s, p), n)| serde_json::json!({"worker": w, "source": s, "partition": p, "next": n})).collect::<Vec<_>>(),
         });
         let info = CheckpointInfo {
-            number: self.next_number,
+            number,
             run_id: self.run_id.clone(),
-            positions,
+            positions: positions.clone(),
         };
         drop(summary);
+        let gold_changes = self
+            .kafka
+            .is_some()
+            .then(|| (laps.clone(), session_changes.clone()));
         let commits = self
             .runtime
             .block_on(delta.commit(&info, tables, laps, sessions))?;
+        if let (Some(kafka), Some((laps, sessions))) = (self.kafka.as_mut(), gold_changes) {
+            let emitted = kafka
+                .emit_gold(number, &self.run_id, &laps, &sessions)
+                .and_then(|()| {
+                    kafka.emit_progress(&ProgressRecord {
+                        app_id: self.app_id.clone(),
+                        checkpoint: number,
+                        after: self.last_number,
+                        run: self.run_id.clone(),
+                        positions,
+                        completed_ms: now_ms(),
+                        delta_versions: commits
+                            .iter()
+                            .filter_map(|(t, c)| Some((t.path().to_owned(), c.version?)))
+                            .collect(),
+                    })
+                });
+            if let Err(e) = emitted {
+                self.kafka = None;
+                self.shared.fail(RunError::Kafka(e));
+            }
+        }
         if let Some(m) = &self.metrics {
-            record_commit(m, &commits, latencies, self.next_number, started.elapsed());
+            record_commit(m, &commits, latencies, number, started.elapsed());
         }
         let mut summary = self.shared.summary.lock().expect("lock");
         summary.checkpoints += 1;
-        summary.last_checkpoint = self.next_number;
-        self.next_number += 1;
+        summary.last_checkpoint = number;
+        self.last_number = number;
         apply_classification(&mut summary.classification, session_changes, &self.drivers);
         if self.progress && self.last_progress.elapsed() >= Duration::from_millis(500) {
             self.last_progress = Instant::now();

@@ -3,7 +3,10 @@
 //! - [`files`]: `.jsonl` / length-delimited `.pb` record files (read and write).
 //! - [`checkpoint`]: the sink operators: every worker writes its files, worker 0
 //!   commits each checkpoint.
+//! - [`crash`]: crash points for recovery tests (`RACECAST_CRASH_AT`).
 //! - [`delta`]: the Delta Lake sink (five tables, one commit per checkpoint).
+//! - [`kafka`]: the Kafka source, change streams, dead-letter and progress
+//!   topics, and the change-topic fold (`racecast changes`).
 //! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
 //! - [`run`]: `racecast run`: sources → dataflow → sinks, checkpoints.
 //! - [`simulator`]: a deterministic race that produces telemetry in arrival
@@ -13,8 +16,10 @@
 #![deny(missing_docs)]
 
 pub mod checkpoint;
+pub mod crash;
 pub mod delta;
 pub mod files;
+pub mod kafka;
 pub mod metrics;
 pub mod run;
 pub mod simulator;

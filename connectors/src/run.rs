@@ -32,6 +32,7 @@ use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::operators::vec::Broadcast;
 use timely::dataflow::operators::vec::Map;
 use timely::dataflow::operators::{Concatenate, Input, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -39,6 +40,7 @@ use timely::dataflow::{InputHandleVec, ProbeHandle};
 use crate::checkpoint::{CommitSink, PartSink, ToCommit, Update, epochs_per_checkpoint, silver_owner};
 use crate::delta::{DeltaError, DeltaSink, Table};
 use crate::files::{FileError, RecordReader, format_of};
+use crate::kafka::{KafkaEmitter, KafkaError, KafkaOut, KafkaSource, SourceTopics};
 use crate::metrics::worker::WorkerMetrics;
 use crate::metrics::{Metrics, MetricsError, MetricsServer};
 use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
@@ -57,6 +59,17 @@ pub enum Source {
         inputs: Vec<PathBuf>,
         /// Entry-list file, if any.
         entries: Option<PathBuf>,
+    },
+    /// Kafka topics.
+    Kafka {
+        /// Bootstrap servers.
+        brokers: String,
+        /// Input topics and their format.
+        topics: SourceTopics,
+        /// Stop once the end offsets found at the start are read.
+        stop_at_end: bool,
+        /// Stop after this much wall time.
+        duration: Option<Duration>,
     },
     /// The built-in simulator.
     Simulator {
@@ -87,6 +100,10 @@ pub struct RunConfig {
     pub progress: bool,
     /// Serve Prometheus metrics on this address (this process's own).
     pub metrics_addr: Option<SocketAddr>,
+    /// Decoding limits (record size, expected schema id).
+    pub limits: Limits,
+    /// Change streams, dead letters and progress on Kafka, if wanted.
+    pub kafka_out: Option<KafkaOut>,
 }
 
 /// Errors of a run.
@@ -106,6 +123,9 @@ pub enum RunError {
         /// Its last complete checkpoint.
         checkpoint: i64,
     },
+    /// A Kafka source or sink failed.
+    #[error(transparent)]
+    Kafka(#[from] KafkaError),
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
@@ -175,7 +195,10 @@ pub struct Position {
     pub worker: usize,
     /// Source index.
     pub source: u32,
-    /// Next record index this worker will read in the source.
+    /// Partition (Kafka; 0 for files and the simulator).
+    #[serde(default)]
+    pub partition: u32,
+    /// Next record index (offset) this worker will read in the source.
     pub next: u64,
 }
 
@@ -202,6 +225,25 @@ pub fn run_with_metrics(
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let sources = source_names(&config.source);
+    // Kafka outputs: topics exist and the transaction mode is settled
+    // before any worker starts.
+    let transactional = match &config.kafka_out {
+        Some(out) => {
+            let mut topics: Vec<(&str, i32)> = out
+                .topics
+                .change_topics()
+                .into_iter()
+                .chain([out.topics.dlq.as_str()])
+                .map(|t| (t, out.partitions))
+                .collect();
+            topics.push((&out.topics.progress, 1));
+            crate::kafka::ensure_topics(&out.brokers, &topics)?;
+            out.transactions.resolve(&out.brokers)?
+        }
+        None => false,
+    };
+    // Only worker 0's id is used: it broadcasts it to every worker.
+    let run_id = uuid::Uuid::new_v4().to_string();
     let shared = Arc::new(Shared {
         stop,
         error: Mutex::new(None),
@@ -213,6 +255,18 @@ pub fn run_with_metrics(
         let (index, peers) = (worker.index(), worker.peers());
         let mut records: InputHandleVec<Time, Ingested> = InputHandleVec::new();
         let mut positions: InputHandleVec<Time, Position> = InputHandleVec::new();
+        let mut run_ids: InputHandleVec<Time, String> = InputHandleVec::new();
+        let emitter = |id: String| {
+            let out = config.kafka_out.as_ref()?;
+            let transactional_id = transactional.then(|| format!("{}-{id}", config.app_id));
+            match KafkaEmitter::open(out, transactional_id.as_deref()) {
+                Ok(emitter) => Some(emitter),
+                Err(e) => {
+                    shared.fail(RunError::Kafka(e));
+                    None
+                }
+            }
+        };
         let probe = ProbeHandle::new();
         let k = epochs_per_checkpoint(config.checkpoint_interval, config.epoch);
         let mut parts = PartSink::new(
@@ -222,15 +276,18 @@ pub fn run_with_metrics(
             k,
             Arc::clone(&shared),
             metrics.is_some(),
+            emitter(format!("w{index}")),
         );
         let mut commits = (index == 0).then(|| {
             CommitSink::new(
                 &config.data,
                 &config.app_id,
+                &run_id,
                 k,
                 config.progress,
                 Arc::clone(&shared),
                 metrics.clone(),
+                emitter("commit".into()),
             )
         });
         let mut worker_metrics = metrics
@@ -238,17 +295,14 @@ pub fn run_with_metrics(
             .map(|m| WorkerMetrics::register(worker, Arc::clone(m), sources.clone()));
         let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
         worker.dataflow::<Time, _, _>(|scope| {
-            let out = pipeline::build_counted(
-                scope.input_from(&mut records),
-                Limits::default(),
-                Vec::new(),
-                stats,
-            );
+            let out =
+                pipeline::build_counted(scope.input_from(&mut records), config.limits, Vec::new(), stats);
             let local = vec![
                 out.bronze.map(Update::Bronze),
                 out.quarantine.map(Update::Quarantine),
                 out.silver.inner.map(|(r, _, d)| Update::Silver(r, d)),
                 scope.input_from(&mut positions).map(Update::Position),
+                scope.input_from(&mut run_ids).broadcast().map(Update::Run),
             ];
             let gold = vec![
                 out.lap_metrics.inner.map(|(r, _, d)| ToCommit::Lap(r, d)),
@@ -299,6 +353,10 @@ pub fn run_with_metrics(
                 },
             );
         });
+        if index == 0 {
+            run_ids.send(run_id.clone());
+        }
+        drop(run_ids);
         let feed = Feeder {
             index,
             peers,
@@ -318,9 +376,23 @@ pub fn run_with_metrics(
                 speed,
                 duration,
             } => feed.simulator(worker, &probe, sim, *speed, *duration, &shared.stop),
+            Source::Kafka {
+                brokers,
+                topics,
+                stop_at_end,
+                duration,
+            } => feed.kafka(
+                worker,
+                &probe,
+                brokers,
+                topics,
+                *stop_at_end,
+                *duration,
+                &shared.stop,
+            ),
         };
         if let Err(e) = outcome {
-            shared.fail(RunError::File(e));
+            shared.fail(e);
         }
         // Closing the inputs lets the frontier run out; the sink then writes
         // the final checkpoint and every dataflow completes.
@@ -382,6 +454,7 @@ fn source_names(source: &Source) -> Vec<String> {
             .chain(inputs)
             .map(|p| p.display().to_string())
             .collect(),
+        Source::Kafka { topics, .. } => topics.names(),
         Source::Simulator { .. } => vec!["simulator".into()],
     }
 }
@@ -424,6 +497,11 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 impl Feeder<'_> {
+    /// Whether the dataflow is more than two epochs behind the input.
+    fn behind(&self, probe: &ProbeHandle<Time>) -> bool {
+        probe.less_than(&self.epoch.saturating_sub(2))
+    }
+
     /// Moves to the next epoch when its time is up, and keeps the dataflow
     /// at most two epochs behind (bounded memory).
     fn tick(&mut self, worker: &mut timely::worker::Worker, probe: &ProbeHandle<Time>) {
@@ -449,7 +527,7 @@ impl Feeder<'_> {
         inputs: &[PathBuf],
         entries: Option<&PathBuf>,
         stop: &AtomicBool,
-    ) -> Result<(), FileError> {
+    ) -> Result<(), RunError> {
         let files: Vec<(&PathBuf, RecordKind)> = entries
             .map(|p| (p, RecordKind::Entry))
             .into_iter()
@@ -481,6 +559,7 @@ impl Feeder<'_> {
                         self.positions.send(Position {
                             worker: self.index,
                             source,
+                            partition: 0,
                             next,
                         });
                     }
@@ -492,6 +571,7 @@ impl Feeder<'_> {
             self.positions.send(Position {
                 worker: self.index,
                 source,
+                partition: 0,
                 next,
             });
         }
@@ -506,7 +586,7 @@ impl Feeder<'_> {
         speed: Option<f64>,
         duration: Option<Duration>,
         stop: &AtomicBool,
-    ) -> Result<(), FileError> {
+    ) -> Result<(), RunError> {
         if self.index != 0 {
             return Ok(());
         }
@@ -564,6 +644,7 @@ impl Feeder<'_> {
                 self.positions.send(Position {
                     worker: 0,
                     source: 0,
+                    partition: 0,
                     next: offset,
                 });
             }
@@ -571,11 +652,93 @@ impl Feeder<'_> {
         self.positions.send(Position {
             worker: 0,
             source: 0,
+            partition: 0,
             next: offset,
         });
         Ok(())
     }
 }
+
+impl Feeder<'_> {
+    /// Reads this worker's share of the Kafka partitions until stopped,
+    /// `duration` is up, or (with `stop_at_end`) the end offsets found at
+    /// the start are reached.
+    #[allow(clippy::too_many_arguments)]
+    fn kafka(
+        mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        brokers: &str,
+        topics: &SourceTopics,
+        stop_at_end: bool,
+        duration: Option<Duration>,
+        stop: &AtomicBool,
+    ) -> Result<(), RunError> {
+        let started = Instant::now();
+        let mut source = KafkaSource::open(
+            brokers,
+            topics,
+            self.index,
+            self.peers,
+            &BTreeMap::new(),
+            stop_at_end,
+        )?;
+        let mut last_lag = Instant::now();
+        let mut reported_epoch = None;
+        loop {
+            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+            if stop_at_end && source.finished() {
+                break;
+            }
+            let records = &mut *self.records;
+            source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
+            if reported_epoch != Some(self.epoch) {
+                reported_epoch = Some(self.epoch);
+                for p in source.positions() {
+                    self.positions.send(Position {
+                        worker: self.index,
+                        source: p.source,
+                        partition: p.partition as u32,
+                        next: p.next as u64,
+                    });
+                }
+            }
+            // Pause the partitions while the dataflow is behind (the tick
+            // waits for it), so the client stops fetching ahead.
+            let behind = self.behind(probe);
+            if behind {
+                source.set_paused(true)?;
+            }
+            self.tick(worker, probe);
+            if behind {
+                source.set_paused(false)?;
+            }
+            if let Some(m) = self.metrics.as_mut()
+                && last_lag.elapsed() >= Duration::from_secs(1)
+            {
+                last_lag = Instant::now();
+                for (p, records, seconds) in source.lag() {
+                    m.set_lag_records(p.source, p.partition as u32, records);
+                    m.set_lag(p.source, p.partition as u32, seconds);
+                }
+            }
+        }
+        for p in source.positions() {
+            self.positions.send(Position {
+                worker: self.index,
+                source: p.source,
+                partition: p.partition as u32,
+                next: p.next as u64,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Records read from Kafka between two looks at the dataflow.
+const KAFKA_BATCH: usize = 4096;
 
 /// Checks a file's extension early, so a bad name fails before any work.
 pub fn check_input(path: &std::path::Path) -> Result<Format, FileError> {

@@ -194,6 +194,8 @@ fn metrics_count_what_the_run_did() {
         app_id: "racecast-test".into(),
         progress: false,
         metrics_addr: None,
+        limits: racecast_dataflow::Limits::default(),
+        kafka_out: None,
     };
     let metrics = Arc::new(Metrics::new(0));
     let server =

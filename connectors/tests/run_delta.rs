@@ -68,6 +68,8 @@ fn config(data: &Path, entries: &Path, events: &Path) -> RunConfig {
         app_id: APP.into(),
         progress: false,
         metrics_addr: None,
+        limits: racecast_dataflow::Limits::default(),
+        kafka_out: None,
     }
 }
 

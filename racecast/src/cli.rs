@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use racecast_connectors::kafka::Transactions;
 use racecast_connectors::simulator::{SimConfig, full_race_laps};
+use racecast_dataflow::Format;
 
 /// racecast: exact, always-current Formula 1 telemetry analytics.
 #[derive(Debug, Parser)]
@@ -28,6 +30,11 @@ pub enum Command {
         after_help = "Examples:\n  racecast run                                   # the simulator at 10x speed into ./data, until Ctrl-C\n  racecast run --input race.pb --entries race.pb.entries.jsonl -w 2\n  racecast run --input race.pb -n 2 -p 0 -h hosts.txt   # process 0 of 2 (hosts.txt: one host:port per line)"
     )]
     Run(RunArgs),
+    /// Print the rows of a Kafka change topic as of the last completed checkpoint (the exact collection).
+    #[command(
+        after_help = "Examples:\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.session_metrics\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.silver.telemetry_enriched --output silver.jsonl\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.lap_metrics --follow\n\nA record counts only when the progress topic says its run completed its checkpoint: records of\na crashed attempt, or of a checkpoint a restart emitted again, are left out."
+    )]
+    Changes(ChangesArgs),
     /// Decode and validate a .jsonl or .pb file and count valid and invalid records.
     #[command(
         after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid, 1 otherwise."
@@ -38,8 +45,26 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Output file: .jsonl (JSON lines) or .pb (length-delimited protobuf).
-    #[arg(long, short)]
-    pub out: PathBuf,
+    #[arg(long, short, required_unless_present = "kafka", conflicts_with = "kafka")]
+    pub out: Option<PathBuf>,
+    /// Produce to Kafka instead (bootstrap servers), keyed by car number.
+    #[arg(long, value_name = "BROKERS", requires = "topic")]
+    pub kafka: Option<String>,
+    /// With --kafka: the events topic (created when missing).
+    #[arg(long)]
+    pub topic: Option<String>,
+    /// With --kafka: the entry-list topic [default: <topic>.entries].
+    #[arg(long)]
+    pub entries_topic: Option<String>,
+    /// With --kafka: value encoding.
+    #[arg(long, default_value = "protobuf", value_parser = parse_format)]
+    pub format: Format,
+    /// With --kafka: partitions of topics created here.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: i32,
+    /// With --kafka: race time per wall time (1 = a live race), or "max".
+    #[arg(long, default_value = "max")]
+    pub speed: String,
     /// Where to write the entry list [default: <out>.entries.jsonl].
     #[arg(long)]
     pub entries_out: Option<PathBuf>,
@@ -103,10 +128,18 @@ pub struct RunArgs {
     /// File with one host:port per line, one line per process (timely's -h).
     #[arg(short = 'h', long = "hostfile")]
     pub hostfile: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Kafka")]
+    pub kafka: KafkaArgs,
+    /// Reject records above this many bytes (reason `oversized`).
+    #[arg(long, default_value_t = racecast_dataflow::Limits::default().max_bytes)]
+    pub max_record_bytes: usize,
+    /// Reject Confluent-framed records whose schema id is not this one (reason `wire:schema_id`).
+    #[arg(long)]
+    pub schema_id: Option<u32>,
     /// Simulator only: race time per wall time (1 = live), or "max".
     #[arg(long, default_value = "10")]
     pub speed: String,
-    /// Simulator only: stop after this long, e.g. 30s, 5m (default: the whole race or Ctrl-C).
+    /// Simulator and Kafka: stop after this long, e.g. 30s, 5m (default: the whole race, or Ctrl-C).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub duration: Option<Duration>,
     /// Simulator only: shares of duplicated, late, corrected and invalid events.
@@ -128,6 +161,68 @@ pub struct RunArgs {
     /// The race, when the simulator runs (no --input).
     #[command(flatten, next_help_heading = "Simulator (without --input)")]
     pub race: RaceArgs,
+}
+
+/// Kafka flags of `racecast run`.
+#[derive(Debug, Args)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers: change streams, dead letters and progress go there (and, with --topic, the input comes from there).
+    #[arg(long, value_name = "BROKERS")]
+    pub kafka: Option<String>,
+    /// Read telemetry events from this topic (needs --kafka).
+    #[arg(long, requires = "kafka", conflicts_with = "inputs")]
+    pub topic: Option<String>,
+    /// Read the entry list from this topic.
+    #[arg(long, requires = "topic")]
+    pub entries_topic: Option<String>,
+    /// Encoding of the values on --topic / --entries-topic (bare or Confluent-framed; detected per record).
+    #[arg(long, default_value = "protobuf", value_parser = parse_format)]
+    pub format: Format,
+    /// Stop once the end offsets found at the start are read (a bounded replay).
+    #[arg(long, requires = "topic")]
+    pub stop_at_end: bool,
+    /// Prefix of the output topics: <prefix>.silver.telemetry_enriched, <prefix>.gold.lap_metrics, <prefix>.gold.session_metrics, <prefix>.quarantine, <prefix>.progress.
+    #[arg(long, default_value = "racecast")]
+    pub topic_prefix: String,
+    /// Partitions of the change and dead-letter topics racecast creates (the progress topic has one).
+    #[arg(long, default_value_t = 4)]
+    pub out_partitions: i32,
+    /// Kafka transactions around each checkpoint: auto (when the brokers can commit one), on, off.
+    #[arg(long, default_value = "auto")]
+    pub kafka_transactions: Transactions,
+}
+
+#[derive(Debug, Args)]
+pub struct ChangesArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, value_name = "BROKERS")]
+    pub kafka: String,
+    /// The change topic, e.g. racecast.gold.session_metrics.
+    #[arg(long)]
+    pub topic: String,
+    /// The progress topic [default: <prefix>.progress, the prefix taken from --topic].
+    #[arg(long)]
+    pub progress_topic: Option<String>,
+    /// Only checkpoints of this application id (all by default).
+    #[arg(long)]
+    pub app_id: Option<String>,
+    /// Write the rows as JSON lines to this file instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Keep reading: after the rows, print each newly completed checkpoint's changes as {"checkpoint","op","row"} lines.
+    #[arg(long)]
+    pub follow: bool,
+    /// How long to wait for a topic's end before giving up, e.g. 30s.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+}
+
+fn parse_format(s: &str) -> Result<Format, String> {
+    match s {
+        "protobuf" | "pb" => Ok(Format::Protobuf),
+        "json" => Ok(Format::Json),
+        other => Err(format!("\"{other}\" is not a format: protobuf or json")),
+    }
 }
 
 #[derive(Debug, Args)]

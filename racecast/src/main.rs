@@ -3,6 +3,7 @@
 //! here. Exit codes: 0 ok, 1 an error the user can fix (or, for `validate`,
 //! invalid records), 2 an internal error.
 
+mod changes;
 mod cli;
 mod run;
 mod simulate;
@@ -18,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Simulate(a) => simulate::run(a),
         cli::Command::Validate(a) => validate::run(a),
         cli::Command::Run(a) => run::run(a),
+        cli::Command::Changes(a) => changes::run(a),
     };
     match result {
         Ok(code) => code,

@@ -11,11 +11,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use racecast_connectors::delta::Table;
+use racecast_connectors::kafka::{KafkaOut, OutTopics, SourceTopics};
 use racecast_connectors::run::{
     EPOCH, RunConfig, RunSummary, Source, check_input, existing_checkpoint, run as run_pipeline,
 };
 use racecast_connectors::simulator::SimConfig;
-use racecast_dataflow::SessionDate;
+use racecast_dataflow::{Limits, SessionDate};
 
 use crate::cli::RunArgs;
 
@@ -86,7 +87,21 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             bail!("input \"{}\" does not exist or is not a file", path.display());
         }
     }
-    let source = if a.inputs.is_empty() {
+    let source = if let Some(topic) = &a.kafka.topic {
+        if a.entries.is_some() {
+            bail!("--entries reads a file: with --topic, use --entries-topic");
+        }
+        Source::Kafka {
+            brokers: a.kafka.kafka.clone().context("--topic needs --kafka BROKERS")?,
+            topics: SourceTopics {
+                events: topic.clone(),
+                entries: a.kafka.entries_topic.clone(),
+                format: a.kafka.format,
+            },
+            stop_at_end: a.kafka.stop_at_end,
+            duration: a.duration,
+        }
+    } else if a.inputs.is_empty() {
         if a.entries.is_some() {
             bail!("--entries needs --input (the simulator brings its own entry list)");
         }
@@ -146,6 +161,22 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     if a.checkpoint_interval.is_zero() {
         bail!("--checkpoint-interval must be above 0");
     }
+    if a.kafka.out_partitions < 1 {
+        bail!("--out-partitions must be at least 1");
+    }
+    let kafka_out = a.kafka.kafka.as_ref().map(|brokers| KafkaOut {
+        brokers: brokers.clone(),
+        topics: OutTopics::with_prefix(&a.kafka.topic_prefix),
+        partitions: a.kafka.out_partitions,
+        transactions: a.kafka.kafka_transactions,
+    });
+    if a.max_record_bytes == 0 {
+        bail!("--max-record-bytes must be above 0");
+    }
+    let limits = Limits {
+        max_bytes: a.max_record_bytes,
+        schema_id: a.schema_id,
+    };
     let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
     let metrics_addr = a
         .metrics_addr
@@ -161,6 +192,8 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             app_id: APP_ID.into(),
             progress,
             metrics_addr,
+            limits,
+            kafka_out,
         },
         timely,
         fresh: a.fresh,

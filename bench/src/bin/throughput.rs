@@ -345,6 +345,8 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: b
         app_id: "racecast-bench".into(),
         progress: false,
         metrics_addr,
+        limits: racecast_dataflow::Limits::default(),
+        kafka_out: None,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));

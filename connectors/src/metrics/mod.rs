@@ -172,6 +172,8 @@ pub struct Metrics {
     pub lateness: Family<WorkerLabels, HdrHistogram>,
     /// How far a source is behind (seconds).
     pub source_lag_seconds: Family<PartitionLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// How many records a Kafka partition is behind its end offset.
+    pub source_lag_records: Family<PartitionLabels, Gauge>,
     /// Ingest time → the frontier passing the record's epoch (its changes
     /// final, ready to commit).
     pub processing: HdrHistogram,
@@ -217,6 +219,7 @@ impl Metrics {
             late_events: Family::default(),
             lateness: Family::default(),
             source_lag_seconds: Family::default(),
+            source_lag_records: Family::default(),
             processing: HdrHistogram::default(),
             ingest_to_commit: Family::default(),
             event_to_commit: Family::default(),
@@ -269,8 +272,13 @@ impl Metrics {
         );
         r.register(
             "racecast_source_lag_seconds",
-            "How far a source partition is behind: for the simulator, behind its schedule",
+            "How far a source partition is behind: for the simulator, behind its schedule; for Kafka, the age of the last record read while records are waiting",
             m.source_lag_seconds.clone(),
+        );
+        r.register(
+            "racecast_source_lag_records",
+            "Records between a Kafka partition's end offset and the next offset racecast reads",
+            m.source_lag_records.clone(),
         );
         // The checkpoint sink runs on worker 0, in process 0: other processes
         // have no checkpoint to report (an age there would only grow).

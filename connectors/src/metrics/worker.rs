@@ -29,6 +29,7 @@ pub struct WorkerMetrics {
     last_publish: Instant,
     /// Lag per (source, partition), set by the source as it reads.
     lags: BTreeMap<(u32, u32), f64>,
+    lag_records: BTreeMap<(u32, u32), i64>,
 }
 
 impl WorkerMetrics {
@@ -48,6 +49,7 @@ impl WorkerMetrics {
             arrangements: ArrangementSizes::register(worker),
             last_publish: Instant::now(),
             lags: BTreeMap::new(),
+            lag_records: BTreeMap::new(),
         }
     }
 
@@ -127,6 +129,15 @@ impl WorkerMetrics {
                 })
                 .set(seconds);
         }
+        for (&(source, partition), &records) in &self.lag_records {
+            m.source_lag_records
+                .get_or_create(&PartitionLabels {
+                    worker: self.worker,
+                    source: self.source(source),
+                    partition,
+                })
+                .set(records);
+        }
         for (name, size) in self.arrangements.borrow().by_name() {
             m.arrangement_records
                 .get_or_create(&operator(&name))
@@ -141,5 +152,10 @@ impl WorkerMetrics {
     /// (exported at the next publish; cheap to call per record).
     pub fn set_lag(&mut self, source: u32, partition: u32, seconds: f64) {
         self.lags.insert((source, partition), seconds);
+    }
+
+    /// Sets a Kafka partition's lag in records.
+    pub fn set_lag_records(&mut self, source: u32, partition: u32, records: i64) {
+        self.lag_records.insert((source, partition), records);
     }
 }

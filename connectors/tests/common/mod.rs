@@ -2,6 +2,7 @@
 //! harness that runs the dataflow in-process on N workers.
 #![allow(dead_code, unused_imports)]
 
+pub mod broker;
 pub mod reference;
 
 use std::collections::BTreeMap;

@@ -1,0 +1,41 @@
+//! Crash points for recovery tests: with `RACECAST_CRASH_AT=<point>@<checkpoint>`
+//! in the environment, the process aborts (no destructor, no flush: what
+//! `kill -9` leaves behind) when it reaches `<point>` while writing a
+//! checkpoint numbered `<checkpoint>` or above (numbers are boundary
+//! indexes and can skip). Without the variable a crash point costs one relaxed
+//! load.
+//!
+//! Points: `kafka-part` (a worker's silver changes are on the brokers, its
+//! dead letters and everything after are not), `before-progress` (every
+//! change record of the checkpoint is acknowledged, its progress record not
+//! written), `after-progress`.
+
+use std::sync::OnceLock;
+
+/// The environment variable naming the crash point.
+pub const CRASH_AT: &str = "RACECAST_CRASH_AT";
+
+fn target() -> Option<&'static (String, u64)> {
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    TARGET
+        .get_or_init(|| {
+            let value = std::env::var(CRASH_AT).ok()?;
+            let (point, checkpoint) = value.split_once('@')?;
+            Some((point.to_owned(), checkpoint.parse().ok()?))
+        })
+        .as_ref()
+}
+
+/// Whether the process is set to crash at `point` of `checkpoint` (or an
+/// earlier number).
+pub fn armed(point: &str, checkpoint: u64) -> bool {
+    target().is_some_and(|(p, c)| p == point && *c <= checkpoint)
+}
+
+/// Aborts the process when it is set to crash at `point` of `checkpoint`.
+pub fn point(point: &str, checkpoint: u64) {
+    if armed(point, checkpoint) {
+        eprintln!("racecast: crashing at {point}@{checkpoint} ({CRASH_AT})");
+        std::process::abort();
+    }
+}

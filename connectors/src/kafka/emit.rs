@@ -1,0 +1,126 @@
+//! [`KafkaEmitter`]: what a checkpoint sends to Kafka.
+//!
+//! Every worker sends, per checkpoint, the silver changes it owns and the
+//! quarantined records it read (dead-letter topic: the original bytes as
+//! the value, the reasons and the source position in headers), and waits
+//! for their acknowledgement before it reports the checkpoint to worker 0.
+//! Worker 0 then sends the gold changes and, last, the progress record.
+
+use racecast_dataflow::bronze::QuarantineRow;
+use racecast_dataflow::gold::{LapRow, SessionRow};
+use racecast_dataflow::silver::SilverRow;
+use rdkafka::message::Header;
+
+use super::changes::{ChangeRecord, lap_records, session_records, silver_records};
+use super::producer::CheckpointProducer;
+use super::progress::ProgressRecord;
+use super::{
+    KafkaError, KafkaOut, OFFSET_HEADER, OutTopics, PARTITION_HEADER, REASONS_HEADER, SOURCE_HEADER,
+};
+
+/// A worker's Kafka sink.
+pub struct KafkaEmitter {
+    producer: CheckpointProducer,
+    topics: OutTopics,
+}
+
+impl KafkaEmitter {
+    /// A sink for `out`; `transactional_id` when transactions are used.
+    pub fn open(out: &KafkaOut, transactional_id: Option<&str>) -> Result<KafkaEmitter, KafkaError> {
+        Ok(KafkaEmitter {
+            producer: CheckpointProducer::new(&out.brokers, transactional_id)?,
+            topics: out.topics.clone(),
+        })
+    }
+
+    fn send_changes(
+        &mut self,
+        topic: &str,
+        records: Vec<ChangeRecord>,
+        checkpoint: u64,
+        run: &str,
+    ) -> Result<(), KafkaError> {
+        for (i, r) in records.iter().enumerate() {
+            self.producer.send(
+                topic,
+                Some(r.key.as_bytes()),
+                r.value.as_bytes(),
+                CheckpointProducer::headers(checkpoint, run),
+            )?;
+            if i % 1024 == 1023 {
+                self.producer.poll();
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends one worker's part of checkpoint `checkpoint` and waits for it.
+    pub fn emit_part(
+        &mut self,
+        checkpoint: u64,
+        run: &str,
+        silver: &[(SilverRow, isize)],
+        quarantine: &[QuarantineRow],
+        sources: &[String],
+    ) -> Result<(), KafkaError> {
+        let topic = self.topics.silver.clone();
+        self.send_changes(&topic, silver_records(silver), checkpoint, run)?;
+        if crate::crash::armed("kafka-part", checkpoint) {
+            // Make the partial checkpoint durable, then die.
+            let _ = self.producer.finish(checkpoint);
+            crate::crash::point("kafka-part", checkpoint);
+        }
+        let dlq = self.topics.dlq.clone();
+        for row in quarantine {
+            let reasons: Vec<String> = row.reasons.0.iter().map(|r| r.code()).collect();
+            let reasons = serde_json::to_string(&reasons).expect("strings serialize");
+            let source = sources.get(row.source as usize).map_or("?", String::as_str);
+            let (partition, offset) = (row.partition.to_string(), row.offset.to_string());
+            let headers = CheckpointProducer::headers(checkpoint, run)
+                .insert(header(REASONS_HEADER, &reasons))
+                .insert(header(SOURCE_HEADER, source))
+                .insert(header(PARTITION_HEADER, &partition))
+                .insert(header(OFFSET_HEADER, &offset));
+            self.producer.send(&dlq, None, &row.bytes, headers)?;
+        }
+        self.producer.finish(checkpoint)
+    }
+
+    /// Sends checkpoint `checkpoint`'s gold changes and waits for them.
+    pub fn emit_gold(
+        &mut self,
+        checkpoint: u64,
+        run: &str,
+        laps: &[(LapRow, isize)],
+        sessions: &[(SessionRow, isize)],
+    ) -> Result<(), KafkaError> {
+        let (lap_topic, session_topic) = (self.topics.laps.clone(), self.topics.sessions.clone());
+        self.send_changes(&lap_topic, lap_records(laps), checkpoint, run)?;
+        self.send_changes(&session_topic, session_records(sessions), checkpoint, run)?;
+        self.producer.finish(checkpoint)
+    }
+
+    /// Sends the progress record (after everything else of its checkpoint)
+    /// and waits for it.
+    pub fn emit_progress(&mut self, record: &ProgressRecord) -> Result<(), KafkaError> {
+        crate::crash::point("before-progress", record.checkpoint);
+        let value = serde_json::to_vec(record).expect("progress records serialize");
+        let topic = self.topics.progress.clone();
+        self.producer.send(
+            &topic,
+            Some(record.app_id.as_bytes()),
+            &value,
+            CheckpointProducer::headers(record.checkpoint, &record.run),
+        )?;
+        self.producer.finish(record.checkpoint)?;
+        crate::crash::point("after-progress", record.checkpoint);
+        Ok(())
+    }
+}
+
+fn header<'a>(key: &'a str, value: &'a str) -> Header<'a, &'a str> {
+    Header {
+        key,
+        value: Some(value),
+    }
+}

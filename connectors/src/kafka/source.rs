@@ -1,0 +1,318 @@
+//! [`KafkaSource`]: one worker's share of the input topics' partitions.
+//!
+//! The (topic, partition) pairs of all input topics, in order (entries topic
+//! first), are dealt to the workers of all processes round-robin; each
+//! worker assigns its pairs explicitly (no consumer group, no offset
+//! commits: the positions it reports belong to the checkpoint). Memory is
+//! bounded twice: librdkafka's prefetch queue is capped, and the run pauses
+//! a worker's partitions while the dataflow is behind.
+//!
+//! With `--stop-at-end` a replay reads every partition up to the end offset
+//! found at the start, then on until the partition has been quiet for
+//! [`QUIET`] (some brokers report an end offset short of the last batch).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use racecast_dataflow::Format;
+use racecast_dataflow::bronze::{Ingested, RecordKind};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::admin::{client_config, partition_count};
+use super::{KafkaError, REQUEST_TIMEOUT};
+
+/// The input topics.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceTopics {
+    /// Telemetry events.
+    pub events: String,
+    /// Entry-list records, if they come from Kafka.
+    pub entries: Option<String>,
+    /// Encoding of the values.
+    pub format: Format,
+}
+
+impl SourceTopics {
+    /// Topic names in source-index order (entries first).
+    pub fn names(&self) -> Vec<String> {
+        self.entries.iter().chain([&self.events]).cloned().collect()
+    }
+
+    fn kinds(&self) -> Vec<(String, RecordKind)> {
+        self.entries
+            .iter()
+            .map(|t| (t.clone(), RecordKind::Entry))
+            .chain([(self.events.clone(), RecordKind::Event)])
+            .collect()
+    }
+}
+
+/// One assigned partition.
+#[derive(Clone, Debug)]
+struct Assigned {
+    source: u32,
+    topic: String,
+    partition: i32,
+    kind: RecordKind,
+    /// Next offset to read.
+    next: i64,
+    /// `--stop-at-end`: the end offset found at the start (a lower bound:
+    /// see [`QUIET`]).
+    end: Option<i64>,
+    /// Since when the partition has been past `end` with nothing new.
+    quiet_since: Option<Instant>,
+    /// Kafka timestamp of the last record read (Unix ms).
+    last_timestamp_ms: Option<i64>,
+}
+
+/// A partition's position and lag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PartitionState {
+    /// Source index.
+    pub source: u32,
+    /// Partition.
+    pub partition: i32,
+    /// Next offset this source will read.
+    pub next: i64,
+}
+
+/// One worker's consumer.
+pub struct KafkaSource {
+    consumer: Option<BaseConsumer>,
+    brokers: String,
+    assigned: Vec<Assigned>,
+    format: Format,
+    paused: bool,
+    last_warning: Option<Instant>,
+}
+
+/// How long a partition must stay quiet past the end offset found at the
+/// start before `--stop-at-end` counts it read: tansu 0.6 answers
+/// `ListOffsets(latest)` with the base offset of the partition's last
+/// record batch, not the offset after its last record, so the records of
+/// that batch come after the reported end.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+/// Prefetch cap per consumer (librdkafka's local queue).
+const PREFETCH_KBYTES: &str = "32768";
+
+impl KafkaSource {
+    /// Opens worker `index` of `peers`'s share of `topics`, starting every
+    /// partition at `start` (source, partition) → offset, or at its
+    /// beginning; with `stop_at_end`, reading stops at the end offsets
+    /// found now.
+    pub fn open(
+        brokers: &str,
+        topics: &SourceTopics,
+        index: usize,
+        peers: usize,
+        start: &BTreeMap<(u32, i32), i64>,
+        stop_at_end: bool,
+    ) -> Result<KafkaSource, KafkaError> {
+        let consumer: BaseConsumer = client_config(brokers)
+            .set("group.id", "racecast")
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+            .set("fetch.wait.max.ms", "10")
+            .create()
+            .map_err(KafkaError::client("creating a consumer"))?;
+        let mut pairs = Vec::new();
+        for (source, (topic, kind)) in topics.kinds().into_iter().enumerate() {
+            let partitions = partition_count(&consumer, brokers, &topic)?;
+            for partition in 0..partitions {
+                pairs.push((source as u32, topic.clone(), partition, kind));
+            }
+        }
+        let mut assigned = Vec::new();
+        for (i, (source, topic, partition, kind)) in pairs.into_iter().enumerate() {
+            if i % peers != index {
+                continue;
+            }
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, partition, REQUEST_TIMEOUT)
+                .map_err(KafkaError::client(format!(
+                    "reading offsets of {topic}/{partition}"
+                )))?;
+            let next = start.get(&(source, partition)).copied().unwrap_or(low).max(low);
+            assigned.push(Assigned {
+                source,
+                topic,
+                partition,
+                kind,
+                next,
+                end: stop_at_end.then_some(high),
+                quiet_since: None,
+                last_timestamp_ms: None,
+            });
+        }
+        let mut list = TopicPartitionList::new();
+        for a in &assigned {
+            list.add_partition_offset(&a.topic, a.partition, Offset::Offset(a.next))
+                .map_err(KafkaError::client("assigning partitions"))?;
+        }
+        consumer
+            .assign(&list)
+            .map_err(KafkaError::client("assigning partitions"))?;
+        Ok(KafkaSource {
+            consumer: Some(consumer),
+            brokers: brokers.to_owned(),
+            assigned,
+            format: topics.format,
+            paused: false,
+            last_warning: None,
+        })
+    }
+
+    /// Reads up to `max` records, waiting at most `timeout` for the first.
+    pub fn read(
+        &mut self,
+        timeout: Duration,
+        max: usize,
+        mut deliver: impl FnMut(Ingested),
+    ) -> Result<usize, KafkaError> {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(0);
+        };
+        let mut read = 0;
+        let mut wait = timeout;
+        while read < max {
+            let Some(result) = consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            let message = match result {
+                Ok(message) => message,
+                Err(e) => {
+                    // Transport errors are retried by the client; say so at
+                    // most every ten seconds.
+                    if self
+                        .last_warning
+                        .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
+                    {
+                        self.last_warning = Some(Instant::now());
+                        eprintln!("\nwarning: kafka consumer ({}): {e}", self.brokers);
+                    }
+                    continue;
+                }
+            };
+            let Some(a) = self
+                .assigned
+                .iter_mut()
+                .find(|a| a.partition == message.partition() && a.topic == message.topic())
+            else {
+                continue;
+            };
+            let offset = message.offset();
+            if offset < a.next {
+                continue;
+            }
+            a.next = offset + 1;
+            a.quiet_since = None;
+            a.last_timestamp_ms = message.timestamp().to_millis();
+            deliver(Ingested {
+                source: a.source,
+                partition: a.partition as u32,
+                offset: offset as u64,
+                ingested_ms: crate::run::now_ms(),
+                kind: a.kind,
+                format: self.format,
+                bytes: message.payload().unwrap_or_default().to_vec(),
+            });
+            read += 1;
+        }
+        for a in &mut self.assigned {
+            if a.quiet_since.is_none() && a.end.is_some_and(|end| a.next >= end) {
+                a.quiet_since = Some(Instant::now());
+            }
+        }
+        Ok(read)
+    }
+
+    /// Pauses (`true`) or resumes (`false`) every unfinished partition: the
+    /// run pauses while the dataflow is behind.
+    pub fn set_paused(&mut self, paused: bool) -> Result<(), KafkaError> {
+        if paused == self.paused {
+            return Ok(());
+        }
+        self.paused = paused;
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Ok(());
+        };
+        let mut list = TopicPartitionList::new();
+        for a in &self.assigned {
+            list.add_partition(&a.topic, a.partition);
+        }
+        if list.count() == 0 {
+            return Ok(());
+        }
+        if paused {
+            return consumer
+                .pause(&list)
+                .map_err(KafkaError::client("pausing partitions"));
+        }
+        consumer
+            .resume(&list)
+            .map_err(KafkaError::client("resuming partitions"))?;
+        // Pausing drops what the client had fetched ahead: read on from the
+        // next offset this source has not delivered.
+        for a in &self.assigned {
+            consumer
+                .seek(&a.topic, a.partition, Offset::Offset(a.next), REQUEST_TIMEOUT)
+                .map_err(KafkaError::client(format!("seeking {}/{}", a.topic, a.partition)))?;
+        }
+        Ok(())
+    }
+
+    /// Whether every partition reached its end offset and stayed quiet for
+    /// [`QUIET`] (never, without `stop_at_end`, unless the worker has no
+    /// partitions).
+    pub fn finished(&self) -> bool {
+        self.assigned.iter().all(|a| {
+            a.end.is_some_and(|end| a.next >= end) && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
+        })
+    }
+
+    /// Positions of the assigned partitions.
+    pub fn positions(&self) -> impl Iterator<Item = PartitionState> + '_ {
+        self.assigned.iter().map(|a| PartitionState {
+            source: a.source,
+            partition: a.partition,
+            next: a.next,
+        })
+    }
+
+    /// Records behind the end of each assigned partition, and seconds
+    /// (the age of the last record read while records wait; 0 when caught
+    /// up). Asks the brokers: call it about once a second.
+    pub fn lag(&self) -> Vec<(PartitionState, i64, f64)> {
+        let Some(consumer) = self.consumer.as_ref() else {
+            return Vec::new();
+        };
+        self.assigned
+            .iter()
+            .filter_map(|a| {
+                let (_, high) = consumer
+                    .fetch_watermarks(&a.topic, a.partition, Duration::from_millis(500))
+                    .ok()?;
+                let records = (high - a.next).max(0);
+                let seconds = match (records, a.last_timestamp_ms) {
+                    (0, _) | (_, None) => 0.0,
+                    (_, Some(t)) => (crate::run::now_ms() - t).max(0) as f64 / 1000.0,
+                };
+                Some((
+                    PartitionState {
+                        source: a.source,
+                        partition: a.partition,
+                        next: a.next,
+                    },
+                    records,
+                    seconds,
+                ))
+            })
+            .collect()
+    }
+}

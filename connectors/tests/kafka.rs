@@ -1,0 +1,372 @@
+//! Kafka end to end, against a real broker (tansu on loopback): an
+//! independent producer (`kafka-python`) → `run` on 2 workers → change
+//! topics, dead-letter and progress topics. racecast's own fold
+//! ([`ChangeFold`], what `racecast changes` prints) and a plain fold written
+//! in Python both give exactly the batch reference's silver and gold, and
+//! so do the Delta tables of the same run.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use common::broker::Broker;
+use racecast_connectors::delta::Table;
+use racecast_connectors::delta::read::read_table;
+use racecast_connectors::files::RecordWriter;
+use racecast_connectors::kafka::changes::{
+    ChangeValue, canonical, lap_records, session_records, silver_records,
+};
+use racecast_connectors::kafka::{ChangeFold, FoldOptions, KafkaOut, OutTopics, SourceTopics, Transactions};
+use racecast_connectors::run::{EPOCH, RunConfig, RunSummary, Source, run};
+use racecast_connectors::simulator::SimConfig;
+use racecast_dataflow::bronze::{Ingested, RecordKind};
+use racecast_dataflow::{Format, Limits};
+
+const APP: &str = "racecast-kafka-test";
+
+fn race() -> SimConfig {
+    SimConfig {
+        cars: 4,
+        laps: 2,
+        seed: 23,
+        duplicates: 0.1,
+        late: 0.1,
+        late_max_ms: 60_000,
+        corrections: 0.05,
+        invalid: 0.02,
+        ..SimConfig::default()
+    }
+}
+
+fn client() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kafka_client.py")
+}
+
+/// Runs `kafka_client.py` and returns its stdout.
+fn python(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg(client())
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "kafka_client.py {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// Writes `records` as JSON lines (entries, events) and reads them back as
+/// the producer will send them: one record per line.
+fn write_jsonl(dir: &Path, records: &[Ingested]) -> (PathBuf, PathBuf, Vec<Ingested>) {
+    let (entries, events) = (dir.join("entries.jsonl"), dir.join("events.jsonl"));
+    let mut e = RecordWriter::create(&entries).expect("create");
+    let mut v = RecordWriter::create(&events).expect("create");
+    for r in records {
+        match r.kind {
+            RecordKind::Entry => e.write_raw(&r.bytes).expect("write"),
+            RecordKind::Event => v.write_raw(&r.bytes).expect("write"),
+        }
+    }
+    e.finish().expect("flush");
+    v.finish().expect("flush");
+    let mut sent = Vec::new();
+    for (path, kind) in [(&entries, RecordKind::Entry), (&events, RecordKind::Event)] {
+        let text = std::fs::read(path).expect("read back");
+        let text = text.strip_suffix(b"\n").unwrap_or(&text);
+        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            sent.push(Ingested {
+                source: 0,
+                partition: 0,
+                offset: i as u64,
+                ingested_ms: 0,
+                kind,
+                format: Format::Json,
+                bytes: line.to_vec(),
+            });
+        }
+    }
+    (entries, events, sent)
+}
+
+fn canonical_rows(records: Vec<racecast_connectors::kafka::changes::ChangeRecord>) -> BTreeSet<String> {
+    records
+        .into_iter()
+        .map(|r| {
+            let v: ChangeValue = serde_json::from_str(&r.value).expect("change value parses");
+            canonical(&v.row)
+        })
+        .collect()
+}
+
+/// The reference's silver, laps and sessions as canonical JSON rows.
+fn expected(sent: &[Ingested]) -> [BTreeSet<String>; 3] {
+    let batch = common::batch(sent);
+    fn ones<T>(rows: BTreeSet<T>) -> Vec<(T, isize)> {
+        rows.into_iter().map(|r| (r, 1)).collect()
+    }
+    [
+        canonical_rows(silver_records(&ones(batch.silver))),
+        canonical_rows(lap_records(&ones(batch.laps))),
+        canonical_rows(session_records(&ones(batch.sessions))),
+    ]
+}
+
+fn kafka_config(broker: &Broker, data: &Path, prefix: &str) -> RunConfig {
+    kafka_config_for(&broker.addr, data, prefix)
+}
+
+fn kafka_config_for(brokers: &str, data: &Path, prefix: &str) -> RunConfig {
+    RunConfig {
+        source: Source::Kafka {
+            brokers: brokers.to_owned(),
+            topics: SourceTopics {
+                events: "telemetry".into(),
+                entries: Some("entries".into()),
+                format: Format::Json,
+            },
+            stop_at_end: true,
+            duration: None,
+        },
+        data: data.to_owned(),
+        checkpoint_interval: Duration::from_millis(200),
+        epoch: EPOCH,
+        app_id: APP.into(),
+        progress: false,
+        metrics_addr: None,
+        limits: Limits::default(),
+        kafka_out: Some(KafkaOut {
+            brokers: brokers.to_owned(),
+            topics: OutTopics::with_prefix(prefix),
+            partitions: 3,
+            transactions: Transactions::Auto,
+        }),
+    }
+}
+
+fn run_workers(config: RunConfig, workers: usize) -> RunSummary {
+    run(
+        config,
+        timely::Config::process(workers),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the run succeeds")
+}
+
+/// racecast's fold of `topic`.
+fn fold(broker: &Broker, topic: &str, progress: &str) -> BTreeSet<String> {
+    fold_at(&broker.addr, topic, progress)
+}
+
+fn fold_at(brokers: &str, topic: &str, progress: &str) -> BTreeSet<String> {
+    let mut fold = ChangeFold::open(FoldOptions {
+        brokers: brokers.to_owned(),
+        topic: topic.into(),
+        progress: progress.into(),
+        app_id: Some(APP.into()),
+        timeout: Duration::from_secs(60),
+    })
+    .expect("fold opens");
+    fold.round().expect("fold reads");
+    fold.rows().expect("a collection").into_iter().collect()
+}
+
+/// The Python fold of `topic`.
+fn python_fold(broker: &Broker, topic: &str, progress: &str) -> BTreeSet<String> {
+    python(&[
+        "fold",
+        "--bootstrap",
+        &broker.addr,
+        "--topic",
+        topic,
+        "--progress",
+        progress,
+        "--app-id",
+        APP,
+    ])
+    .lines()
+    .map(|l| canonical(&serde_json::from_str(l).expect("python prints JSON rows")))
+    .collect()
+}
+
+/// A Delta table's rows as canonical JSON.
+fn delta_rows(data: &Path, table: Table) -> BTreeSet<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let batches = runtime
+        .block_on(read_table(data, table, None))
+        .expect("table reads back")
+        .batches;
+    let mut writer = deltalake::arrow::json::LineDelimitedWriter::new(Vec::new());
+    for b in &batches {
+        writer.write(b).expect("json");
+    }
+    writer.finish().expect("json");
+    String::from_utf8(writer.into_inner())
+        .expect("utf-8")
+        .lines()
+        .map(|l| canonical(&serde_json::from_str(l).expect("arrow json parses")))
+        .collect()
+}
+
+fn produce(broker: &Broker, entries: &Path, events: &Path) {
+    broker.create_topics(&[("telemetry", 4), ("entries", 1)]);
+    for (topic, file) in [("entries", entries), ("telemetry", events)] {
+        python(&[
+            "produce",
+            "--bootstrap",
+            &broker.addr,
+            "--topic",
+            topic,
+            "--file",
+            &file.display().to_string(),
+        ]);
+    }
+}
+
+#[test]
+fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = common::simulated(&race(), Format::Json);
+    let (entries, events, sent) = write_jsonl(dir.path(), &records);
+    produce(&broker, &entries, &events);
+
+    // tansu advertises no EndTxn: `auto` goes without transactions, `on`
+    // refuses to start.
+    assert!(!Transactions::Auto.resolve(&broker.addr).expect("probe"));
+    assert!(Transactions::On.resolve(&broker.addr).is_err());
+
+    let data = dir.path().join("data");
+    let summary = run_workers(kafka_config(&broker, &data, "rc"), 2);
+    assert_eq!(summary.records as usize, sent.len(), "every record read once");
+
+    let topics = OutTopics::with_prefix("rc");
+    let want = expected(&sent);
+    let tables = [Table::Silver, Table::LapMetrics, Table::SessionMetrics];
+    for ((topic, want), table) in topics.change_topics().into_iter().zip(&want).zip(tables) {
+        assert!(!want.is_empty(), "{topic}: the reference has rows");
+        let ours = fold(&broker, topic, &topics.progress);
+        let theirs = python_fold(&broker, topic, &topics.progress);
+        let delta = delta_rows(&data, table);
+        eprintln!(
+            "{topic}: ours {} theirs {} delta {} want {}",
+            ours.len(),
+            theirs.len(),
+            delta.len(),
+            want.len()
+        );
+        assert!(
+            ours == *want,
+            "{topic}: racecast's fold differs from the batch reference ({} vs {} rows)",
+            ours.len(),
+            want.len()
+        );
+        assert!(
+            theirs == *want,
+            "{topic}: the Python fold differs from the batch reference ({} vs {} rows)",
+            theirs.len(),
+            want.len()
+        );
+        assert!(
+            delta == *want,
+            "{}: the Delta table differs from the batch reference ({} vs {} rows)",
+            table.path(),
+            delta.len(),
+            want.len()
+        );
+    }
+
+    // Every quarantined record is on the dead-letter topic, with reasons
+    // and its source position.
+    let dlq: Vec<serde_json::Value> = python(&["dlq", "--bootstrap", &broker.addr, "--topic", &topics.dlq])
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    assert_eq!(
+        dlq.len() as u64,
+        summary.quarantined,
+        "one dead letter per quarantined record"
+    );
+    assert!(summary.quarantined > 0, "the race has invalid records");
+    for letter in &dlq {
+        let headers = &letter["headers"];
+        let reasons: Vec<String> =
+            serde_json::from_str(headers["racecast.reasons"].as_str().expect("reasons header"))
+                .expect("a JSON list");
+        assert!(!reasons.is_empty(), "{letter}");
+        assert!(
+            headers["racecast.offset"]
+                .as_str()
+                .is_some_and(|o| o.parse::<u64>().is_ok())
+        );
+        assert!(
+            headers["racecast.source"]
+                .as_str()
+                .is_some_and(|s| s == "telemetry" || s == "entries")
+        );
+    }
+}
+
+/// The transactional path (one transaction per worker per checkpoint, the
+/// progress record in its own transaction after gold) against librdkafka's
+/// mock cluster, the one broker here that commits transactions. (It cannot
+/// prove isolation: a `read_committed` consumer of the mock sees aborted
+/// records too; the fold's run attribution does not rely on it.)
+#[test]
+fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let brokers = mock.bootstrap_servers();
+    // The mock has no CreateTopics: racecast finds these and creates none.
+    let topics = OutTopics::with_prefix("tx");
+    for topic in topics.change_topics().into_iter().chain([topics.dlq.as_str()]) {
+        mock.create_topic(topic, 2, 1).expect("topic");
+    }
+    mock.create_topic(&topics.progress, 1, 1).expect("topic");
+    assert!(
+        Transactions::On
+            .resolve(&brokers)
+            .expect("the mock answers ApiVersions")
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let race = SimConfig {
+        cars: 2,
+        laps: 1,
+        ..race()
+    };
+    let records = common::simulated(&race, Format::Json);
+    let (entries, events, sent) = write_jsonl(dir.path(), &records);
+    let config = RunConfig {
+        source: Source::Files {
+            inputs: vec![events],
+            entries: Some(entries),
+        },
+        kafka_out: Some(KafkaOut {
+            brokers: brokers.clone(),
+            topics: OutTopics::with_prefix("tx"),
+            partitions: 2,
+            transactions: Transactions::On,
+        }),
+        ..kafka_config_for(&brokers, &dir.path().join("data"), "tx")
+    };
+    let summary = run_workers(config, 2);
+    assert!(summary.checkpoints >= 1);
+    for (topic, want) in topics.change_topics().into_iter().zip(expected(&sent)) {
+        let got = fold_at(&brokers, topic, &topics.progress);
+        assert!(
+            got == want,
+            "{topic}: the fold differs from the batch reference ({} vs {} rows)",
+            got.len(),
+            want.len()
+        );
+    }
+}

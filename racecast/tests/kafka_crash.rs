@@ -1,0 +1,203 @@
+//! `racecast simulate --kafka` → tansu → `racecast run -w 2 --kafka` →
+//! `racecast changes`, and the same after the pipeline dies (an abort: no
+//! destructor, no flush, what `kill -9` leaves) in the middle of emitting a
+//! checkpoint, right before its progress record and right after it, then
+//! starts over: the folded change topics equal those of a run that never
+//! crashed, in racecast's fold and in an independent Python fold. (The
+//! clean run's fold is itself checked against the batch reference in
+//! `connectors/tests/kafka.rs`.)
+
+#[path = "../../connectors/tests/common/broker.rs"]
+mod broker;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use broker::Broker;
+
+const CHANGE_TOPICS: [&str; 3] = [
+    "silver.telemetry_enriched",
+    "gold.lap_metrics",
+    "gold.session_metrics",
+];
+
+fn racecast(args: &[&str], dir: &Path, crash_at: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_racecast"));
+    command.args(args).current_dir(dir);
+    if let Some(point) = crash_at {
+        command.env("RACECAST_CRASH_AT", point);
+    }
+    command.output().expect("run racecast")
+}
+
+fn ok(output: Output, what: &str) -> Output {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn run_args<'a>(broker: &'a str, prefix: &'a str, data: &'a str) -> Vec<&'a str> {
+    vec![
+        "run",
+        "-w",
+        "2",
+        "--kafka",
+        broker,
+        "--topic",
+        "telemetry",
+        "--entries-topic",
+        "telemetry.entries",
+        "--stop-at-end",
+        "--topic-prefix",
+        prefix,
+        "--data",
+        data,
+        "--checkpoint-interval",
+        "100ms",
+        "--quiet",
+        "--json",
+    ]
+}
+
+/// `racecast changes` of every change topic under `prefix`.
+fn folds(broker: &str, prefix: &str, dir: &Path) -> Vec<String> {
+    CHANGE_TOPICS
+        .iter()
+        .map(|t| {
+            let topic = format!("{prefix}.{t}");
+            let out = ok(
+                racecast(&["changes", "--kafka", broker, "--topic", &topic], dir, None),
+                "racecast changes",
+            );
+            String::from_utf8(out.stdout).expect("utf-8")
+        })
+        .collect()
+}
+
+fn python_fold(broker: &str, prefix: &str, topic: &str) -> Vec<String> {
+    let client = Path::new(env!("CARGO_MANIFEST_DIR")).join("../connectors/tests/kafka_client.py");
+    let out = Command::new("python3")
+        .arg(client)
+        .args([
+            "fold",
+            "--bootstrap",
+            broker,
+            "--topic",
+            &format!("{prefix}.{topic}"),
+        ])
+        .args(["--progress", &format!("{prefix}.progress")])
+        .output()
+        .expect("python3 runs");
+    let out = ok(out, "the Python fold");
+    let mut rows: Vec<String> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("JSON rows");
+            v.to_string()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn sorted_lines(text: &str) -> Vec<String> {
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .expect("JSON rows")
+                .to_string()
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn a_crash_mid_checkpoint_then_a_restart_loses_and_doubles_nothing() {
+    let broker = Broker::start();
+    let b = broker.addr.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let simulated = ok(
+        racecast(
+            &[
+                "simulate",
+                "--kafka",
+                b,
+                "--topic",
+                "telemetry",
+                "--cars",
+                "4",
+                "--laps",
+                "2",
+                "--seed",
+                "3",
+                "--duplicates",
+                "0.05",
+                "--late",
+                "0.05",
+                "--corrections",
+                "0.02",
+                "--invalid",
+                "0.01",
+            ],
+            d,
+            None,
+        ),
+        "racecast simulate --kafka",
+    );
+    assert!(String::from_utf8_lossy(&simulated.stderr).contains("produced"));
+
+    let clean = ok(racecast(&run_args(b, "clean", "clean"), d, None), "the clean run");
+    let summary: serde_json::Value = serde_json::from_slice(&clean.stdout).expect("JSON summary");
+    assert!(
+        summary["checkpoints"].as_u64().is_some_and(|c| c >= 3),
+        "the replay spans several checkpoints: {summary}"
+    );
+    let want = folds(b, "clean", d);
+    let session_rows = sorted_lines(&want[2]);
+    assert_eq!(
+        session_rows.len() as u64,
+        summary["classification"].as_array().map_or(0, |c| c.len() as u64),
+        "one session row per classified car"
+    );
+    assert_eq!(
+        sorted_lines(&want[0]).len() as i64,
+        summary["silver_rows"].as_i64().expect("silver rows"),
+        "the silver fold has the run's silver rows"
+    );
+
+    for (i, point) in ["kafka-part@2", "before-progress@2", "after-progress@1"]
+        .iter()
+        .enumerate()
+    {
+        let prefix = format!("crash{i}");
+        let data = format!("data{i}");
+        let crashed = racecast(&run_args(b, &prefix, &data), d, Some(point));
+        assert!(
+            !crashed.status.success() && String::from_utf8_lossy(&crashed.stderr).contains("crashing at"),
+            "{point}: the run should have crashed: {}",
+            String::from_utf8_lossy(&crashed.stderr)
+        );
+        let mut restart = run_args(b, &prefix, &data);
+        restart.push("--fresh");
+        ok(racecast(&restart, d, None), "the restart");
+        let got = folds(b, &prefix, d);
+        for ((topic, got), want) in CHANGE_TOPICS.iter().zip(&got).zip(&want) {
+            assert!(
+                sorted_lines(got) == sorted_lines(want),
+                "{point}: {topic} folds differently from the run that never crashed"
+            );
+            assert!(
+                python_fold(b, &prefix, topic) == sorted_lines(want),
+                "{point}: the Python fold of {topic} differs from the run that never crashed"
+            );
+        }
+    }
+}

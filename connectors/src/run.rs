@@ -696,14 +696,7 @@ impl Feeder<'_> {
             source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
             if reported_epoch != Some(self.epoch) {
                 reported_epoch = Some(self.epoch);
-                for p in source.positions() {
-                    self.positions.send(Position {
-                        worker: self.index,
-                        source: p.source,
-                        partition: p.partition as u32,
-                        next: p.next as u64,
-                    });
-                }
+                self.report_positions(&source);
             }
             // Pause the partitions while the dataflow is behind (the tick
             // waits for it), so the client stops fetching ahead.
@@ -725,6 +718,12 @@ impl Feeder<'_> {
                 }
             }
         }
+        self.report_positions(&source);
+        Ok(())
+    }
+
+    /// Sends the next offset of every partition `source` reads.
+    fn report_positions(&mut self, source: &KafkaSource) {
         for p in source.positions() {
             self.positions.send(Position {
                 worker: self.index,
@@ -733,7 +732,6 @@ impl Feeder<'_> {
                 next: p.next as u64,
             });
         }
-        Ok(())
     }
 }
 

@@ -28,6 +28,9 @@ use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::{Format, Limits};
 
 const APP: &str = "racecast-kafka-test";
+/// The run's record size limit and expected Confluent schema id.
+const MAX_BYTES: usize = 4096;
+const SCHEMA_ID: u32 = 1;
 
 fn race() -> SimConfig {
     SimConfig {
@@ -238,7 +241,39 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
     let broker = Broker::start();
     let dir = tempfile::tempdir().expect("tempdir");
     let records = common::simulated(&race(), Format::Json);
-    let (entries, events, sent) = write_jsonl(dir.path(), &records);
+    let (entries, events, mut sent) = write_jsonl(dir.path(), &records);
+    // Records that break the wire contract: a Confluent frame with a
+    // schema id other than the run's, one too large, and a valid event in
+    // a frame with the right id (accepted, a duplicate of its original).
+    let valid = sent
+        .iter()
+        .find(|r| r.kind == RecordKind::Event && r.bytes.starts_with(b"{\"event_id"))
+        .expect("an event")
+        .bytes
+        .clone();
+    let framed = |id: u32, body: &[u8]| {
+        let mut bytes = Vec::new();
+        racecast_dataflow::codec::wire::write_header(&mut bytes, id, false);
+        bytes.extend_from_slice(body);
+        bytes
+    };
+    let malformed = [
+        framed(7, b"{\"event_id\":\"x\"}"),
+        vec![b'x'; MAX_BYTES + 1],
+        framed(SCHEMA_ID, &valid),
+    ];
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&events)
+        .expect("append");
+    for bytes in malformed {
+        std::io::Write::write_all(&mut file, &[&bytes[..], b"\n"].concat()).expect("append");
+        sent.push(Ingested {
+            bytes,
+            ..sent.last().expect("records").clone()
+        });
+    }
+    drop(file);
     produce(&broker, &entries, &events);
 
     // tansu advertises no EndTxn: `auto` goes without transactions, `on`
@@ -247,7 +282,14 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
     assert!(Transactions::On.resolve(&broker.addr).is_err());
 
     let data = dir.path().join("data");
-    let summary = run_workers(kafka_config(&broker, &data, "rc"), 2);
+    let config = RunConfig {
+        limits: Limits {
+            max_bytes: MAX_BYTES,
+            schema_id: Some(SCHEMA_ID),
+        },
+        ..kafka_config(&broker, &data, "rc")
+    };
+    let summary = run_workers(config, 2);
     assert_eq!(summary.records as usize, sent.len(), "every record read once");
 
     let topics = OutTopics::with_prefix("rc");
@@ -298,12 +340,14 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
         "one dead letter per quarantined record"
     );
     assert!(summary.quarantined > 0, "the race has invalid records");
+    let mut codes = BTreeSet::new();
     for letter in &dlq {
         let headers = &letter["headers"];
         let reasons: Vec<String> =
             serde_json::from_str(headers["racecast.reasons"].as_str().expect("reasons header"))
                 .expect("a JSON list");
         assert!(!reasons.is_empty(), "{letter}");
+        codes.extend(reasons);
         assert!(
             headers["racecast.offset"]
                 .as_str()
@@ -314,6 +358,9 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
                 .as_str()
                 .is_some_and(|s| s == "telemetry" || s == "entries")
         );
+    }
+    for code in ["decode", "oversized", "wire:schema_id"] {
+        assert!(codes.contains(code), "a dead letter for {code}: {codes:?}");
     }
 }
 

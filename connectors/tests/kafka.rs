@@ -236,12 +236,11 @@ fn produce(broker: &Broker, entries: &Path, events: &Path) {
     }
 }
 
-#[test]
-fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
-    let broker = Broker::start();
-    let dir = tempfile::tempdir().expect("tempdir");
+/// Writes the race as JSON lines plus records that break the wire
+/// contract, produces them with kafka-python, and returns what was sent.
+fn produce_race(broker: &Broker, dir: &Path) -> Vec<Ingested> {
     let records = common::simulated(&race(), Format::Json);
-    let (entries, events, mut sent) = write_jsonl(dir.path(), &records);
+    let (entries, events, mut sent) = write_jsonl(dir, &records);
     // Records that break the wire contract: a Confluent frame with a
     // schema id other than the run's, one too large, and a valid event in
     // a frame with the right id (accepted, a duplicate of its original).
@@ -274,7 +273,15 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
         });
     }
     drop(file);
-    produce(&broker, &entries, &events);
+    produce(broker, &entries, &events);
+    sent
+}
+
+#[test]
+fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sent = produce_race(&broker, dir.path());
 
     // tansu advertises no EndTxn: `auto` goes without transactions, `on`
     // refuses to start.
@@ -409,6 +416,67 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
     assert!(summary.checkpoints >= 1);
     for (topic, want) in topics.change_topics().into_iter().zip(expected(&sent)) {
         let got = fold_at(&brokers, topic, &topics.progress);
+        assert!(
+            got == want,
+            "{topic}: the fold differs from the batch reference ({} vs {} rows)",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+/// Two timely processes (threads here, talking over loopback TCP) share the
+/// partitions; worker 0 of process 0 commits; the folds equal the batch
+/// reference.
+#[test]
+fn two_processes_share_the_partitions_and_give_the_batch_result() {
+    let broker = Broker::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sent = produce_race(&broker, dir.path());
+    let data = dir.path().join("data");
+    let addresses: Vec<String> = (0..2)
+        .map(|_| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("address").to_string()
+        })
+        .collect();
+    let handles: Vec<_> = (0..2)
+        .map(|process| {
+            let config = RunConfig {
+                limits: Limits {
+                    max_bytes: MAX_BYTES,
+                    schema_id: Some(SCHEMA_ID),
+                },
+                ..kafka_config(&broker, &data, "mp")
+            };
+            let addresses = addresses.clone();
+            std::thread::spawn(move || {
+                let timely = timely::Config {
+                    communication: timely::CommunicationConfig::Cluster {
+                        threads: 1,
+                        process,
+                        addresses,
+                        report: false,
+                        zerocopy: false,
+                    },
+                    worker: timely::WorkerConfig::default(),
+                };
+                run(config, timely, Arc::new(AtomicBool::new(false)))
+            })
+        })
+        .collect();
+    let summaries: Vec<RunSummary> = handles
+        .into_iter()
+        .map(|h| h.join().expect("process thread").expect("run succeeds"))
+        .collect();
+    assert_eq!(
+        summaries[0].records as usize,
+        sent.len(),
+        "every record read once"
+    );
+    let topics = OutTopics::with_prefix("mp");
+    for (topic, want) in topics.change_topics().into_iter().zip(expected(&sent)) {
+        let got = fold(&broker, topic, &topics.progress);
         assert!(
             got == want,
             "{topic}: the fold differs from the batch reference ({} vs {} rows)",

@@ -201,3 +201,102 @@ fn a_crash_mid_checkpoint_then_a_restart_loses_and_doubles_nothing() {
         }
     }
 }
+
+/// `racecast changes --follow` started before the run, across a crash and
+/// a restart from scratch (which supersedes what it already applied): the
+/// changes it prints fold to what `racecast changes` gives at the end.
+#[test]
+fn changes_follow_stays_exact_across_a_crash_and_a_restart() {
+    let broker = Broker::start();
+    let b = broker.addr.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    ok(
+        racecast(
+            &[
+                "simulate",
+                "--kafka",
+                b,
+                "--topic",
+                "telemetry",
+                "--cars",
+                "3",
+                "--laps",
+                "2",
+                "--seed",
+                "9",
+                "--corrections",
+                "0.02",
+                "--late",
+                "0.05",
+            ],
+            d,
+            None,
+        ),
+        "racecast simulate --kafka",
+    );
+    let topics: Vec<String> = CHANGE_TOPICS.iter().map(|t| format!("live.{t}")).collect();
+    let mut create: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), 4)).collect();
+    create.extend([("live.quarantine", 4), ("live.progress", 1)]);
+    broker.create_topics(&create);
+    let follower = Command::new(env!("CARGO_BIN_EXE_racecast"))
+        .args([
+            "changes",
+            "--kafka",
+            b,
+            "--topic",
+            "live.gold.lap_metrics",
+            "--follow",
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("racecast changes --follow starts");
+
+    let crashed = racecast(&run_args(b, "live", "data"), d, Some("after-progress@2"));
+    assert!(!crashed.status.success(), "the first run crashes");
+    let mut restart = run_args(b, "live", "data");
+    restart.push("--fresh");
+    ok(racecast(&restart, d, None), "the restart");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+
+    let mut follower = follower;
+    follower.kill().expect("stop the follower");
+    let followed = follower.wait_with_output().expect("follower output");
+    let mut counts: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    let mut changes = 0;
+    for line in String::from_utf8(followed.stdout).expect("utf-8").lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("JSON lines");
+        let (row, sign) = match v.get("op").and_then(|o| o.as_str()) {
+            Some("insert") => (v["row"].to_string(), 1),
+            Some("retract") => (v["row"].to_string(), -1),
+            _ => (v.to_string(), 1),
+        };
+        changes += 1;
+        *counts.entry(row).or_default() += sign;
+    }
+    assert!(changes > 0, "the follower printed changes");
+    let followed: Vec<String> = counts
+        .into_iter()
+        .filter(|(_, c)| {
+            assert!((0..=1).contains(c), "a row folded to count {c}");
+            *c == 1
+        })
+        .map(|(r, _)| r)
+        .collect();
+    let end = ok(
+        racecast(
+            &["changes", "--kafka", b, "--topic", "live.gold.lap_metrics"],
+            d,
+            None,
+        ),
+        "racecast changes",
+    );
+    let want = sorted_lines(&String::from_utf8(end.stdout).expect("utf-8"));
+    assert!(!want.is_empty());
+    assert_eq!(
+        followed, want,
+        "the followed changes fold to the final collection"
+    );
+}

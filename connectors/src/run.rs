@@ -553,16 +553,15 @@ impl Feeder<'_> {
                     });
                 }
                 if offset % BLOCK == BLOCK - 1 {
-                    let before = self.epoch;
+                    // The position goes out at the epoch of the records it
+                    // covers (before the tick may start the next one).
+                    self.positions.send(Position {
+                        worker: self.index,
+                        source,
+                        partition: 0,
+                        next,
+                    });
                     self.tick(worker, probe);
-                    if self.epoch != before {
-                        self.positions.send(Position {
-                            worker: self.index,
-                            source,
-                            partition: 0,
-                            next,
-                        });
-                    }
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
@@ -640,13 +639,13 @@ impl Feeder<'_> {
             };
             push(&mut self, &mut offset, RecordKind::Event, bytes);
             if offset.is_multiple_of(256) {
-                self.tick(worker, probe);
                 self.positions.send(Position {
                     worker: 0,
                     source: 0,
                     partition: 0,
                     next: offset,
                 });
+                self.tick(worker, probe);
             }
         }
         self.positions.send(Position {
@@ -684,7 +683,7 @@ impl Feeder<'_> {
             stop_at_end,
         )?;
         let mut last_lag = Instant::now();
-        let mut reported_epoch = None;
+        let mut reported = false;
         loop {
             if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
                 break;
@@ -693,9 +692,11 @@ impl Feeder<'_> {
                 break;
             }
             let records = &mut *self.records;
-            source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
-            if reported_epoch != Some(self.epoch) {
-                reported_epoch = Some(self.epoch);
+            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
+            // Positions go out at the epoch of the records they cover, so a
+            // checkpoint's positions are exactly where its input ends.
+            if read > 0 || !reported {
+                reported = true;
                 self.report_positions(&source);
             }
             // Pause the partitions while the dataflow is behind (the tick

@@ -338,8 +338,10 @@ impl PartSink {
             .collect();
         part.corrections = corrections_applied(&changes.silver);
         part.latencies = latencies;
+        // Kafka delivers in the background while the Delta files are
+        // written; the part goes to worker 0 only once both are done.
         if let (Some(kafka), Some(run)) = (self.kafka.as_mut(), self.run_id.as_deref()) {
-            let sent = kafka.emit_part(
+            let sent = kafka.send_part(
                 part.checkpoint,
                 run,
                 &changes.silver,
@@ -353,8 +355,28 @@ impl PartSink {
                 return None;
             }
         }
-        let writer = self.writer.as_mut()?;
-        match writer.write(&changes) {
+        let written = self.write_files(&mut part, &changes);
+        if let (Some(kafka), true) = (self.kafka.as_mut(), written)
+            && let Err(e) = kafka.finish(part.checkpoint)
+        {
+            self.kafka = None;
+            self.writer = None;
+            self.shared.fail(RunError::Kafka(e));
+            return None;
+        }
+        if !written {
+            return None;
+        }
+        capability.map(|c| (c, part))
+    }
+
+    /// Writes `changes`' Delta files, recording them in `part`; false on
+    /// failure (the run then fails).
+    fn write_files(&mut self, part: &mut Part, changes: &PartChanges) -> bool {
+        let Some(writer) = self.writer.as_mut() else {
+            return false;
+        };
+        match writer.write(changes) {
             Ok(tables) => {
                 part.tables = tables
                     .into_iter()
@@ -374,10 +396,10 @@ impl PartSink {
             Err(e) => {
                 self.writer = None;
                 self.shared.fail(RunError::Delta(e));
-                return None;
+                return false;
             }
         }
-        capability.map(|c| (c, part))
+        true
     }
 }
 

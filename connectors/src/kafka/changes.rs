@@ -114,15 +114,16 @@ fn records<T>(
     let json = json_rows(&batch(&rows));
     let mut out = Vec::with_capacity(changes.len());
     for ((row, diff), text) in changes.iter().zip(json) {
+        if *diff == 0 {
+            continue;
+        }
         let full = with_fields(&text, &extra(row));
         let value = format!("{{\"op\":\"{}\",\"row\":{full}}}", Op::of(*diff).as_str());
-        let key = key(row);
-        for _ in 0..diff.unsigned_abs() {
-            out.push(ChangeRecord {
-                key: key.clone(),
-                value: value.clone(),
-            });
+        let record = ChangeRecord { key: key(row), value };
+        for _ in 1..diff.unsigned_abs() {
+            out.push(record.clone());
         }
+        out.push(record);
     }
     out
 }

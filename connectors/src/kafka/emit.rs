@@ -40,13 +40,10 @@ impl KafkaEmitter {
         checkpoint: u64,
         run: &str,
     ) -> Result<(), KafkaError> {
+        let headers = CheckpointProducer::headers(checkpoint, run);
         for (i, r) in records.iter().enumerate() {
-            self.producer.send(
-                topic,
-                Some(r.key.as_bytes()),
-                r.value.as_bytes(),
-                CheckpointProducer::headers(checkpoint, run),
-            )?;
+            self.producer
+                .send(topic, Some(r.key.as_bytes()), r.value.as_bytes(), headers.clone())?;
             if i % 1024 == 1023 {
                 self.producer.poll();
             }
@@ -54,8 +51,9 @@ impl KafkaEmitter {
         Ok(())
     }
 
-    /// Sends one worker's part of checkpoint `checkpoint` and waits for it.
-    pub fn emit_part(
+    /// Sends one worker's part of checkpoint `checkpoint`; [`Self::finish`]
+    /// waits for it (the caller writes its Delta files meanwhile).
+    pub fn send_part(
         &mut self,
         checkpoint: u64,
         run: &str,
@@ -83,6 +81,11 @@ impl KafkaEmitter {
                 .insert(header(OFFSET_HEADER, &offset));
             self.producer.send(&dlq, None, &row.bytes, headers)?;
         }
+        Ok(())
+    }
+
+    /// Waits until everything sent for `checkpoint` is acknowledged.
+    pub fn finish(&mut self, checkpoint: u64) -> Result<(), KafkaError> {
         self.producer.finish(checkpoint)
     }
 

@@ -1,0 +1,405 @@
+//! Kafka benchmark: what the broker sustains alone, Kafka → racecast →
+//! Kafka throughput, and the latency from a record's produce time to its
+//! checkpoint being committed, at a fixed produce rate.
+//!
+//! ```sh
+//! tansu broker --storage-engine memory://tansu/ --listener-url tcp://127.0.0.1:9092 \
+//!     --advertised-listener-url tcp://127.0.0.1:9092 &
+//! cargo run --release -p racecast-bench --bin kafka -- --brokers 127.0.0.1:9092 throughput --events 1000000
+//! cargo run --release -p racecast-bench --bin kafka -- --brokers 127.0.0.1:9092 latency --rate 5500 --seconds 60
+//! ```
+//!
+//! - `throughput`: produces the adversarial race (protobuf, keyed by car)
+//!   as fast as possible (the broker's produce rate), reads it back with a
+//!   plain consumer (its consume rate), then runs the pipeline on it with
+//!   `--stop-at-end` on `--workers` workers, change streams to Kafka and
+//!   Delta tables on disk (events/s over the whole run).
+//! - `latency`: runs the pipeline on a live topic while a producer sends at
+//!   `--rate` records/s; a record's latency is from its Kafka timestamp
+//!   (produce time) to the completion of the first checkpoint whose progress
+//!   record covers its offset (the progress record is written after every
+//!   change record of the checkpoint is acknowledged). Prints p50/p99/p99.9
+//!   (hdrhistogram).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use hdrhistogram::Histogram;
+use racecast_connectors::kafka::{
+    KafkaOut, OutTopics, ProgressRecord, SourceTopics, Transactions, ensure_topics,
+};
+use racecast_connectors::run::{EPOCH, RunConfig, Source, run};
+use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
+use racecast_dataflow::{Format, Limits};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+
+#[derive(Debug, Parser)]
+#[command(about = "racecast Kafka benchmark (see bench/README.md)")]
+struct Args {
+    /// Bootstrap servers of a running broker.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// Partitions of the input topic.
+    #[arg(long, default_value_t = 4)]
+    partitions: i32,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    workers: usize,
+    /// Write no change streams (Kafka → Delta only).
+    #[arg(long)]
+    no_kafka_out: bool,
+    /// Checkpoint interval.
+    #[arg(long, default_value = "1s", value_parser = humantime_ms)]
+    checkpoint_interval: Duration,
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Debug, Subcommand)]
+enum What {
+    /// Broker produce/consume rates, then Kafka → pipeline throughput.
+    Throughput {
+        /// Records.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: usize,
+    },
+    /// Produce-to-commit latency at a fixed rate.
+    Latency {
+        /// Records per second.
+        #[arg(long, default_value_t = 5_500)]
+        rate: u64,
+        /// How long to produce.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+    },
+}
+
+fn humantime_ms(s: &str) -> Result<Duration, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" | "" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("bad duration {s:?} (use ms or s)")),
+    }
+}
+
+/// Delivery reports: (partition, offset, timestamp ms) of every record.
+#[derive(Default)]
+struct Deliveries(Mutex<Vec<(i32, i64, i64)>>);
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        if let Ok(m) = result {
+            let ts = m.timestamp().to_millis().unwrap_or(0);
+            self.0.lock().expect("lock").push((m.partition(), m.offset(), ts));
+        }
+    }
+}
+
+fn producer(brokers: &str) -> BaseProducer<Deliveries> {
+    ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("log_level", "3")
+        .create_with_context(Deliveries::default())
+        .expect("a producer")
+}
+
+fn send(p: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8]>, value: &[u8]) {
+    let mut record = BaseRecord::to(topic).payload(value);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((_, back)) => {
+                record = back;
+                p.poll(Duration::from_millis(1));
+            }
+        }
+    }
+}
+
+fn race(seed: u64) -> SimConfig {
+    SimConfig {
+        cars: 20,
+        laps: 200,
+        seed,
+        duplicates: 0.05,
+        late: 0.05,
+        late_max_ms: 120_000,
+        corrections: 0.02,
+        invalid: 0.001,
+        ..SimConfig::default()
+    }
+}
+
+/// A record to produce: key (car number) and value.
+type Keyed = (Option<Vec<u8>>, Vec<u8>);
+
+/// The race's entry-list values and its first `events` records.
+fn encoded(config: &SimConfig, events: usize) -> (Vec<Vec<u8>>, Vec<Keyed>) {
+    let entries = entry_list(config)
+        .iter()
+        .map(prost::Message::encode_to_vec)
+        .collect();
+    let events = Simulator::new(config.clone())
+        .take(events)
+        .map(|d| match d.record {
+            SimRecord::Event(e) => (
+                Some(e.car_number.unwrap_or_default().to_string().into_bytes()),
+                prost::Message::encode_to_vec(&e),
+            ),
+            SimRecord::Garbage(bytes) => (None, bytes),
+        })
+        .collect();
+    (entries, events)
+}
+
+fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) -> RunConfig {
+    RunConfig {
+        source: Source::Kafka {
+            brokers: args.brokers.clone(),
+            topics: SourceTopics {
+                events: format!("{prefix}.in"),
+                entries: Some(format!("{prefix}.entries")),
+                format: Format::Protobuf,
+            },
+            stop_at_end,
+            duration: None,
+        },
+        data: data.to_owned(),
+        checkpoint_interval: args.checkpoint_interval,
+        epoch: EPOCH,
+        app_id: "racecast-bench".into(),
+        progress: false,
+        metrics_addr: None,
+        limits: Limits::default(),
+        kafka_out: (!args.no_kafka_out).then(|| KafkaOut {
+            brokers: args.brokers.clone(),
+            topics: OutTopics::with_prefix(prefix),
+            partitions: 4,
+            transactions: Transactions::Auto,
+        }),
+    }
+}
+
+fn topics(args: &Args, prefix: &str) {
+    ensure_topics(
+        &args.brokers,
+        &[
+            (&format!("{prefix}.in"), args.partitions),
+            (&format!("{prefix}.entries"), 1),
+        ],
+    )
+    .expect("input topics");
+}
+
+fn throughput(args: &Args, events: usize) {
+    let prefix = format!("bench{}", std::process::id());
+    topics(args, &prefix);
+    let (entries, records) = encoded(&race(7), events);
+    let p = producer(&args.brokers);
+    for e in &entries {
+        send(&p, &format!("{prefix}.entries"), None, e);
+    }
+    let topic = format!("{prefix}.in");
+    let started = Instant::now();
+    for (i, (key, value)) in records.iter().enumerate() {
+        send(&p, &topic, key.as_deref(), value);
+        if i % 4096 == 0 {
+            p.poll(Duration::ZERO);
+        }
+    }
+    p.flush(Duration::from_secs(300)).expect("flush");
+    let produce = started.elapsed();
+    let bytes: usize = records.iter().map(|(_, v)| v.len()).sum();
+    println!(
+        "broker produce: {} records ({:.0} MB) in {:.2}s = {:.0} records/s",
+        records.len(),
+        bytes as f64 / 1e6,
+        produce.as_secs_f64(),
+        records.len() as f64 / produce.as_secs_f64()
+    );
+
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("max.partition.fetch.bytes", "8388608")
+        .set("fetch.max.bytes", "8388608")
+        .set("log_level", "3")
+        .create()
+        .expect("a consumer");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..args.partitions {
+        list.add_partition_offset(&topic, partition, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&list).expect("assign");
+    let started = Instant::now();
+    let mut read = 0;
+    while read < records.len() && started.elapsed() < Duration::from_secs(600) {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            read += 1;
+        }
+    }
+    let consume = started.elapsed();
+    println!(
+        "broker consume (one consumer): {read} records in {:.2}s = {:.0} records/s",
+        consume.as_secs_f64(),
+        read as f64 / consume.as_secs_f64()
+    );
+    drop(consumer);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let started = Instant::now();
+    let summary = run(
+        config(args, &prefix, true, &dir.path().join("data")),
+        timely::Config::process(args.workers),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the run succeeds");
+    let elapsed = started.elapsed();
+    println!(
+        "racecast run --kafka -w {} --stop-at-end: {} records in {:.2}s = {:.0} events/s ({} checkpoints; includes the {:?} quiet wait at the end)",
+        args.workers,
+        summary.records,
+        elapsed.as_secs_f64(),
+        summary.records as f64 / elapsed.as_secs_f64(),
+        summary.checkpoints,
+        racecast_connectors::kafka::source::QUIET,
+    );
+}
+
+fn latency(args: &Args, rate: u64, seconds: u64) {
+    let prefix = format!("lat{}", std::process::id());
+    topics(args, &prefix);
+    let total = (rate * seconds) as usize;
+    let (entries, records) = encoded(&race(11), total);
+    let p = producer(&args.brokers);
+    for e in &entries {
+        send(&p, &format!("{prefix}.entries"), None, e);
+    }
+    p.flush(Duration::from_secs(30)).expect("flush");
+    p.context().0.lock().expect("lock").clear();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run_config = config(args, &prefix, false, &dir.path().join("data"));
+    let workers = args.workers;
+    let run_stop = Arc::clone(&stop);
+    let pipeline = std::thread::spawn(move || {
+        run(run_config, timely::Config::process(workers), run_stop).expect("the run succeeds")
+    });
+    std::thread::sleep(Duration::from_secs(2));
+
+    // Produce at `rate`, paced every millisecond.
+    let topic = format!("{prefix}.in");
+    let started = Instant::now();
+    for (i, (key, value)) in records.iter().enumerate() {
+        let due = Duration::from_secs_f64(i as f64 / rate as f64);
+        if let Some(wait) = due.checked_sub(started.elapsed())
+            && wait > Duration::from_millis(1)
+        {
+            p.poll(wait);
+        }
+        send(&p, &topic, key.as_deref(), value);
+        p.poll(Duration::ZERO);
+    }
+    p.flush(Duration::from_secs(60)).expect("flush");
+    let produced = started.elapsed();
+    std::thread::sleep(args.checkpoint_interval * 3 + Duration::from_secs(2));
+    stop.store(true, Ordering::SeqCst);
+    let summary = pipeline.join().expect("pipeline thread");
+
+    // Progress records: per checkpoint, completion time and, per
+    // partition of the input topic, the next offset it covers.
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("group.id", "bench")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("log_level", "3")
+        .create()
+        .expect("a consumer");
+    let mut list = TopicPartitionList::new();
+    list.add_partition_offset(&format!("{prefix}.progress"), 0, Offset::Beginning)
+        .expect("assign");
+    consumer.assign(&list).expect("assign");
+    let mut progress: Vec<(i64, BTreeMap<i32, i64>)> = Vec::new();
+    loop {
+        match consumer.poll(Duration::from_secs(5)) {
+            Some(Ok(m)) => {
+                let record: ProgressRecord =
+                    serde_json::from_slice(m.payload().unwrap_or_default()).expect("a progress record");
+                let mut next = BTreeMap::new();
+                for w in record.positions["workers"].as_array().into_iter().flatten() {
+                    if w["source"] == 1 {
+                        let partition = w["partition"].as_i64().unwrap_or(0) as i32;
+                        let n = w["next"].as_i64().unwrap_or(0);
+                        let slot = next.entry(partition).or_insert(0);
+                        *slot = n.max(*slot);
+                    }
+                }
+                progress.push((record.completed_ms, next));
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) | None => break,
+            Some(Err(_)) => {}
+        }
+    }
+    let deliveries = std::mem::take(&mut *p.context().0.lock().expect("lock"));
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 600_000, 3).expect("histogram");
+    let mut uncovered = 0;
+    for (partition, offset, ts) in &deliveries {
+        let committed = progress
+            .iter()
+            .find(|(_, next)| next.get(partition).is_some_and(|n| n > offset))
+            .map(|(t, _)| *t);
+        match committed {
+            Some(t) => histogram.saturating_record((t - ts).max(1) as u64),
+            None => uncovered += 1,
+        }
+    }
+    println!(
+        "latency at {rate} records/s for {seconds}s (produced in {:.1}s; {} records through the pipeline, {} checkpoints, checkpoint interval {:?}, {} workers):",
+        produced.as_secs_f64(),
+        summary.records,
+        summary.checkpoints,
+        args.checkpoint_interval,
+        args.workers
+    );
+    println!(
+        "  produce → checkpoint committed: p50 {} ms, p99 {} ms, p99.9 {} ms, max {} ms ({} records; {} not covered by a checkpoint)",
+        histogram.value_at_quantile(0.5),
+        histogram.value_at_quantile(0.99),
+        histogram.value_at_quantile(0.999),
+        histogram.max(),
+        histogram.len(),
+        uncovered
+    );
+}
+
+fn main() {
+    let args = Args::parse();
+    match &args.what {
+        What::Throughput { events } => throughput(&args, *events),
+        What::Latency { rate, seconds } => latency(&args, *rate, *seconds),
+    }
+}

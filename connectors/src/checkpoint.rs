@@ -349,9 +349,7 @@ impl PartSink {
                 &self.sources,
             );
             if let Err(e) = sent {
-                self.kafka = None;
-                self.writer = None;
-                self.shared.fail(RunError::Kafka(e));
+                self.kafka_failed(e);
                 return None;
             }
         }
@@ -359,15 +357,20 @@ impl PartSink {
         if let (Some(kafka), true) = (self.kafka.as_mut(), written)
             && let Err(e) = kafka.finish(part.checkpoint)
         {
-            self.kafka = None;
-            self.writer = None;
-            self.shared.fail(RunError::Kafka(e));
+            self.kafka_failed(e);
             return None;
         }
         if !written {
             return None;
         }
         capability.map(|c| (c, part))
+    }
+
+    /// Stops writing (Kafka and Delta) and fails the run.
+    fn kafka_failed(&mut self, error: crate::kafka::KafkaError) {
+        self.kafka = None;
+        self.writer = None;
+        self.shared.fail(RunError::Kafka(error));
     }
 
     /// Writes `changes`' Delta files, recording them in `part`; false on

@@ -512,7 +512,7 @@ impl Feeder<'_> {
             self.positions.advance_to(self.epoch);
         }
         worker.step();
-        while probe.less_than(&self.epoch.saturating_sub(2)) {
+        while self.behind(probe) {
             worker.step();
         }
         if let Some(m) = self.metrics.as_mut() {

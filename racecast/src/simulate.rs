@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use racecast_connectors::files::{RecordWriter, format_of};
+use racecast_connectors::kafka::producer::Headers;
 use racecast_connectors::kafka::{CheckpointProducer, ensure_topics};
 use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::Format;
@@ -127,17 +128,13 @@ struct TopicSink {
 
 impl TopicSink {
     fn send(&mut self, key: Option<&[u8]>, value: &[u8]) -> anyhow::Result<()> {
-        self.producer.send(&self.topic, key, value, rdkafka_headers())?;
+        self.producer.send(&self.topic, key, value, Headers::new())?;
         self.sent += 1;
         if self.sent.is_multiple_of(1024) {
             self.producer.poll();
         }
         Ok(())
     }
-}
-
-fn rdkafka_headers() -> racecast_connectors::kafka::producer::Headers {
-    racecast_connectors::kafka::producer::Headers::new()
 }
 
 impl Sink for TopicSink {

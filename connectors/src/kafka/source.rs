@@ -80,7 +80,7 @@ pub struct PartitionState {
 
 /// One worker's consumer.
 pub struct KafkaSource {
-    consumer: Option<BaseConsumer>,
+    consumer: BaseConsumer,
     brokers: String,
     assigned: Vec<Assigned>,
     format: Format,
@@ -164,7 +164,7 @@ impl KafkaSource {
             .assign(&list)
             .map_err(KafkaError::client("assigning partitions"))?;
         Ok(KafkaSource {
-            consumer: Some(consumer),
+            consumer,
             brokers: brokers.to_owned(),
             assigned,
             format: topics.format,
@@ -180,9 +180,7 @@ impl KafkaSource {
         max: usize,
         mut deliver: impl FnMut(Ingested),
     ) -> Result<usize, KafkaError> {
-        let Some(consumer) = self.consumer.as_ref() else {
-            return Ok(0);
-        };
+        let consumer = &self.consumer;
         let mut read = 0;
         let mut wait = timeout;
         while read < max {
@@ -245,9 +243,7 @@ impl KafkaSource {
             return Ok(());
         }
         self.paused = paused;
-        let Some(consumer) = self.consumer.as_ref() else {
-            return Ok(());
-        };
+        let consumer = &self.consumer;
         let mut list = TopicPartitionList::new();
         for a in &self.assigned {
             list.add_partition(&a.topic, a.partition);
@@ -295,9 +291,7 @@ impl KafkaSource {
     /// (the age of the last record read while records wait; 0 when caught
     /// up). Asks the brokers: call it about once a second.
     pub fn lag(&self) -> Vec<(PartitionState, i64, f64)> {
-        let Some(consumer) = self.consumer.as_ref() else {
-            return Vec::new();
-        };
+        let consumer = &self.consumer;
         self.assigned
             .iter()
             .filter_map(|a| {

@@ -28,3 +28,19 @@ pub fn encoded_race(n: usize, format: Format) -> Vec<Vec<u8>> {
         })
         .collect()
 }
+
+/// The adversarial race of the end-to-end harnesses: 5 % duplicates, 5 %
+/// late (up to 2 min), 2 % corrections, 0.1 % invalid records.
+pub fn adversarial_race(cars: u32, laps: u32, seed: u64) -> SimConfig {
+    SimConfig {
+        cars,
+        laps,
+        seed,
+        duplicates: 0.05,
+        late: 0.05,
+        late_max_ms: 120_000,
+        corrections: 0.02,
+        invalid: 0.001,
+        ..SimConfig::default()
+    }
+}

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
+use racecast_bench::adversarial_race;
 use racecast_connectors::kafka::{
     KafkaOut, OutTopics, ProgressRecord, SourceTopics, Transactions, ensure_topics,
 };
@@ -56,7 +57,7 @@ struct Args {
     #[arg(long)]
     no_kafka_out: bool,
     /// Checkpoint interval.
-    #[arg(long, default_value = "1s", value_parser = humantime_ms)]
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     checkpoint_interval: Duration,
     #[command(subcommand)]
     what: What,
@@ -79,16 +80,6 @@ enum What {
         #[arg(long, default_value_t = 30)]
         seconds: u64,
     },
-}
-
-fn humantime_ms(s: &str) -> Result<Duration, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = n.parse().map_err(|_| format!("bad duration {s:?}"))?;
-    match unit {
-        "ms" => Ok(Duration::from_millis(n)),
-        "s" | "" => Ok(Duration::from_secs(n)),
-        _ => Err(format!("bad duration {s:?} (use ms or s)")),
-    }
 }
 
 /// Delivery reports: (partition, offset, timestamp ms) of every record.
@@ -135,18 +126,9 @@ fn send(p: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8]>, value: &[
     }
 }
 
+/// The adversarial race, 20 cars, long enough for any run here.
 fn race(seed: u64) -> SimConfig {
-    SimConfig {
-        cars: 20,
-        laps: 200,
-        seed,
-        duplicates: 0.05,
-        late: 0.05,
-        late_max_ms: 120_000,
-        corrections: 0.02,
-        invalid: 0.001,
-        ..SimConfig::default()
-    }
+    adversarial_race(20, 200, seed)
 }
 
 /// A record to produce: key (car number) and value.

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use racecast_bench::adversarial_race;
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_connectors::run::{RunConfig, Source, run};
@@ -87,21 +88,11 @@ enum Stages {
     Gold,
 }
 
-/// The adversarial race: enough laps for `events` records.
+/// The adversarial race with enough laps for `events` records.
 fn race(events: usize, cars: u32, seed: u64) -> SimConfig {
     // ~110 samples/s per car over a ~80 s lap, plus the delivery knobs.
     let per_lap = 9_000 * cars as usize;
-    SimConfig {
-        cars,
-        laps: (events / per_lap + 2).min(200) as u32,
-        seed,
-        duplicates: 0.05,
-        late: 0.05,
-        late_max_ms: 120_000,
-        corrections: 0.02,
-        invalid: 0.001,
-        ..SimConfig::default()
-    }
+    adversarial_race(cars, (events / per_lap + 2).min(200) as u32, seed)
 }
 
 /// The entry list and the first `events` records, length-delimited protobuf.

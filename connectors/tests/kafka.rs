@@ -126,6 +126,8 @@ fn kafka_config(broker: &Broker, data: &Path, prefix: &str) -> RunConfig {
     kafka_config_for(&broker.addr, data, prefix)
 }
 
+/// A run reading `telemetry` and `entries` (JSON) to their end, with the
+/// record size limit and schema id the produced race breaks on purpose.
 fn kafka_config_for(brokers: &str, data: &Path, prefix: &str) -> RunConfig {
     RunConfig {
         source: Source::Kafka {
@@ -144,7 +146,10 @@ fn kafka_config_for(brokers: &str, data: &Path, prefix: &str) -> RunConfig {
         app_id: APP.into(),
         progress: false,
         metrics_addr: None,
-        limits: Limits::default(),
+        limits: Limits {
+            max_bytes: MAX_BYTES,
+            schema_id: Some(SCHEMA_ID),
+        },
         kafka_out: Some(KafkaOut {
             brokers: brokers.to_owned(),
             topics: OutTopics::with_prefix(prefix),
@@ -289,13 +294,7 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
     assert!(Transactions::On.resolve(&broker.addr).is_err());
 
     let data = dir.path().join("data");
-    let config = RunConfig {
-        limits: Limits {
-            max_bytes: MAX_BYTES,
-            schema_id: Some(SCHEMA_ID),
-        },
-        ..kafka_config(&broker, &data, "rc")
-    };
+    let config = kafka_config(&broker, &data, "rc");
     let summary = run_workers(config, 2);
     assert_eq!(summary.records as usize, sent.len(), "every record read once");
 
@@ -434,41 +433,7 @@ fn two_processes_share_the_partitions_and_give_the_batch_result() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sent = produce_race(&broker, dir.path());
     let data = dir.path().join("data");
-    let addresses: Vec<String> = (0..2)
-        .map(|_| {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            listener.local_addr().expect("address").to_string()
-        })
-        .collect();
-    let handles: Vec<_> = (0..2)
-        .map(|process| {
-            let config = RunConfig {
-                limits: Limits {
-                    max_bytes: MAX_BYTES,
-                    schema_id: Some(SCHEMA_ID),
-                },
-                ..kafka_config(&broker, &data, "mp")
-            };
-            let addresses = addresses.clone();
-            std::thread::spawn(move || {
-                let timely = timely::Config {
-                    communication: timely::CommunicationConfig::Cluster {
-                        threads: 1,
-                        process,
-                        addresses,
-                        report: false,
-                        zerocopy: false,
-                    },
-                    worker: timely::WorkerConfig::default(),
-                };
-                run(config, timely, Arc::new(AtomicBool::new(false)))
-            })
-        })
-        .collect();
-    let summaries: Vec<RunSummary> = handles
-        .into_iter()
-        .map(|h| h.join().expect("process thread").expect("run succeeds"))
-        .collect();
+    let summaries = common::run_two_processes(|| kafka_config(&broker, &data, "mp"));
     assert_eq!(
         summaries[0].records as usize,
         sent.len(),

@@ -376,35 +376,7 @@ fn two_processes_over_tcp_commit_the_batch_result() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (entries, events) = write_files(dir.path(), &records);
     let data = dir.path().join("data");
-    let addresses: Vec<String> = (0..2)
-        .map(|_| {
-            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-            listener.local_addr().expect("address").to_string()
-        })
-        .collect();
-    let handles: Vec<_> = (0..2)
-        .map(|process| {
-            let config = config(&data, &entries, &events);
-            let addresses = addresses.clone();
-            std::thread::spawn(move || {
-                let timely = timely::Config {
-                    communication: timely::CommunicationConfig::Cluster {
-                        threads: 1,
-                        process,
-                        addresses,
-                        report: false,
-                        zerocopy: false,
-                    },
-                    worker: timely::WorkerConfig::default(),
-                };
-                run(config, timely, Arc::new(AtomicBool::new(false)))
-            })
-        })
-        .collect();
-    let summaries: Vec<RunSummary> = handles
-        .into_iter()
-        .map(|h| h.join().expect("process thread").expect("run succeeds"))
-        .collect();
+    let summaries = common::run_two_processes(|| config(&data, &entries, &events));
     // Process 0 hosts the sink; its summary covers both processes.
     assert_tables_match(&data, &records, &summaries[0]);
     let by_source: BTreeMap<String, usize> =

@@ -93,16 +93,16 @@ fn python_fold(broker: &str, prefix: &str, topic: &str) -> Vec<String> {
         .output()
         .expect("python3 runs");
     let out = ok(out, "the Python fold");
-    let mut rows: Vec<String> = String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).expect("JSON rows");
-            v.to_string()
-        })
-        .collect();
-    rows.sort();
-    rows
+    sorted_lines(&String::from_utf8(out.stdout).expect("utf-8"))
+}
+
+/// `racecast simulate --kafka` of a race (`race`: its flags) into topic
+/// `telemetry`.
+fn simulate_to_kafka(broker: &str, dir: &Path, race: &[&str]) {
+    let mut args = vec!["simulate", "--kafka", broker, "--topic", "telemetry"];
+    args.extend_from_slice(race);
+    let out = ok(racecast(&args, dir, None), "racecast simulate --kafka");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("produced"));
 }
 
 fn sorted_lines(text: &str) -> Vec<String> {
@@ -124,35 +124,26 @@ fn a_crash_mid_checkpoint_then_a_restart_loses_and_doubles_nothing() {
     let b = broker.addr.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    let simulated = ok(
-        racecast(
-            &[
-                "simulate",
-                "--kafka",
-                b,
-                "--topic",
-                "telemetry",
-                "--cars",
-                "4",
-                "--laps",
-                "2",
-                "--seed",
-                "3",
-                "--duplicates",
-                "0.05",
-                "--late",
-                "0.05",
-                "--corrections",
-                "0.02",
-                "--invalid",
-                "0.01",
-            ],
-            d,
-            None,
-        ),
-        "racecast simulate --kafka",
+    simulate_to_kafka(
+        b,
+        d,
+        &[
+            "--cars",
+            "4",
+            "--laps",
+            "2",
+            "--seed",
+            "3",
+            "--duplicates",
+            "0.05",
+            "--late",
+            "0.05",
+            "--corrections",
+            "0.02",
+            "--invalid",
+            "0.01",
+        ],
     );
-    assert!(String::from_utf8_lossy(&simulated.stderr).contains("produced"));
 
     let clean = ok(racecast(&run_args(b, "clean", "clean"), d, None), "the clean run");
     let summary: serde_json::Value = serde_json::from_slice(&clean.stdout).expect("JSON summary");
@@ -211,29 +202,21 @@ fn changes_follow_stays_exact_across_a_crash_and_a_restart() {
     let b = broker.addr.as_str();
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
-    ok(
-        racecast(
-            &[
-                "simulate",
-                "--kafka",
-                b,
-                "--topic",
-                "telemetry",
-                "--cars",
-                "3",
-                "--laps",
-                "2",
-                "--seed",
-                "9",
-                "--corrections",
-                "0.02",
-                "--late",
-                "0.05",
-            ],
-            d,
-            None,
-        ),
-        "racecast simulate --kafka",
+    simulate_to_kafka(
+        b,
+        d,
+        &[
+            "--cars",
+            "3",
+            "--laps",
+            "2",
+            "--seed",
+            "9",
+            "--corrections",
+            "0.02",
+            "--late",
+            "0.05",
+        ],
     );
     let topics: Vec<String> = CHANGE_TOPICS.iter().map(|t| format!("live.{t}")).collect();
     let mut create: Vec<(&str, i32)> = topics.iter().map(|t| (t.as_str(), 4)).collect();

@@ -144,3 +144,43 @@ pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) ->
         .into_inner()
         .expect("lock")
 }
+
+/// Runs `config()` as two timely processes (one worker each, threads of
+/// this test talking over loopback TCP); returns each process's summary.
+pub fn run_two_processes(
+    config: impl Fn() -> racecast_connectors::run::RunConfig,
+) -> Vec<racecast_connectors::run::RunSummary> {
+    let addresses: Vec<String> = (0..2)
+        .map(|_| {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+            listener.local_addr().expect("address").to_string()
+        })
+        .collect();
+    let handles: Vec<_> = (0..2)
+        .map(|process| {
+            let config = config();
+            let addresses = addresses.clone();
+            std::thread::spawn(move || {
+                let timely = timely::Config {
+                    communication: timely::CommunicationConfig::Cluster {
+                        threads: 1,
+                        process,
+                        addresses,
+                        report: false,
+                        zerocopy: false,
+                    },
+                    worker: timely::WorkerConfig::default(),
+                };
+                racecast_connectors::run::run(
+                    config,
+                    timely,
+                    Arc::new(std::sync::atomic::AtomicBool::new(false)),
+                )
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .map(|h| h.join().expect("process thread").expect("run succeeds"))
+        .collect()
+}

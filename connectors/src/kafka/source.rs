@@ -10,6 +10,16 @@
 //! With `--stop-at-end` a replay reads every partition up to the end offset
 //! found at the start, then on until the partition has been quiet for
 //! [`QUIET`] (some brokers report an end offset short of the last batch).
+//!
+//! After every seek (a resumed run starts mid-partition; pausing seeks
+//! back), the source makes sure the broker did not skip records: tansu
+//! 0.6 answers a fetch from the middle of a record batch with the *next*
+//! batch (or nothing, at the end of a partition), which would silently
+//! skip the rest of the first one (seen with librdkafka and kafka-python
+//! alike). So a seek goes 64 records before the offset wanted, and further
+//! back (128, 256, …) while the first record comes after it or nothing
+//! comes within [`PROBE_WAIT`]; records before the offset are skipped.
+//! A fresh start at the low watermark needs none of this.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -65,7 +75,48 @@ struct Assigned {
     quiet_since: Option<Instant>,
     /// Kafka timestamp of the last record read (Unix ms).
     last_timestamp_ms: Option<i64>,
+    /// The low watermark found at the start.
+    low: i64,
+    /// Whether the fetch position is known to cover `next`: the first
+    /// record since the last seek was at or before it (see the module
+    /// header).
+    verified: bool,
+    /// How far before `next` the last seek went.
+    step: i64,
+    /// When the last seek was made.
+    sought: Instant,
 }
+
+impl Assigned {
+    /// Where to fetch from to check that the broker covers `next`: `step`
+    /// records before it (at least [`PROBE_STEP`]), not before the low
+    /// watermark; `None` when `next` is at the low watermark (nothing can
+    /// be skipped).
+    fn probe_from(&mut self) -> Option<i64> {
+        if self.next <= self.low {
+            self.verified = true;
+            return None;
+        }
+        self.verified = false;
+        self.step = self.step.max(PROBE_STEP / 2) * 2;
+        self.sought = Instant::now();
+        Some((self.next - self.step).max(self.low))
+    }
+
+    /// Whether the last probe reached the low watermark (a gap after it is
+    /// real, e.g. a compacted topic).
+    fn probed_to_low(&self) -> bool {
+        self.next - self.step <= self.low
+    }
+}
+
+/// Records before the wanted offset that a seek starts at (doubling while
+/// the broker still skips).
+const PROBE_STEP: i64 = 64;
+
+/// How long a probe waits for a record before it goes further back (at the
+/// end of a partition a broker that skips answers with nothing at all).
+const PROBE_WAIT: Duration = Duration::from_millis(300);
 
 /// A partition's position and lag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +145,13 @@ pub struct KafkaSource {
 /// record batch, not the offset after its last record, so the records of
 /// that batch come after the reported end.
 pub const QUIET: Duration = Duration::from_secs(1);
+
+/// Moves `a`'s fetch position to `from`.
+fn seek(consumer: &BaseConsumer, a: &Assigned, from: i64) -> Result<(), KafkaError> {
+    consumer
+        .seek(&a.topic, a.partition, Offset::Offset(from), REQUEST_TIMEOUT)
+        .map_err(KafkaError::client(format!("seeking {}/{}", a.topic, a.partition)))
+}
 
 /// Largest fetch (per partition and per request): larger fetches cut the
 /// broker round trips per record.
@@ -153,11 +211,16 @@ impl KafkaSource {
                 end: stop_at_end.then_some(high),
                 quiet_since: None,
                 last_timestamp_ms: None,
+                low,
+                verified: true,
+                step: 0,
+                sought: Instant::now(),
             });
         }
         let mut list = TopicPartitionList::new();
-        for a in &assigned {
-            list.add_partition_offset(&a.topic, a.partition, Offset::Offset(a.next))
+        for a in &mut assigned {
+            let from = a.probe_from().unwrap_or(a.next);
+            list.add_partition_offset(&a.topic, a.partition, Offset::Offset(from))
                 .map_err(KafkaError::client("assigning partitions"))?;
         }
         consumer
@@ -211,6 +274,18 @@ impl KafkaSource {
                 continue;
             };
             let offset = message.offset();
+            if !a.verified {
+                if offset > a.next && !a.probed_to_low() {
+                    // The broker answered a fetch from the middle of a
+                    // record batch with the next batch: go further back.
+                    if let Some(from) = a.probe_from() {
+                        seek(consumer, a, from)?;
+                    }
+                    continue;
+                }
+                a.verified = true;
+                a.step = 0;
+            }
             if offset < a.next {
                 continue;
             }
@@ -229,7 +304,16 @@ impl KafkaSource {
             read += 1;
         }
         for a in &mut self.assigned {
-            if a.quiet_since.is_none() && a.end.is_some_and(|end| a.next >= end) {
+            if !a.verified && a.sought.elapsed() >= PROBE_WAIT && !self.paused {
+                // Nothing came since the last seek: the broker may have
+                // skipped to a batch that does not exist yet.
+                if a.probed_to_low() {
+                    a.verified = true;
+                } else if let Some(from) = a.probe_from() {
+                    seek(consumer, a, from)?;
+                }
+            }
+            if a.verified && a.quiet_since.is_none() && a.end.is_some_and(|end| a.next >= end) {
                 a.quiet_since = Some(Instant::now());
             }
         }
@@ -260,11 +344,12 @@ impl KafkaSource {
             .resume(&list)
             .map_err(KafkaError::client("resuming partitions"))?;
         // Pausing drops what the client had fetched ahead: read on from the
-        // next offset this source has not delivered.
-        for a in &self.assigned {
-            consumer
-                .seek(&a.topic, a.partition, Offset::Offset(a.next), REQUEST_TIMEOUT)
-                .map_err(KafkaError::client(format!("seeking {}/{}", a.topic, a.partition)))?;
+        // next offset this source has not delivered (checking, as after
+        // any seek, that the broker does not skip to a later batch).
+        for a in &mut self.assigned {
+            a.step = 0;
+            let from = a.probe_from().unwrap_or(a.next);
+            seek(consumer, a, from)?;
         }
         Ok(())
     }
@@ -274,7 +359,9 @@ impl KafkaSource {
     /// partitions).
     pub fn finished(&self) -> bool {
         self.assigned.iter().all(|a| {
-            a.end.is_some_and(|end| a.next >= end) && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
+            a.verified
+                && a.end.is_some_and(|end| a.next >= end)
+                && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
         })
     }
 

@@ -35,7 +35,8 @@ use crate::delta::{
 };
 use crate::kafka::{KafkaEmitter, ProgressRecord};
 use crate::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
-use crate::run::{BLOCK, ClassifiedCar, Position, RunError, Shared, now_ms};
+use crate::positions::{Position, Positions};
+use crate::run::{ClassifiedCar, RetentionConfig, RunError, Shared, now_ms};
 
 /// What the dataflow hands to the sinks.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -44,13 +45,18 @@ pub enum Update {
     Bronze(BronzeRow),
     /// A quarantine row (to the worker that read it).
     Quarantine(QuarantineRow),
-    /// A silver change (to the worker that owns its date and car).
-    Silver(SilverRow, isize),
+    /// A silver change at its time (to the worker that owns its date and
+    /// car). Differential sends changes under a capability at or before
+    /// their time, so the time travels with the change.
+    Silver(SilverRow, Time, isize),
     /// A source position (to the worker that read it).
     Position(Position),
     /// The run id, broadcast by worker 0 at the first epoch (it tags the
     /// Kafka records every worker writes).
     Run(String),
+    /// The worker failed (what it read from then on is missing): the
+    /// commit sink commits nothing more.
+    Failed(String),
 }
 
 /// What worker 0's commit operator receives.
@@ -58,10 +64,11 @@ pub enum Update {
 pub enum ToCommit {
     /// One worker's part of a checkpoint.
     Part(Part),
-    /// A lap-metric change.
-    Lap(LapRow, isize),
-    /// A session-metric change.
-    Session(SessionRow, isize),
+    /// A lap-metric change at its time (differential sends a change under a
+    /// capability at or before its time: the time travels with it).
+    Lap(LapRow, Time, isize),
+    /// A session-metric change at its time.
+    Session(SessionRow, Time, isize),
 }
 
 /// The routing key of a silver row's files: its (`session_date`,
@@ -169,6 +176,8 @@ pub struct Part {
     drivers: BTreeMap<(String, u8), String>,
     positions: Vec<Position>,
     latencies: Option<Latencies>,
+    /// Why the worker's share of the checkpoint is missing, if it is.
+    failed: Option<String>,
 }
 
 /// Corrections applied: ids retracted and re-inserted with another
@@ -199,6 +208,7 @@ struct Epoch {
 /// A worker's part sink: writes its files once per checkpoint boundary.
 pub struct PartSink {
     k: u64,
+    worker: usize,
     writer: Option<PartWriter>,
     kafka: Option<KafkaEmitter>,
     sources: Vec<String>,
@@ -210,16 +220,18 @@ pub struct PartSink {
 
 impl PartSink {
     /// A part sink writing under `data`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         data: &std::path::Path,
         sources: Vec<String>,
         worker: usize,
+        silver_files: Vec<deltalake::kernel::Add>,
         k: u64,
         shared: Arc<Shared>,
         measure: bool,
         kafka: Option<KafkaEmitter>,
     ) -> PartSink {
-        let writer = match PartWriter::open(data, sources.clone(), worker) {
+        let writer = match PartWriter::open(data, sources.clone(), worker, silver_files) {
             Ok(writer) => Some(writer),
             Err(e) => {
                 shared.fail(RunError::Delta(e));
@@ -228,6 +240,7 @@ impl PartSink {
         };
         PartSink {
             k,
+            worker,
             writer,
             kafka,
             sources,
@@ -239,17 +252,25 @@ impl PartSink {
     }
 
     /// Buffers `updates` of the epoch `capability` holds.
+    /// Silver changes go to the epoch of their own time (at or after the
+    /// capability's), everything else to the capability's.
     pub fn push(&mut self, capability: Capability<Time>, updates: &mut Vec<Update>) {
-        let time = *capability.time();
-        self.pending
-            .entry(time)
-            .or_insert_with(|| Epoch {
-                capability,
-                updates: Vec::new(),
-                processed_ms: None,
-            })
-            .updates
-            .append(updates);
+        let at = *capability.time();
+        for update in updates.drain(..) {
+            let time = match &update {
+                Update::Silver(_, t, _) => (*t).max(at),
+                _ => at,
+            };
+            self.pending
+                .entry(time)
+                .or_insert_with(|| Epoch {
+                    capability: capability.delayed(&time),
+                    updates: Vec::new(),
+                    processed_ms: None,
+                })
+                .updates
+                .push(update);
+        }
     }
 
     /// Writes the part of every complete checkpoint; returns each with the
@@ -282,11 +303,13 @@ impl PartSink {
     }
 
     fn write(&mut self, epochs: BTreeMap<Time, Epoch>) -> Option<(Capability<Time>, Part)> {
+        // (`None` only when no epoch was given.)
         let mut part = Part::default();
         let mut changes = PartChanges::default();
         let mut silver: BTreeMap<SilverRow, isize> = BTreeMap::new();
         let mut latencies = self.measure.then(Latencies::default);
         let mut capability = None;
+        let mut positions: BTreeMap<(u32, u32), u64> = BTreeMap::new();
         let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
         part.checkpoint = checkpoint_number(first, self.k);
         for (_, epoch) in epochs {
@@ -315,12 +338,24 @@ impl PartSink {
                         }
                         changes.quarantine.push(row);
                     }
-                    Update::Silver(row, d) => *silver.entry(row).or_insert(0) += d,
-                    Update::Position(p) => part.positions.push(p),
+                    Update::Silver(row, _, d) => *silver.entry(row).or_insert(0) += d,
+                    Update::Position(p) => {
+                        let next = positions.entry((p.source, p.partition)).or_insert(0);
+                        *next = (*next).max(p.next);
+                    }
                     Update::Run(id) => self.run_id = Some(id),
+                    Update::Failed(why) => part.failed = Some(why),
                 }
             }
         }
+        part.positions = positions
+            .into_iter()
+            .map(|((source, partition), next)| Position {
+                source,
+                partition,
+                next,
+            })
+            .collect();
         changes.silver = silver.into_iter().filter(|(_, d)| *d != 0).collect();
         let mut drivers = HashMap::new();
         for (row, d) in &changes.silver {
@@ -339,7 +374,34 @@ impl PartSink {
         part.corrections = corrections_applied(&changes.silver);
         part.latencies = latencies;
         // Kafka delivers in the background while the Delta files are
-        // written; the part goes to worker 0 only once both are done.
+        // written; the part goes to worker 0 only once both are done. A
+        // part that could not be written goes too, marked failed, so that
+        // worker 0 commits nothing without it.
+        if part.failed.is_none()
+            && let Err(why) = self.write_part(&mut part, &changes)
+        {
+            part.failed = Some(format!("worker {}: {why}", self.worker));
+        }
+        capability.map(|c| (c, part))
+    }
+
+    /// Sends `changes` to Kafka (when wanted) and writes their Delta files,
+    /// recording them in `part`. After a failure, this sink writes nothing
+    /// more and fails the run.
+    fn write_part(&mut self, part: &mut Part, changes: &PartChanges) -> Result<(), String> {
+        if self.writer.is_none() {
+            return Err("its sink failed at an earlier checkpoint".into());
+        }
+        if self.worker == 1 && crate::crash::armed("fail-part", part.checkpoint) {
+            self.writer = None;
+            let why = format!(
+                "could not write checkpoint {} (injected by {})",
+                part.checkpoint,
+                crate::crash::CRASH_AT
+            );
+            self.shared.fail(RunError::Worker(why.clone()));
+            return Err(why);
+        }
         if let (Some(kafka), Some(run)) = (self.kafka.as_mut(), self.run_id.as_deref()) {
             let sent = kafka.send_part(
                 part.checkpoint,
@@ -349,35 +411,31 @@ impl PartSink {
                 &self.sources,
             );
             if let Err(e) = sent {
-                self.kafka_failed(e);
-                return None;
+                return Err(self.kafka_failed(e));
             }
         }
-        let written = self.write_files(&mut part, &changes);
-        if let (Some(kafka), true) = (self.kafka.as_mut(), written)
+        self.write_files(part, changes)?;
+        if let Some(kafka) = self.kafka.as_mut()
             && let Err(e) = kafka.finish(part.checkpoint)
         {
-            self.kafka_failed(e);
-            return None;
+            return Err(self.kafka_failed(e));
         }
-        if !written {
-            return None;
-        }
-        capability.map(|c| (c, part))
+        Ok(())
     }
 
     /// Stops writing (Kafka and Delta) and fails the run.
-    fn kafka_failed(&mut self, error: crate::kafka::KafkaError) {
+    fn kafka_failed(&mut self, error: crate::kafka::KafkaError) -> String {
         self.kafka = None;
         self.writer = None;
+        let why = error.to_string();
         self.shared.fail(RunError::Kafka(error));
+        why
     }
 
-    /// Writes `changes`' Delta files, recording them in `part`; false on
-    /// failure (the run then fails).
-    fn write_files(&mut self, part: &mut Part, changes: &PartChanges) -> bool {
+    /// Writes `changes`' Delta files, recording them in `part`.
+    fn write_files(&mut self, part: &mut Part, changes: &PartChanges) -> Result<(), String> {
         let Some(writer) = self.writer.as_mut() else {
-            return false;
+            return Err("its sink failed at an earlier checkpoint".into());
         };
         match writer.write(changes) {
             Ok(tables) => {
@@ -395,14 +453,15 @@ impl PartSink {
                         retracted: t.retracted,
                     })
                     .collect();
+                Ok(())
             }
             Err(e) => {
                 self.writer = None;
+                let why = e.to_string();
                 self.shared.fail(RunError::Delta(e));
-                return false;
+                Err(why)
             }
         }
-        true
     }
 }
 
@@ -418,7 +477,15 @@ pub struct CommitSink {
     app_id: String,
     run_id: String,
     kafka: Option<KafkaEmitter>,
-    positions: BTreeMap<(usize, u32, u32), u64>,
+    /// Sources, and the positions of every checkpoint so far.
+    positions: Positions,
+    next: BTreeMap<(u32, u32), u64>,
+    /// Epochs up to this one restore a resumed run's state: their gold
+    /// changes are the tables' content already (the sink's baseline).
+    restore_until: Option<Time>,
+    baseline: (BTreeMap<LapRow, isize>, BTreeMap<SessionRow, isize>),
+    retention: Option<RetentionConfig>,
+    last_retention: Instant,
     drivers: HashMap<(String, u8), String>,
     progress: bool,
     started: Instant,
@@ -427,13 +494,18 @@ pub struct CommitSink {
 }
 
 impl CommitSink {
-    /// Opens (creating) the tables under `data`.
+    /// Opens (creating) the tables under `data`. `positions` names the
+    /// sources and holds the positions the run starts from; a resumed run
+    /// passes the checkpoint it resumes from and its last restore epoch.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         data: &std::path::Path,
         app_id: &str,
         run_id: &str,
         k: u64,
+        positions: Positions,
+        resumed: Option<(u64, Time)>,
+        retention: Option<RetentionConfig>,
         progress: bool,
         shared: Arc<Shared>,
         metrics: Option<Arc<Metrics>>,
@@ -453,11 +525,16 @@ impl CommitSink {
             runtime,
             delta,
             shared,
-            last_number: 0,
+            last_number: resumed.map_or(0, |(n, _)| n),
             app_id: app_id.to_owned(),
             run_id: run_id.to_owned(),
             kafka,
-            positions: BTreeMap::new(),
+            next: positions.map(),
+            positions,
+            restore_until: resumed.map(|(_, until)| until),
+            baseline: Default::default(),
+            retention,
+            last_retention: Instant::now(),
             drivers: HashMap::new(),
             progress,
             started: Instant::now(),
@@ -466,23 +543,103 @@ impl CommitSink {
         }
     }
 
+    /// Names drivers by the entry list a resumed run restored (the
+    /// classification shows them before any new silver row arrives).
+    pub(crate) fn know_drivers(&mut self, entries: &[racecast_dataflow::Entry]) {
+        for e in entries {
+            self.drivers.insert(
+                (e.session_id.to_string(), e.car_number),
+                e.driver_code.to_string(),
+            );
+        }
+    }
+
     /// Buffers what arrived at `time`.
+    /// Gold changes go to their own time (at or after the message's),
+    /// parts to the message's. A failed part stops all further commits.
     pub fn push(&mut self, time: Time, items: &mut Vec<ToCommit>) {
-        self.pending.entry(time).or_default().append(items);
+        for item in items.drain(..) {
+            if let ToCommit::Part(part) = &item
+                && let Some(why) = &part.failed
+            {
+                if self.delta.take().is_some() {
+                    self.shared.fail(RunError::Worker(why.clone()));
+                }
+                continue;
+            }
+            let at = match &item {
+                ToCommit::Lap(_, t, _) | ToCommit::Session(_, t, _) => (*t).max(time),
+                ToCommit::Part(_) => time,
+            };
+            if self.restore_until.is_some_and(|until| at <= until) {
+                match item {
+                    ToCommit::Lap(row, _, d) => *self.baseline.0.entry(row).or_insert(0) += d,
+                    ToCommit::Session(row, _, d) => *self.baseline.1.entry(row).or_insert(0) += d,
+                    ToCommit::Part(_) => {}
+                }
+                continue;
+            }
+            self.pending.entry(at).or_default().push(item);
+        }
+    }
+
+    /// Once the restore epochs are complete: takes gold as restored (the
+    /// tables' content) as the sink's baseline.
+    fn take_baseline(&mut self, frontier: AntichainRef<'_, Time>) {
+        let Some(until) = self.restore_until else {
+            return;
+        };
+        if frontier.less_equal(&until) {
+            return;
+        }
+        self.restore_until = None;
+        let (laps, sessions) = std::mem::take(&mut self.baseline);
+        let (laps, sessions) = (set_of(laps), set_of(sessions));
+        let mut summary = self.shared.summary.lock().expect("lock");
+        summary.lap_rows = laps.len() as i64;
+        let changes: Vec<(SessionRow, isize)> = sessions.iter().map(|r| (r.clone(), 1)).collect();
+        apply_classification(&mut summary.classification, changes, &self.drivers);
+        drop(summary);
+        if let Some(delta) = self.delta.as_mut() {
+            delta.restore_gold(laps, sessions);
+        }
     }
 
     /// Commits everything below the last boundary the frontier has passed.
     pub fn maybe_commit(&mut self, frontier: AntichainRef<'_, Time>) {
+        self.take_baseline(frontier);
         let below = complete_below(frontier, self.k);
         if self.pending.first_key_value().is_none_or(|(t, _)| *t >= below) {
             return;
         }
+        if frontier.is_empty() {
+            // The input is done: the state is whole, and still alive.
+            self.shared.summary.lock().expect("lock").rss_at_end =
+                crate::metrics::process::resident_bytes().unwrap_or(0);
+        }
         let rest = self.pending.split_off(&below);
         let ready = std::mem::replace(&mut self.pending, rest);
-        if let Err(e) = self.commit(ready) {
+        if let Err(e) = self.commit(ready).and_then(|()| self.retain()) {
             self.delta = None;
             self.shared.fail(RunError::Delta(e));
         }
+    }
+
+    /// Runs retention when it is due.
+    fn retain(&mut self) -> Result<(), DeltaError> {
+        let (Some(retention), Some(delta)) = (self.retention, self.delta.as_mut()) else {
+            return Ok(());
+        };
+        if self.last_retention.elapsed() < retention.every {
+            return Ok(());
+        }
+        self.last_retention = Instant::now();
+        self.runtime.block_on(crate::delta::retention::apply(
+            delta,
+            retention.keep,
+            crate::delta::retention::Sweep::Replaced,
+        ))?;
+        Ok(())
     }
 
     fn commit(&mut self, ready: BTreeMap<Time, Vec<ToCommit>>) -> Result<(), DeltaError> {
@@ -499,8 +656,8 @@ impl CommitSink {
         let mut summary = self.shared.summary.lock().expect("lock");
         for item in ready.into_values().flatten() {
             match item {
-                ToCommit::Lap(row, d) => *laps.entry(row).or_insert(0) += d,
-                ToCommit::Session(row, d) => *sessions.entry(row).or_insert(0) += d,
+                ToCommit::Lap(row, _, d) => *laps.entry(row).or_insert(0) += d,
+                ToCommit::Session(row, _, d) => *sessions.entry(row).or_insert(0) += d,
                 ToCommit::Part(part) => {
                     summary.records += part.records;
                     summary.valid_events += part.valid_events;
@@ -513,10 +670,7 @@ impl CommitSink {
                     summary.corrections_applied += part.corrections;
                     self.drivers.extend(part.drivers);
                     for p in part.positions {
-                        let slot = self
-                            .positions
-                            .entry((p.worker, p.source, p.partition))
-                            .or_insert(0);
+                        let slot = self.next.entry((p.source, p.partition)).or_insert(0);
                         *slot = (*slot).max(p.next);
                     }
                     if let Some(l) = part.latencies {
@@ -553,14 +707,19 @@ impl CommitSink {
             .valid_events
             .saturating_sub(summary.silver_rows.max(0) as u64 + summary.corrections_applied);
         let session_changes = sessions.clone();
-        let positions = serde_json::json!({
-            "block": BLOCK,
-            "workers": self.positions.iter().map(|((w, s, p), n)| serde_json::json!({"worker": w, "source": s, "partition": p, "next": n})).collect::<Vec<_>>(),
-        });
+        let moved = self.positions.map() != self.next;
+        self.positions.set(&self.next);
+        let idle =
+            !moved && laps.is_empty() && sessions.is_empty() && tables.values().all(|t| t.actions.is_empty());
+        if idle && self.last_number > 0 {
+            // Nothing read, nothing changed (e.g. a run resumed over input
+            // it had read to the end): no checkpoint to add.
+            return Ok(());
+        }
         let info = CheckpointInfo {
             number,
             run_id: self.run_id.clone(),
-            positions: positions.clone(),
+            positions: self.positions.clone(),
         };
         drop(summary);
         let gold_changes = self
@@ -579,7 +738,7 @@ impl CommitSink {
                         checkpoint: number,
                         after: self.last_number,
                         run: self.run_id.clone(),
-                        positions,
+                        positions: self.positions.to_json(),
                         completed_ms: now_ms(),
                         delta_versions: commits
                             .iter()
@@ -626,6 +785,18 @@ impl CommitSink {
         }
         Ok(())
     }
+}
+
+/// The rows of consolidated changes that form a set (every count 1).
+fn set_of<T: Ord>(changes: BTreeMap<T, isize>) -> Vec<T> {
+    changes
+        .into_iter()
+        .filter(|(_, d)| *d != 0)
+        .map(|(row, d)| {
+            debug_assert_eq!(d, 1, "restored gold is a set");
+            row
+        })
+        .collect()
 }
 
 fn record_commit(

@@ -5,10 +5,17 @@
 //! indexes and can skip). Without the variable a crash point costs one relaxed
 //! load.
 //!
-//! Points: `kafka-part` (a worker's silver changes are on the brokers, its
-//! dead letters and everything after are not), `before-progress` (every
-//! change record of the checkpoint is acknowledged, its progress record not
-//! written), `after-progress`.
+//! Points: `ingest` (while reading the checkpoint's input), `before-manifest`
+//! (every worker's files are written), `after-manifest`, `after-bronze`,
+//! `after-quarantine`, `after-silver`, `after-laps`, `after-sessions` (after
+//! that table's commit), `kafka-part` (a worker's silver changes are on the
+//! brokers, its dead letters and everything after are not),
+//! `before-progress` (every change record of the checkpoint is
+//! acknowledged, its progress record not written), `after-progress`.
+//!
+//! `fail-part` is not a crash: worker 1's part sink fails to write its
+//! share of the checkpoint, as after an I/O error, and the run must stop
+//! without committing it.
 
 use std::sync::OnceLock;
 

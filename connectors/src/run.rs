@@ -14,39 +14,49 @@
 //! Sources assign ingestion epochs (every [`RunConfig::epoch`] of wall time);
 //! checkpoints cut the epochs every `--checkpoint-interval` worth of epochs
 //! (see [`crate::checkpoint`]), so each Delta commit holds exactly one
-//! consistent frontier. File records are dealt to workers in blocks of
-//! [`BLOCK`] records (block `b` to worker `b % peers`), and each worker
-//! reports its next record per file with every epoch: the checkpoint
-//! records these positions in every commit. The simulator runs on worker 0
+//! consistent frontier. File records are dealt to workers by lanes of
+//! blocks, Kafka partitions round-robin, and sources report their positions
+//! with every epoch (see [`crate::positions`], [`crate::feed`]): the
+//! checkpoint records them in every commit. The simulator runs on worker 0
 //! only. Every worker writes data files under `--data`: with processes on
 //! several hosts, `--data` must be storage they share.
+//!
+//! A run starts with worker 0 preparing the data directory (a fresh start,
+//! or completing a half-committed checkpoint and catching Kafka up) while
+//! the other workers wait; then, unless `--fresh`, every worker restores
+//! its share of the last complete checkpoint ([`crate::resume`]) and the
+//! sources go on from its positions.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use racecast_dataflow::bronze::{Ingested, RecordKind};
-use racecast_dataflow::{Format, Limits, Time, pipeline};
+use racecast_dataflow::bronze::Ingested;
+use racecast_dataflow::pipeline::Restored;
+use racecast_dataflow::{Entry, Event, Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::Broadcast;
-use timely::dataflow::operators::vec::Map;
-use timely::dataflow::operators::{Concatenate, Input, Probe};
+use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
+use timely::dataflow::operators::{Concatenate, Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::checkpoint::{CommitSink, PartSink, ToCommit, Update, epochs_per_checkpoint, silver_owner};
-use crate::delta::{DeltaError, DeltaSink, Table};
-use crate::files::{FileError, RecordReader, format_of};
-use crate::kafka::{KafkaEmitter, KafkaError, KafkaOut, KafkaSource, SourceTopics};
+use crate::delta::DeltaError;
+use crate::delta::parts::silver_bucket;
+use crate::feed::{Feeder, RestoreInputs};
+use crate::files::{FileError, format_of};
+use crate::kafka::{KafkaEmitter, KafkaError, KafkaOut, SourceTopics};
 use crate::metrics::worker::WorkerMetrics;
 use crate::metrics::{Metrics, MetricsError, MetricsServer};
-use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
+use crate::positions::Positions;
+use crate::resume::{self, Prepared, Resume};
+use crate::simulator::SimConfig;
 
-/// Records per block when dealing file records to workers.
-pub const BLOCK: u64 = 1024;
 /// Default wall time per ingestion epoch.
 pub const EPOCH: Duration = Duration::from_millis(100);
 
@@ -104,6 +114,21 @@ pub struct RunConfig {
     pub limits: Limits,
     /// Change streams, dead letters and progress on Kafka, if wanted.
     pub kafka_out: Option<KafkaOut>,
+    /// Delete the tables under `data` first and start from the first
+    /// record; otherwise resume from the last complete checkpoint there.
+    pub fresh: bool,
+    /// Keep the last checkpoints readable and delete what only older ones
+    /// needed, on a schedule (`None`: keep everything).
+    pub retention: Option<RetentionConfig>,
+}
+
+/// How much history the tables keep (see [`crate::delta::retention`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetentionConfig {
+    /// Checkpoints kept readable (at least 1).
+    pub keep: u64,
+    /// Time between two retention passes.
+    pub every: Duration,
 }
 
 /// Errors of a run.
@@ -115,14 +140,37 @@ pub enum RunError {
     /// The Delta sink failed.
     #[error(transparent)]
     Delta(#[from] DeltaError),
-    /// The data directory already holds a run's tables.
-    #[error("\"{}\" already holds racecast tables (checkpoint {checkpoint}); resuming is not supported yet: pass --fresh to start over, or use another --data directory", .path.display())]
-    Existing {
-        /// The directory.
-        path: PathBuf,
-        /// Its last complete checkpoint.
-        checkpoint: i64,
+    /// The checkpoint to resume from was taken over other sources.
+    #[error(
+        "the data directory's last checkpoint ({checkpoint}) was taken reading {recorded:?}, this run reads {given:?}: pass the same inputs to resume, or --fresh to start over (or use another --data directory)"
+    )]
+    OtherSources {
+        /// The checkpoint.
+        checkpoint: u64,
+        /// Its sources.
+        recorded: Vec<String>,
+        /// This run's.
+        given: Vec<String>,
     },
+    /// The checkpoint to resume from was taken on another simulated race.
+    #[error(
+        "the data directory's last checkpoint ({checkpoint}) is of another simulated race ({recorded}); this run asks for {given}: pass the same race flags to resume, or --fresh to start over"
+    )]
+    OtherRace {
+        /// The checkpoint.
+        checkpoint: u64,
+        /// Its race.
+        recorded: String,
+        /// This run's.
+        given: String,
+    },
+    /// A worker (perhaps in another process) could not start the run.
+    #[error("the run could not start: {0}")]
+    Start(String),
+    /// A worker (perhaps in another process) failed: nothing after its
+    /// last complete checkpoint was committed.
+    #[error("a worker failed, no further checkpoint was committed: {0}")]
+    Worker(String),
     /// A Kafka source or sink failed.
     #[error(transparent)]
     Kafka(#[from] KafkaError),
@@ -159,6 +207,19 @@ pub struct RunSummary {
     pub checkpoints: u64,
     /// The last checkpoint's number.
     pub last_checkpoint: u64,
+    /// The checkpoint this run resumed from, if it resumed.
+    pub resumed_from: Option<u64>,
+    /// A checkpoint a crash had left half-committed, completed at the start.
+    pub rolled_forward: Option<u64>,
+    /// Silver rows restored when resuming.
+    pub restored_rows: u64,
+    /// Wall time of the restore (seconds).
+    pub restore_s: f64,
+    /// Resident memory of process 0 right after the restore (bytes).
+    pub rss_after_restore: u64,
+    /// Resident memory of process 0 at the last checkpoint, with every
+    /// operator's state still alive (bytes).
+    pub rss_at_end: u64,
     /// Session rows at the end, in position order, with driver codes.
     pub classification: Vec<ClassifiedCar>,
     /// Wall time.
@@ -186,20 +247,6 @@ pub struct ClassifiedCar {
     pub best_lap_ms: Option<i64>,
     /// Whether the car set the fastest lap.
     pub fastest_lap: bool,
-}
-
-/// A source position reported by a worker at an epoch.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-pub struct Position {
-    /// Global worker index.
-    pub worker: usize,
-    /// Source index.
-    pub source: u32,
-    /// Partition (Kafka; 0 for files and the simulator).
-    #[serde(default)]
-    pub partition: u32,
-    /// Next record index (offset) this worker will read in the source.
-    pub next: u64,
 }
 
 /// Runs the pipeline to the end of the input (or until `stop` is set),
@@ -248,14 +295,70 @@ pub fn run_with_metrics(
         stop,
         error: Mutex::new(None),
         summary: Mutex::new(RunSummary::default()),
+        resume: OnceLock::new(),
     });
     let worker_shared = Arc::clone(&shared);
     let guards = timely::execute(timely, move |worker| {
         let shared = Arc::clone(&worker_shared);
         let (index, peers) = (worker.index(), worker.peers());
+        let k = epochs_per_checkpoint(config.checkpoint_interval, config.epoch);
+        // Worker 0 makes the data directory ready (a fresh start, or a
+        // half-committed checkpoint completed, and Kafka caught up); every
+        // worker waits for it.
+        let prepared = (index == 0).then(|| prepare(&config, &run_id, transactional, &shared));
+        let failed = prepared.as_ref().and_then(|p| p.as_ref().err().cloned());
+        if let Some(message) = barrier(worker, failed) {
+            shared.fail(RunError::Start(message));
+            return;
+        }
+        // The state to resume from: loaded once per process; every worker
+        // learns whether any worker of the cluster could not load it.
+        let loaded = shared
+            .resume
+            .get_or_init(|| {
+                Resume::load(&config.data, &config.app_id)
+                    .map(|r| r.map(Arc::new))
+                    .map_err(|e| error_chain(&e))
+            })
+            .clone()
+            .and_then(|resume| {
+                let sim = checked_sources(&config.source, &sources, resume.as_deref())
+                    .map_err(|e| error_chain(&e))?;
+                Ok((resume, sim))
+            });
+        let (resume, sim) = match (barrier(worker, loaded.as_ref().err().cloned()), loaded) {
+            (None, Ok(loaded)) => loaded,
+            (Some(message), _) | (None, Err(message)) => {
+                shared.fail(RunError::Start(message));
+                return;
+            }
+        };
+        let start = match &resume {
+            Some(r) => r.positions.clone(),
+            None => Positions {
+                simulator: sim.clone(),
+                ..Positions::new(sources.clone())
+            },
+        };
+        let restore_until = resume.as_ref().map(|r| r.restore_epochs(k).1);
+        if index == 0 {
+            let mut summary = shared.summary.lock().expect("lock");
+            summary.resumed_from = resume.as_ref().map(|r| r.checkpoint);
+            summary.rolled_forward = prepared.and_then(Result::ok).and_then(|p| p.rolled_forward);
+            summary.restored_rows = resume.as_ref().map_or(0, |r| r.silver_rows);
+            summary.silver_rows = summary.restored_rows as i64;
+            if let (true, Some(r)) = (config.progress, &resume) {
+                eprintln!(
+                    "resuming from checkpoint {} ({} silver rows to restore)",
+                    r.checkpoint, r.silver_rows
+                );
+            }
+        }
         let mut records: InputHandleVec<Time, Ingested> = InputHandleVec::new();
-        let mut positions: InputHandleVec<Time, Position> = InputHandleVec::new();
+        let mut positions: InputHandleVec<Time, Update> = InputHandleVec::new();
         let mut run_ids: InputHandleVec<Time, String> = InputHandleVec::new();
+        let mut restore_events: InputHandleVec<Time, Event> = InputHandleVec::new();
+        let mut restore_entries: InputHandleVec<Time, Entry> = InputHandleVec::new();
         let emitter = |id: String| {
             let out = config.kafka_out.as_ref()?;
             let transactional_id = transactional.then(|| format!("{}-{id}", config.app_id));
@@ -268,51 +371,84 @@ pub fn run_with_metrics(
             }
         };
         let probe = ProbeHandle::new();
-        let k = epochs_per_checkpoint(config.checkpoint_interval, config.epoch);
+        // The silver files of the (date, car) buckets this worker owns.
+        let owned_files = resume
+            .as_ref()
+            .map(|r| {
+                r.silver_files
+                    .iter()
+                    .filter(|add| {
+                        silver_bucket(add).is_none_or(|(date, car, _)| {
+                            silver_owner(date, car) % peers as u64 == index as u64
+                        })
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut parts = PartSink::new(
             &config.data,
             sources.clone(),
             index,
+            owned_files,
             k,
             Arc::clone(&shared),
             metrics.is_some(),
             emitter(format!("w{index}")),
         );
         let mut commits = (index == 0).then(|| {
-            CommitSink::new(
+            let mut sink = CommitSink::new(
                 &config.data,
                 &config.app_id,
                 &run_id,
                 k,
+                start.clone(),
+                resume.as_ref().zip(restore_until).map(|(r, u)| (r.checkpoint, u)),
+                config.retention,
                 config.progress,
                 Arc::clone(&shared),
                 metrics.clone(),
                 emitter("commit".into()),
-            )
+            );
+            if let Some(r) = &resume {
+                sink.know_drivers(&r.entries);
+            }
+            sink
         });
         let mut worker_metrics = metrics
             .as_ref()
             .map(|m| WorkerMetrics::register(worker, Arc::clone(m), sources.clone()));
         let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
+        let resumed = resume.is_some();
         worker.dataflow::<Time, _, _>(|scope| {
-            let out =
-                pipeline::build_counted(scope.input_from(&mut records), config.limits, Vec::new(), stats);
+            let restored = resumed.then(|| Restored {
+                events: scope.input_from(&mut restore_events),
+                entries: scope.input_from(&mut restore_entries),
+            });
+            let out = pipeline::build_counted(scope.input_from(&mut records), config.limits, restored, stats);
+            // The restore epochs' silver is in the tables already.
+            let silver = out
+                .silver
+                .inner
+                .filter(move |(_, t, _)| restore_until.is_none_or(|until| *t > until));
             let local = vec![
                 out.bronze.map(Update::Bronze),
                 out.quarantine.map(Update::Quarantine),
-                out.silver.inner.map(|(r, _, d)| Update::Silver(r, d)),
-                scope.input_from(&mut positions).map(Update::Position),
+                silver.map(|(r, t, d)| Update::Silver(r, t, d)),
+                scope.input_from(&mut positions),
                 scope.input_from(&mut run_ids).broadcast().map(Update::Run),
             ];
             let gold = vec![
-                out.lap_metrics.inner.map(|(r, _, d)| ToCommit::Lap(r, d)),
-                out.session_metrics.inner.map(|(r, _, d)| ToCommit::Session(r, d)),
+                out.lap_metrics.inner.map(|(r, t, d)| ToCommit::Lap(r, t, d)),
+                out.session_metrics
+                    .inner
+                    .map(|(r, t, d)| ToCommit::Session(r, t, d)),
             ];
             // Silver goes to the worker owning its (date, car), so that a
             // correction's retraction and insertion meet there; the rest
             // stays where it was read.
             let route_update = move |u: &Update| match u {
-                Update::Silver(row, _) => silver_owner(row.event.session_date, row.event.car_number),
+                Update::Silver(row, _, _) => silver_owner(row.event.session_date, row.event.car_number),
                 _ => index as u64,
             };
             let written = scope.concatenate(local).probe_with(&probe).unary_frontier(
@@ -357,7 +493,7 @@ pub fn run_with_metrics(
             run_ids.send(run_id.clone());
         }
         drop(run_ids);
-        let feed = Feeder {
+        let mut feed = Feeder {
             index,
             peers,
             records: &mut records,
@@ -365,33 +501,67 @@ pub fn run_with_metrics(
             epoch: 0,
             epoch_length: config.epoch,
             epoch_started: Instant::now(),
+            k,
+            reported: None,
             metrics: worker_metrics.as_mut(),
         };
-        let outcome = match &config.source {
-            Source::Files { inputs, entries } => {
-                feed.files(worker, &probe, inputs, entries.as_ref(), &shared.stop)
-            }
-            Source::Simulator {
-                config: sim,
-                speed,
-                duration,
-            } => feed.simulator(worker, &probe, sim, *speed, *duration, &shared.stop),
-            Source::Kafka {
-                brokers,
-                topics,
-                stop_at_end,
-                duration,
-            } => feed.kafka(
+        let restoring = Instant::now();
+        let mut outcome = match &resume {
+            Some(r) => feed.restore(
                 worker,
                 &probe,
-                brokers,
-                topics,
-                *stop_at_end,
-                *duration,
-                &shared.stop,
+                r,
+                k,
+                RestoreInputs {
+                    events: &mut restore_events,
+                    entries: &mut restore_entries,
+                },
             ),
+            None => Ok(()),
         };
+        drop(restore_events);
+        drop(restore_entries);
+        if resumed && index == 0 {
+            let mut summary = shared.summary.lock().expect("lock");
+            summary.restore_s = restoring.elapsed().as_secs_f64();
+            summary.rss_after_restore = crate::metrics::process::resident_bytes().unwrap_or(0);
+        }
+        if outcome.is_ok() {
+            outcome = match &config.source {
+                Source::Files { inputs, entries } => {
+                    feed.files(worker, &probe, inputs, entries.as_ref(), &start, &shared.stop)
+                }
+                Source::Simulator { speed, duration, .. } => feed.simulator(
+                    worker,
+                    &probe,
+                    sim.as_ref().expect("the simulator's race is settled"),
+                    *speed,
+                    *duration,
+                    &start,
+                    &shared.stop,
+                ),
+                Source::Kafka {
+                    brokers,
+                    topics,
+                    stop_at_end,
+                    duration,
+                } => feed.kafka(
+                    worker,
+                    &probe,
+                    brokers,
+                    topics,
+                    *stop_at_end,
+                    *duration,
+                    &start,
+                    &shared.stop,
+                ),
+            };
+        }
         if let Err(e) = outcome {
+            // The worker's part sink tells the commit sink, which then
+            // commits nothing more (this worker's share of the checkpoint
+            // is missing).
+            positions.send(Update::Failed(format!("worker {index}: {}", error_chain(&e))));
             shared.fail(e);
         }
         // Closing the inputs lets the frontier run out; the sink then writes
@@ -422,14 +592,109 @@ pub fn run_with_metrics(
     Ok(summary)
 }
 
-/// Checks whether `data` already holds tables of a run.
-pub fn existing_checkpoint(data: &std::path::Path, app_id: &str) -> Result<Option<i64>, RunError> {
-    if !data.join(Table::Bronze.path()).join("_delta_log").exists() {
-        return Ok(None);
+/// Worker 0's preparation of the data directory, before any other worker
+/// starts: a fresh start deletes the tables; otherwise a half-committed
+/// checkpoint is completed, Kafka's change streams catch up with the
+/// tables, and retention sweeps. Errors are recorded in `shared` and returned as text for the
+/// other workers.
+fn prepare(
+    config: &RunConfig,
+    run_id: &str,
+    transactional: bool,
+    shared: &Shared,
+) -> Result<Prepared, String> {
+    let outcome = resume::prepare(&config.data, &config.app_id, config.fresh).and_then(|prepared| {
+        if let (Some(out), false) = (&config.kafka_out, config.fresh) {
+            // Before retention, which may delete files the catch-up reads.
+            crate::kafka::catch_up(out, &config.data, &config.app_id, run_id, transactional)?;
+        }
+        if let Some(retention) = config.retention {
+            resume::sweep(&config.data, &config.app_id, retention.keep)?;
+        }
+        Ok(prepared)
+    });
+    outcome.map_err(|e| {
+        let message = error_chain(&e);
+        shared.fail(e);
+        message
+    })
+}
+
+/// An error and its causes, as one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
     }
-    let runtime = runtime();
-    let sink = runtime.block_on(DeltaSink::open(data, app_id))?;
-    Ok(runtime.block_on(sink.complete_checkpoint())?)
+    text
+}
+
+/// Waits until every worker of the cluster has reached this point; a
+/// `failed` message of any worker is returned on every worker.
+fn barrier(worker: &mut timely::worker::Worker, failed: Option<String>) -> Option<String> {
+    let message = Rc::new(RefCell::new(None));
+    let seen = Rc::clone(&message);
+    let mut input: InputHandleVec<Time, String> = InputHandleVec::new();
+    let probe = worker.dataflow::<Time, _, _>(|scope| {
+        scope
+            .input_from(&mut input)
+            .broadcast()
+            .inspect(move |m: &String| *seen.borrow_mut() = Some(m.clone()))
+            .probe()
+            .0
+    });
+    if let Some(m) = failed {
+        input.send(m);
+    }
+    drop(input);
+    while !probe.done() {
+        worker.step_or_park(Some(Duration::from_millis(10)));
+    }
+    message.take()
+}
+
+/// Checks a resumed run's sources against its checkpoint's, and settles
+/// the simulated race: a resumed run replays the race of its checkpoint
+/// (which started at the first run's wall-clock time).
+fn checked_sources(
+    source: &Source,
+    names: &[String],
+    resume: Option<&Resume>,
+) -> Result<Option<SimConfig>, RunError> {
+    let Some(resume) = resume else {
+        return Ok(match source {
+            Source::Simulator { config, .. } => Some(config.clone()),
+            _ => None,
+        });
+    };
+    resume.check_sources(names)?;
+    let Source::Simulator { config, .. } = source else {
+        return Ok(None);
+    };
+    let Some(recorded) = &resume.positions.simulator else {
+        return Err(RunError::OtherSources {
+            checkpoint: resume.checkpoint,
+            recorded: resume.positions.sources.clone(),
+            given: names.to_vec(),
+        });
+    };
+    let race = |c: &SimConfig| {
+        format!(
+            "{} cars, {} laps, seed {}, session {}, disorder {}/{}/{}/{}",
+            c.cars, c.laps, c.seed, c.session_id, c.duplicates, c.late, c.corrections, c.invalid
+        )
+    };
+    if race(recorded) != race(config) {
+        return Err(RunError::OtherRace {
+            checkpoint: resume.checkpoint,
+            recorded: race(recorded),
+            given: race(config),
+        });
+    }
+    Ok(Some(recorded.clone()))
 }
 
 /// This process's index in the timely cluster.
@@ -463,6 +728,8 @@ pub(crate) struct Shared {
     stop: Arc<AtomicBool>,
     error: Mutex<Option<RunError>>,
     pub(crate) summary: Mutex<RunSummary>,
+    /// The state this process resumes from (or why it could not be loaded).
+    resume: OnceLock<Result<Option<Arc<Resume>>, String>>,
 }
 
 impl Shared {
@@ -478,266 +745,11 @@ impl Shared {
 /// How long an idle worker parks between looks at its metrics.
 const PUBLISH_EVERY: Duration = crate::metrics::worker::PUBLISH_EVERY;
 
-/// Feeds one worker's share of the input.
-struct Feeder<'a> {
-    index: usize,
-    peers: usize,
-    records: &'a mut InputHandleVec<Time, Ingested>,
-    positions: &'a mut InputHandleVec<Time, Position>,
-    epoch: Time,
-    epoch_length: Duration,
-    epoch_started: Instant,
-    metrics: Option<&'a mut WorkerMetrics>,
-}
-
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
 }
-
-impl Feeder<'_> {
-    /// Whether the dataflow is more than two epochs behind the input.
-    fn behind(&self, probe: &ProbeHandle<Time>) -> bool {
-        probe.less_than(&self.epoch.saturating_sub(2))
-    }
-
-    /// Moves to the next epoch when its time is up, and keeps the dataflow
-    /// at most two epochs behind (bounded memory).
-    fn tick(&mut self, worker: &mut timely::worker::Worker, probe: &ProbeHandle<Time>) {
-        if self.epoch_started.elapsed() >= self.epoch_length {
-            self.epoch += 1;
-            self.epoch_started = Instant::now();
-            self.records.advance_to(self.epoch);
-            self.positions.advance_to(self.epoch);
-        }
-        worker.step();
-        while self.behind(probe) {
-            worker.step();
-        }
-        if let Some(m) = self.metrics.as_mut() {
-            m.publish_when_due();
-        }
-    }
-
-    fn files(
-        mut self,
-        worker: &mut timely::worker::Worker,
-        probe: &ProbeHandle<Time>,
-        inputs: &[PathBuf],
-        entries: Option<&PathBuf>,
-        stop: &AtomicBool,
-    ) -> Result<(), RunError> {
-        let files: Vec<(&PathBuf, RecordKind)> = entries
-            .map(|p| (p, RecordKind::Entry))
-            .into_iter()
-            .chain(inputs.iter().map(|p| (p, RecordKind::Event)))
-            .collect();
-        for (source, (path, kind)) in files.into_iter().enumerate() {
-            let source = source as u32;
-            let mut reader = RecordReader::open(path)?;
-            let format = reader.format();
-            let mut value = Vec::new();
-            let mut next = 0;
-            while let Some(offset) = reader.read_into(&mut value)? {
-                next = offset + 1;
-                if (offset / BLOCK) as usize % self.peers == self.index {
-                    self.records.send(Ingested {
-                        source,
-                        partition: 0,
-                        offset,
-                        ingested_ms: now_ms(),
-                        kind,
-                        format,
-                        bytes: std::mem::take(&mut value),
-                    });
-                }
-                if offset % BLOCK == BLOCK - 1 {
-                    // The position goes out at the epoch of the records it
-                    // covers (before the tick may start the next one).
-                    self.positions.send(Position {
-                        worker: self.index,
-                        source,
-                        partition: 0,
-                        next,
-                    });
-                    self.tick(worker, probe);
-                    if stop.load(Ordering::Relaxed) {
-                        break;
-                    }
-                }
-            }
-            self.positions.send(Position {
-                worker: self.index,
-                source,
-                partition: 0,
-                next,
-            });
-        }
-        Ok(())
-    }
-
-    fn simulator(
-        mut self,
-        worker: &mut timely::worker::Worker,
-        probe: &ProbeHandle<Time>,
-        config: &SimConfig,
-        speed: Option<f64>,
-        duration: Option<Duration>,
-        stop: &AtomicBool,
-    ) -> Result<(), RunError> {
-        if self.index != 0 {
-            return Ok(());
-        }
-        let started = Instant::now();
-        let mut offset = 0u64;
-        let push = |this: &mut Self, offset: &mut u64, kind, bytes: Vec<u8>| {
-            this.records.send(Ingested {
-                source: 0,
-                partition: 0,
-                offset: *offset,
-                ingested_ms: now_ms(),
-                kind,
-                format: Format::Protobuf,
-                bytes,
-            });
-            *offset += 1;
-        };
-        for entry in entry_list(config) {
-            push(
-                &mut self,
-                &mut offset,
-                RecordKind::Entry,
-                prost::Message::encode_to_vec(&entry),
-            );
-        }
-        let mut race_start = None;
-        if let (None, Some(m)) = (speed, self.metrics.as_mut()) {
-            // As fast as possible: there is no schedule to be behind.
-            m.set_lag(0, 0, 0.0);
-        }
-        for delivery in Simulator::new(config.clone()) {
-            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
-                break;
-            }
-            let start = *race_start.get_or_insert(delivery.arrival_ms);
-            if let Some(speed) = speed {
-                let due =
-                    Duration::from_secs_f64((delivery.arrival_ms - start).max(0) as f64 / 1000.0 / speed);
-                while started.elapsed() < due && !stop.load(Ordering::Relaxed) {
-                    self.tick(worker, probe);
-                    worker.step_or_park(Some(Duration::from_millis(5)));
-                }
-                // Behind schedule: how late this record is delivered.
-                if let Some(m) = self.metrics.as_mut() {
-                    m.set_lag(0, 0, started.elapsed().saturating_sub(due).as_secs_f64());
-                }
-            }
-            let bytes = match delivery.record {
-                SimRecord::Event(e) => prost::Message::encode_to_vec(&e),
-                SimRecord::Garbage(bytes) => bytes,
-            };
-            push(&mut self, &mut offset, RecordKind::Event, bytes);
-            if offset.is_multiple_of(256) {
-                self.positions.send(Position {
-                    worker: 0,
-                    source: 0,
-                    partition: 0,
-                    next: offset,
-                });
-                self.tick(worker, probe);
-            }
-        }
-        self.positions.send(Position {
-            worker: 0,
-            source: 0,
-            partition: 0,
-            next: offset,
-        });
-        Ok(())
-    }
-}
-
-impl Feeder<'_> {
-    /// Reads this worker's share of the Kafka partitions until stopped,
-    /// `duration` is up, or (with `stop_at_end`) the end offsets found at
-    /// the start are reached.
-    #[allow(clippy::too_many_arguments)]
-    fn kafka(
-        mut self,
-        worker: &mut timely::worker::Worker,
-        probe: &ProbeHandle<Time>,
-        brokers: &str,
-        topics: &SourceTopics,
-        stop_at_end: bool,
-        duration: Option<Duration>,
-        stop: &AtomicBool,
-    ) -> Result<(), RunError> {
-        let started = Instant::now();
-        let mut source = KafkaSource::open(
-            brokers,
-            topics,
-            self.index,
-            self.peers,
-            &BTreeMap::new(),
-            stop_at_end,
-        )?;
-        let mut last_lag = Instant::now();
-        let mut reported = false;
-        loop {
-            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
-                break;
-            }
-            if stop_at_end && source.finished() {
-                break;
-            }
-            let records = &mut *self.records;
-            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
-            // Positions go out at the epoch of the records they cover, so a
-            // checkpoint's positions are exactly where its input ends.
-            if read > 0 || !reported {
-                reported = true;
-                self.report_positions(&source);
-            }
-            // Pause the partitions while the dataflow is behind (the tick
-            // waits for it), so the client stops fetching ahead.
-            let behind = self.behind(probe);
-            if behind {
-                source.set_paused(true)?;
-            }
-            self.tick(worker, probe);
-            if behind {
-                source.set_paused(false)?;
-            }
-            if let Some(m) = self.metrics.as_mut()
-                && last_lag.elapsed() >= Duration::from_secs(1)
-            {
-                last_lag = Instant::now();
-                for (p, records, seconds) in source.lag() {
-                    m.set_lag_records(p.source, p.partition as u32, records);
-                    m.set_lag(p.source, p.partition as u32, seconds);
-                }
-            }
-        }
-        self.report_positions(&source);
-        Ok(())
-    }
-
-    /// Sends the next offset of every partition `source` reads.
-    fn report_positions(&mut self, source: &KafkaSource) {
-        for p in source.positions() {
-            self.positions.send(Position {
-                worker: self.index,
-                source: p.source,
-                partition: p.partition as u32,
-                next: p.next as u64,
-            });
-        }
-    }
-}
-
-/// Records read from Kafka between two looks at the dataflow.
-const KAFKA_BATCH: usize = 4096;
 
 /// Checks a file's extension early, so a bad name fails before any work.
 pub fn check_input(path: &std::path::Path) -> Result<Format, FileError> {

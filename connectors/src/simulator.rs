@@ -57,7 +57,7 @@ pub fn full_race_laps() -> u32 {
 }
 
 /// What to simulate and how to deliver it.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SimConfig {
     /// Number of cars (1..=50).
     pub cars: u32,

@@ -150,6 +150,8 @@ fn kafka_config_for(brokers: &str, data: &Path, prefix: &str) -> RunConfig {
             max_bytes: MAX_BYTES,
             schema_id: Some(SCHEMA_ID),
         },
+        fresh: true,
+        retention: None,
         kafka_out: Some(KafkaOut {
             brokers: brokers.to_owned(),
             topics: OutTopics::with_prefix(prefix),
@@ -403,6 +405,8 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
             inputs: vec![events],
             entries: Some(entries),
         },
+        fresh: true,
+        retention: None,
         kafka_out: Some(KafkaOut {
             brokers: brokers.clone(),
             topics: OutTopics::with_prefix("tx"),

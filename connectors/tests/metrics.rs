@@ -16,7 +16,8 @@ use std::time::Duration;
 use racecast_connectors::files::RecordWriter;
 use racecast_connectors::metrics::server::CONTENT_TYPE;
 use racecast_connectors::metrics::{Metrics, MetricsServer};
-use racecast_connectors::run::{BLOCK, RunConfig, Source, run_with_metrics};
+use racecast_connectors::positions::{BLOCK, lane_of, reads_lane};
+use racecast_connectors::run::{RunConfig, Source, run_with_metrics};
 use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::bronze::RecordKind;
 use racecast_dataflow::{Format, Limits, decode_entry, decode_event};
@@ -107,7 +108,8 @@ struct Expected {
 
 /// Recounts the input the way the metrics define it: records per type,
 /// reasons per code, and late events per reading worker (event records are
-/// dealt to workers in blocks of `BLOCK` by index in their file).
+/// dealt to workers by lanes of blocks of `BLOCK` records, see
+/// `racecast_connectors::positions`).
 fn expected(entries: &[Vec<u8>], events: &[Vec<u8>], workers: usize) -> Expected {
     let mut e = Expected::default();
     let limits = Limits::default();
@@ -127,7 +129,9 @@ fn expected(entries: &[Vec<u8>], events: &[Vec<u8>], workers: usize) -> Expected
         match decode_event(bytes, Format::Protobuf, &limits) {
             Ok(event) => {
                 *e.by_type.entry(event.event_type().as_str().into()).or_default() += 1.0;
-                let worker = (i as u64 / BLOCK) as usize % workers;
+                let worker = (0..workers)
+                    .find(|&w| reads_lane(lane_of(i as u64), w, workers))
+                    .expect("one worker reads each lane");
                 let key = (worker, event.session_id.to_string(), event.car_number);
                 let slot = newest.entry(key).or_insert(event.timestamp_ms);
                 if event.timestamp_ms < *slot {
@@ -195,6 +199,8 @@ fn metrics_count_what_the_run_did() {
         progress: false,
         metrics_addr: None,
         limits: racecast_dataflow::Limits::default(),
+        fresh: true,
+        retention: None,
         kafka_out: None,
     };
     let metrics = Arc::new(Metrics::new(0));

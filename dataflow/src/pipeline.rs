@@ -8,9 +8,13 @@ use std::rc::Rc;
 use differential_dataflow::VecCollection;
 use timely::dataflow::StreamVec;
 
+use timely::dataflow::operators::Concat;
+
 use crate::Time;
 use crate::bronze::{BronzeRow, Ingested, QuarantineRow, decode_records_counted};
 use crate::codec::Limits;
+use crate::entry::Entry;
+use crate::event::Event;
 use crate::gold::{LapRow, SessionRow, gold_views};
 use crate::silver::{SilverRow, silver_upsert_counted};
 use crate::stats::PipelineStats;
@@ -29,13 +33,26 @@ pub struct Outputs<'scope> {
     pub session_metrics: VecCollection<'scope, Time, SessionRow, isize>,
 }
 
-/// Builds the pipeline over `records`; `restored` is silver as of the
-/// checkpoint a run resumes from (empty for a fresh run; each worker passes
-/// the rows it should own or all of them: rows are routed by `event_id`).
+/// The state a resumed run starts from, fed as input at its restore
+/// epochs (before any new record): silver's events as of the checkpoint it
+/// resumes from, and the entry list's winners then. They enter the silver
+/// upsert like new input, so silver and gold hold, after the restore
+/// epochs, exactly the collections of that checkpoint; the sinks ignore the
+/// changes at those epochs.
+pub struct Restored<'scope> {
+    /// Silver's events (each worker feeds any share: they are routed by
+    /// `event_id`).
+    pub events: StreamVec<'scope, Time, Event>,
+    /// The entry list's winners (fed once, by any one worker).
+    pub entries: StreamVec<'scope, Time, Entry>,
+}
+
+/// Builds the pipeline over `records`, starting from `restored` when a run
+/// resumes.
 pub fn build<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
-    restored: Vec<SilverRow>,
+    restored: Option<Restored<'scope>>,
 ) -> Outputs<'scope> {
     build_counted(records, limits, restored, None)
 }
@@ -45,11 +62,15 @@ pub fn build<'scope>(
 pub fn build_counted<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
-    restored: Vec<SilverRow>,
+    restored: Option<Restored<'scope>>,
     stats: Option<Rc<PipelineStats>>,
 ) -> Outputs<'scope> {
     let decoded = decode_records_counted(records, limits, stats.clone());
-    let silver = silver_upsert_counted(decoded.events, decoded.entries, restored, stats);
+    let (events, entries) = match restored {
+        Some(r) => (decoded.events.concat(r.events), decoded.entries.concat(r.entries)),
+        None => (decoded.events, decoded.entries),
+    };
+    let silver = silver_upsert_counted(events, entries, stats);
     let gold = gold_views(silver.clone());
     Outputs {
         bronze: decoded.bronze,

@@ -116,12 +116,6 @@ impl Winners {
             .map_or(0, |last| (self.chunks.len() - 1) * CHUNK + last.len())
     }
 
-    /// Inserts a restored winner.
-    fn restore(&mut self, event: Event) {
-        let hash = self.hash(&event.event_id);
-        self.insert_new(hash, event);
-    }
-
     /// Rows held and bytes allocated for them (chunks and slot table; the
     /// rare heap part of a system event's strings is not counted).
     fn size(&self) -> StateSize {
@@ -160,25 +154,14 @@ pub fn silver_upsert<'scope>(
     events: StreamVec<'scope, Time, Event>,
     entries: StreamVec<'scope, Time, Entry>,
 ) -> VecCollection<'scope, Time, SilverRow, isize> {
-    silver_upsert_from(events, entries, Vec::new())
+    silver_upsert_counted(events, entries, None)
 }
 
-/// As [`silver_upsert`], starting from a restored silver state: `restored`
-/// rows are taken as already emitted (they are not output again).
-pub fn silver_upsert_from<'scope>(
-    events: StreamVec<'scope, Time, Event>,
-    entries: StreamVec<'scope, Time, Entry>,
-    restored: Vec<SilverRow>,
-) -> VecCollection<'scope, Time, SilverRow, isize> {
-    silver_upsert_counted(events, entries, restored, None)
-}
-
-/// As [`silver_upsert_from`], counting upsert outcomes and the state's size
-/// in `stats` when given.
+/// As [`silver_upsert`], counting upsert outcomes and the state's size in
+/// `stats` when given.
 pub fn silver_upsert_counted<'scope>(
     events: StreamVec<'scope, Time, Event>,
     entries: StreamVec<'scope, Time, Entry>,
-    restored: Vec<SilverRow>,
     stats: Option<Rc<PipelineStats>>,
 ) -> VecCollection<'scope, Time, SilverRow, isize> {
     let entries = entries.broadcast();
@@ -191,12 +174,6 @@ pub fn silver_upsert_counted<'scope>(
             move |_capability, _info| {
                 let mut state = Winners::new();
                 let mut known: HashMap<(Symbol, u8), Entry> = HashMap::default();
-                for row in restored {
-                    if let Some(entry) = row.entry {
-                        known.insert(entry.key(), entry);
-                    }
-                    state.restore(row.event);
-                }
                 let mut pending_events: BTreeMap<
                     Time,
                     (timely::dataflow::operators::Capability<Time>, Vec<Event>),

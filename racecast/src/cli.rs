@@ -35,6 +35,11 @@ pub enum Command {
         after_help = "Examples:\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.session_metrics\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.silver.telemetry_enriched --output silver.jsonl\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.lap_metrics --follow\n\nA record counts only when the progress topic says its run completed its checkpoint: records of\na crashed attempt, or of a checkpoint a restart emitted again, are left out."
     )]
     Changes(ChangesArgs),
+    /// List the checkpoints of a data directory: number, time, source positions, and each table's Delta version.
+    #[command(
+        after_help = "Examples:\n  racecast checkpoints --data data\n  racecast checkpoints --data data --json\n\nRead every table as of checkpoint N at the versions listed, e.g. in Python:\n  DeltaTable(\"data/gold/session_metrics\", version=V)"
+    )]
+    Checkpoints(CheckpointsArgs),
     /// Decode and validate a .jsonl or .pb file and count valid and invalid records.
     #[command(
         after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid, 1 otherwise."
@@ -113,9 +118,18 @@ pub struct RunArgs {
     /// Time between checkpoints (one Delta commit per table each), in whole 100 ms epochs (at least one), e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub checkpoint_interval: Duration,
-    /// Delete the tables under --data first and start over.
+    /// Wall time per ingestion epoch (the finest checkpoint grain); for tests.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, hide = true)]
+    pub epoch: Duration,
+    /// Delete the tables under --data first and start over (without it, a run resumes from the last complete checkpoint under --data).
     #[arg(long)]
     pub fresh: bool,
+    /// Keep this many checkpoints readable (time travel, "as of checkpoint N"); files and log entries only older ones need are deleted. 0 keeps everything.
+    #[arg(long, default_value_t = 100)]
+    pub keep_checkpoints: u64,
+    /// How often the retention of --keep-checkpoints runs, e.g. 1m.
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    pub retention_interval: Duration,
     /// Worker threads per process (timely's -w).
     #[arg(short = 'w', long = "workers", default_value_t = 1)]
     pub workers: usize,
@@ -190,6 +204,16 @@ pub struct KafkaArgs {
     /// Kafka transactions around each checkpoint: auto (when the brokers can commit one), on, off.
     #[arg(long, default_value = "auto")]
     pub kafka_transactions: Transactions,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckpointsArgs {
+    /// Root directory of the Delta tables.
+    #[arg(long, default_value = "data")]
+    pub data: PathBuf,
+    /// Print JSON (one array) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

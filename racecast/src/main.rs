@@ -4,6 +4,7 @@
 //! invalid records), 2 an internal error.
 
 mod changes;
+mod checkpoints;
 mod cli;
 mod run;
 mod simulate;
@@ -20,6 +21,7 @@ fn main() -> ExitCode {
         cli::Command::Validate(a) => validate::run(a),
         cli::Command::Run(a) => run::run(a),
         cli::Command::Changes(a) => changes::run(a),
+        cli::Command::Checkpoints(a) => checkpoints::run(a),
     };
     match result {
         Ok(code) => code,

@@ -3,17 +3,15 @@
 //! pipeline, and prints the summary.
 
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use racecast_connectors::delta::Table;
 use racecast_connectors::kafka::{KafkaOut, OutTopics, SourceTopics};
 use racecast_connectors::run::{
-    EPOCH, RunConfig, RunSummary, Source, check_input, existing_checkpoint, run as run_pipeline,
+    RetentionConfig, RunConfig, RunSummary, Source, check_input, run as run_pipeline,
 };
 use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::{Limits, SessionDate};
@@ -25,7 +23,6 @@ const APP_ID: &str = "racecast";
 struct Validated {
     config: RunConfig,
     timely: timely::Config,
-    fresh: bool,
     json: bool,
 }
 
@@ -161,6 +158,9 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     if a.checkpoint_interval.is_zero() {
         bail!("--checkpoint-interval must be above 0");
     }
+    if a.epoch.is_zero() {
+        bail!("--epoch must be above 0");
+    }
     if a.kafka.out_partitions < 1 {
         bail!("--out-partitions must be at least 1");
     }
@@ -188,40 +188,25 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             source,
             data: a.data,
             checkpoint_interval: a.checkpoint_interval,
-            epoch: EPOCH,
+            epoch: a.epoch,
             app_id: APP_ID.into(),
             progress,
             metrics_addr,
             limits,
             kafka_out,
+            fresh: a.fresh,
+            retention: (a.keep_checkpoints > 0).then_some(RetentionConfig {
+                keep: a.keep_checkpoints,
+                every: a.retention_interval,
+            }),
         },
         timely,
-        fresh: a.fresh,
         json: a.json,
     })
 }
 
-fn clear_tables(data: &std::path::Path) -> anyhow::Result<()> {
-    for table in Table::ALL {
-        let dir: PathBuf = data.join(table.path());
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("could not delete \"{}\"", dir.display()))?;
-        }
-    }
-    Ok(())
-}
-
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let v = validate(args)?;
-    if v.fresh {
-        clear_tables(&v.config.data)?;
-    } else if let Some(checkpoint) = existing_checkpoint(&v.config.data, APP_ID)? {
-        bail!(racecast_connectors::run::RunError::Existing {
-            path: v.config.data.clone(),
-            checkpoint
-        });
-    }
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = Arc::clone(&stop);
     ctrlc::set_handler(move || {
@@ -234,7 +219,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     .context("could not install the Ctrl-C handler")?;
     let data = v.config.data.clone();
     let progress = v.config.progress;
-    let summary = run_pipeline(v.config, v.timely, stop)?;
+    let summary = {
+        // With -n, timely prints "awaiting connections" on stdout while the
+        // processes connect: keep stdout for the report alone (the workers
+        // write only to stderr).
+        let _quiet = v.json.then(gag::Gag::stdout).and_then(Result::ok);
+        run_pipeline(v.config, v.timely, stop)?
+    };
     if progress {
         eprintln!();
     }
@@ -247,6 +238,15 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_summary(s: &RunSummary, data: &std::path::Path) {
+    if let Some(n) = s.rolled_forward {
+        println!("completed checkpoint {n}, which a crash had left committed to some tables only");
+    }
+    if let Some(n) = s.resumed_from {
+        println!(
+            "resumed from checkpoint {n}: {} silver rows restored in {:.1}s",
+            s.restored_rows, s.restore_s
+        );
+    }
     println!(
         "{} records in {:.1}s ({:.0}/s): {} valid events, {} entry-list records, {} quarantined",
         s.records,

@@ -103,3 +103,142 @@ fn bad_input_gives_clear_errors() {
     let o = racecast(&["simulate", "--out", "x.pb", "--late-max", "soon"], d);
     assert_eq!(o.status.code(), Some(2), "clap usage errors exit 2");
 }
+
+fn run_json(args: &[&str], dir: &Path) -> serde_json::Value {
+    let o = racecast(args, dir);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    serde_json::from_slice(&o.stdout).expect("a JSON summary")
+}
+
+/// A second `racecast run` on the same --data resumes: over files it reads
+/// nothing new; over other files it refuses and says why; `--fresh` starts
+/// over; `racecast checkpoints` lists what the tables hold.
+#[test]
+fn run_resumes_by_default_and_lists_its_checkpoints() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = racecast(
+        &[
+            "simulate",
+            "--out",
+            "race.pb",
+            "--cars",
+            "2",
+            "--laps",
+            "1",
+            "--corrections",
+            "0.02",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let flags = [
+        "run",
+        "--input",
+        "race.pb",
+        "--entries",
+        "race.pb.entries.jsonl",
+        "--quiet",
+        "--json",
+        "--epoch",
+        "10ms",
+        "--checkpoint-interval",
+        "10ms",
+    ];
+    let first = run_json(&flags, d);
+    assert!(first["resumed_from"].is_null());
+    let records = first["records"].as_u64().expect("records");
+    assert!(records > 10_000);
+
+    let again = run_json(&flags, d);
+    assert_eq!(again["resumed_from"], first["last_checkpoint"], "{again}");
+    assert_eq!(again["records"], 0, "nothing is read twice: {again}");
+    assert_eq!(again["silver_rows"], first["silver_rows"]);
+    assert_eq!(again["lap_rows"], first["lap_rows"]);
+    assert_eq!(again["classification"], first["classification"]);
+
+    let o = racecast(&["checkpoints", "--json"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let list = list.as_array().expect("a list");
+    assert!(list.len() >= 2, "{list:?}");
+    let last = list.last().expect("a checkpoint");
+    assert_eq!(last["checkpoint"], first["last_checkpoint"]);
+    assert_eq!(last["complete"], true);
+    assert_eq!(last["versions"].as_object().expect("versions").len(), 5);
+    let o = racecast(&["checkpoints"], d);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("race.pb"),
+        "positions name the inputs"
+    );
+
+    let o = racecast(
+        &[
+            "simulate", "--out", "other.pb", "--cars", "2", "--laps", "1", "--seed", "9",
+        ],
+        d,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other = ["run", "--input", "other.pb", "--quiet"];
+    let o = racecast(&other, d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("pass the same inputs to resume, or --fresh"),
+        "{}",
+        stderr(&o)
+    );
+    let fresh = run_json(&["run", "--input", "other.pb", "--quiet", "--json", "--fresh"], d);
+    assert!(fresh["resumed_from"].is_null());
+    assert!(fresh["records"].as_u64().expect("records") > 10_000);
+
+    let o = racecast(&["checkpoints", "--data", "nowhere"], d);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("holds no racecast tables"), "{}", stderr(&o));
+}
+
+/// The simulator resumes its race where the last checkpoint left it: a run
+/// stopped early and resumed ends with as many silver rows as a run that
+/// went through; another race on the same --data is refused.
+#[test]
+fn simulated_race_resumes_where_it_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let race = ["--cars", "2", "--laps", "1", "--quiet", "--json"];
+    let whole = run_json(
+        &[&["run", "--data", "whole", "--speed", "max"][..], &race[..]].concat(),
+        d,
+    );
+    // At 20x real time, one second covers about a quarter of the lap.
+    let stopped = run_json(
+        &[
+            &["run", "--data", "resumed", "--speed", "20", "--duration", "1s"][..],
+            &race[..],
+        ]
+        .concat(),
+        d,
+    );
+    assert!(
+        stopped["silver_rows"].as_i64() < whole["silver_rows"].as_i64(),
+        "the first run stopped early: {stopped}"
+    );
+    let resumed = run_json(
+        &[&["run", "--data", "resumed", "--speed", "max"][..], &race[..]].concat(),
+        d,
+    );
+    assert!(resumed["resumed_from"].as_u64().is_some(), "{resumed}");
+    assert_eq!(resumed["silver_rows"], whole["silver_rows"]);
+    assert_eq!(resumed["lap_rows"], whole["lap_rows"]);
+    assert_eq!(
+        stopped["records"].as_u64().expect("records") + resumed["records"].as_u64().expect("records"),
+        whole["records"].as_u64().expect("records"),
+        "every simulated record is read once"
+    );
+    let o = racecast(
+        &[
+            "run", "--data", "resumed", "--cars", "3", "--laps", "1", "--speed", "max", "--quiet",
+        ],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("another simulated race"), "{}", stderr(&o));
+}

@@ -56,8 +56,10 @@ fn run_args<'a>(broker: &'a str, prefix: &'a str, data: &'a str) -> Vec<&'a str>
         prefix,
         "--data",
         data,
+        "--epoch",
+        "20ms",
         "--checkpoint-interval",
-        "100ms",
+        "40ms",
         "--quiet",
         "--json",
     ]

@@ -172,6 +172,8 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         progress: false,
         metrics_addr: None,
         limits: Limits::default(),
+        fresh: true,
+        retention: None,
         kafka_out: (!args.no_kafka_out).then(|| KafkaOut {
             brokers: args.brokers.clone(),
             topics: OutTopics::with_prefix(prefix),

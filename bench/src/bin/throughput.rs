@@ -1,12 +1,16 @@
 //! End-to-end throughput harness: a seeded adversarial race (duplicates,
 //! late events, corrections, invalid records) through the dataflow alone
 //! (`--mode dataflow`) or from a `.pb` file into the Delta tables
-//! (`--mode delta`, the whole `racecast run` path), on 1..N workers.
-//! Prints events/s and, for the dataflow, resident memory per silver row.
+//! (`--mode delta`, the whole `racecast run` path), on 1..N workers, or a
+//! restart from those tables (`--mode restart`: the tables are built, then
+//! a fresh process resumes from them). Prints events/s and, for the
+//! dataflow, resident memory per silver row; for a restart, the restore
+//! time and peak resident memory against the building run's steady state.
 //!
 //! ```sh
 //! cargo run --release -p racecast-bench --bin throughput -- --events 1000000 --workers 1,2
 //! cargo run --release -p racecast-bench --bin throughput -- --mode delta --events 10000000 --workers 2
+//! cargo run --release -p racecast-bench --bin throughput -- --mode restart --events 15000000 --workers 2
 //! ```
 //!
 //! The input is encoded up front (by a child process, into a temporary
@@ -42,6 +46,9 @@ enum Mode {
     Dataflow,
     /// `.pb` file → pipeline → Delta tables (checkpoints every second).
     Delta,
+    /// Build the Delta tables from the file, then resume from them in a
+    /// fresh process: restore time and peak memory against steady state.
+    Restart,
 }
 
 #[derive(Debug, Parser)]
@@ -68,6 +75,13 @@ struct Args {
     /// Internal: run once on the input in this directory.
     #[arg(long, hide = true)]
     input_dir: Option<std::path::PathBuf>,
+    /// Internal (restart mode): resume the run whose files and tables are in
+    /// this directory.
+    #[arg(long, hide = true)]
+    resume_dir: Option<std::path::PathBuf>,
+    /// Internal (restart mode): the building run's steady-state resident memory.
+    #[arg(long, hide = true, default_value_t = 0)]
+    steady_rss: u64,
     /// Dataflow mode: how far to build the dataflow.
     #[arg(long, value_enum, default_value = "gold")]
     stages: Stages,
@@ -198,7 +212,7 @@ fn dataflow(
                 }
                 return;
             }
-            let out = pipeline::build_counted(records, Limits::default(), Vec::new(), stats);
+            let out = pipeline::build_counted(records, Limits::default(), None, stats);
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {
@@ -316,29 +330,101 @@ fn scrape(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::Joi
     })
 }
 
-fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool) {
-    let metrics_addr = metrics.then(|| {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-        probe.local_addr().expect("a bound address")
-    });
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    let (entries_path, events_path) = (dir.path().join("entries.pb"), dir.path().join("events.pb"));
-    std::fs::write(&entries_path, entries).expect("write the entry list");
-    std::fs::write(&events_path, buffer).expect("write the events");
-    let config = RunConfig {
+/// The `racecast run` configuration of the delta and restart modes, over
+/// the files in `dir`.
+fn file_run(dir: &std::path::Path, metrics_addr: Option<std::net::SocketAddr>, fresh: bool) -> RunConfig {
+    RunConfig {
         source: Source::Files {
-            inputs: vec![events_path],
-            entries: Some(entries_path),
+            inputs: vec![dir.join("events.pb")],
+            entries: Some(dir.join("entries.pb")),
         },
-        data: dir.path().join("data"),
+        data: dir.join("data"),
         checkpoint_interval: Duration::from_secs(1),
         epoch: racecast_connectors::run::EPOCH,
         app_id: "racecast-bench".into(),
         progress: false,
         metrics_addr,
         limits: racecast_dataflow::Limits::default(),
+        fresh,
+        retention: None,
         kafka_out: None,
-    };
+    }
+}
+
+/// Restart mode, first half: builds the tables from the input (steady
+/// state: resident memory at the last checkpoint, every operator's state
+/// alive), then resumes from them in a fresh process ([`resume`]).
+fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
+    std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
+    let started = Instant::now();
+    let summary = run(
+        file_run(dir.path(), None, true),
+        timely::Config::process(workers),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the run succeeds");
+    let (_, peak) = memory();
+    println!(
+        "build     workers={workers}  records={total}  {:.1}s  silver={}  steady rss {:.0} MB  (peak while building {:.0} MB)",
+        started.elapsed().as_secs_f64(),
+        summary.silver_rows,
+        summary.rss_at_end as f64 / 1e6,
+        peak as f64 / 1e6,
+    );
+    let exe = std::env::current_exe().expect("the harness knows its own path");
+    let status = std::process::Command::new(exe)
+        .args([
+            "--mode",
+            "restart",
+            "--workers",
+            &workers.to_string(),
+            "--resume-dir",
+        ])
+        .arg(dir.path())
+        .arg(format!("--steady-rss={}", summary.rss_at_end))
+        .status()
+        .expect("the harness starts itself");
+    assert!(status.success(), "the restart failed: {status}");
+}
+
+/// Restart mode, second half (a fresh process): resumes from the tables
+/// in `dir` (nothing new to read) and reports the restore.
+fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
+    let (rss_before, _) = memory();
+    let started = Instant::now();
+    let summary = run(
+        file_run(dir, None, false),
+        timely::Config::process(workers),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .expect("the resumed run succeeds");
+    let (_, peak) = memory();
+    assert_eq!(summary.records, 0, "a resumed run over read files reads nothing");
+    println!(
+        "restart   workers={workers}  silver={}  restored in {:.2}s ({:.0} rows/s; whole run {:.2}s)  rss after restore {:.0} MB  \
+         peak {:.0} MB = {:.2} x steady (rss at start {:.0} MB)",
+        summary.restored_rows,
+        summary.restore_s,
+        summary.restored_rows as f64 / summary.restore_s.max(1e-9),
+        started.elapsed().as_secs_f64(),
+        summary.rss_after_restore as f64 / 1e6,
+        peak as f64 / 1e6,
+        peak as f64 / steady.max(1) as f64,
+        rss_before as f64 / 1e6,
+    );
+}
+
+fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool) {
+    let metrics_addr = metrics.then(|| {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        probe.local_addr().expect("a bound address")
+    });
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
+    std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
+    let config = file_run(dir.path(), metrics_addr, true);
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));
     let started = Instant::now();
@@ -394,6 +480,14 @@ fn main() {
         );
         return;
     }
+    if let Some(dir) = &args.resume_dir {
+        resume(
+            dir,
+            *args.workers.last().expect("a worker count"),
+            args.steady_rss,
+        );
+        return;
+    }
     let Some(dir) = &args.input_dir else {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().display().to_string();
@@ -416,5 +510,6 @@ fn main() {
     match args.mode {
         Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics),
         Mode::Delta => delta(&entries, &buffer, workers, total, args.metrics),
+        Mode::Restart => restart(&entries, &buffer, workers, total),
     }
 }

@@ -4,18 +4,28 @@
 //! - [`schema`]: table schemas and rows → arrow batches.
 //! - [`table`]: one table: write files, commit versions with `txn`.
 //! - [`read`]: a table version back as arrow batches.
+//! - [`restore`]: silver files back as silver rows (restart).
+//! - [`history`]: which table version holds which checkpoint.
+//! - [`retention`]: keep the last K checkpoints, delete what older ones needed.
+//! - [`manifest`]: what a checkpoint commits to each table, written first
+//!   so that a restart can complete a half-committed checkpoint.
 //! - [`parts`]: each worker's bronze, quarantine and silver files for a
 //!   checkpoint, so that the cost of a checkpoint follows what changed.
 //! - [`sink`]: worker 0's gold tables and the commit of each checkpoint.
 
+pub mod history;
+pub mod manifest;
 pub mod parts;
 pub mod read;
+pub mod restore;
+pub mod retention;
 pub mod schema;
 pub mod sink;
 pub mod table;
 
 use std::path::PathBuf;
 
+pub use manifest::Manifest;
 pub use parts::{PartChanges, PartWriter, TablePart};
 pub use schema::Table;
 pub use sink::{CheckpointInfo, DeltaSink, TableCommit, merge_part};
@@ -53,6 +63,22 @@ pub enum DeltaError {
         /// The cause.
         #[source]
         source: deltalake::arrow::error::ArrowError,
+    },
+    /// A data file holds a row that does not decode.
+    #[error("data file \"{}\": {detail}", .path.display())]
+    BadRow {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The tables under a data root do not form a checkpoint.
+    #[error("the tables under \"{}\" are inconsistent: {detail}", .root.display())]
+    Inconsistent {
+        /// The data root.
+        root: PathBuf,
+        /// What is wrong.
+        detail: String,
     },
     /// deltalake refused an operation.
     #[error("delta operation on table \"{table}\" failed")]

@@ -93,15 +93,32 @@ pub fn signed_counts<T>(changes: &[(T, isize)]) -> (u64, u64) {
 
 impl PartWriter {
     /// Global worker `worker`'s writer for the tables under `root`;
-    /// `sources` names the run's source indexes for bronze rows.
-    pub fn open(root: &Path, sources: Vec<String>, worker: usize) -> Result<PartWriter, DeltaError> {
+    /// `sources` names the run's source indexes for bronze rows;
+    /// `silver_files` are the silver table's files of the buckets this
+    /// worker owns (a resumed run's; empty for a fresh one).
+    pub fn open(
+        root: &Path,
+        sources: Vec<String>,
+        worker: usize,
+        silver_files: Vec<Add>,
+    ) -> Result<PartWriter, DeltaError> {
+        let silver = TableFiles::open(root, Table::Silver)?;
+        let mut buckets: BTreeMap<Bucket, Vec<Add>> = BTreeMap::new();
+        for add in silver_files {
+            let bucket = silver_bucket(&add).ok_or_else(|| DeltaError::BadRow {
+                path: silver.dir.join(&add.path),
+                detail: "a silver file's partition values or name do not give its (date, car, lap) bucket"
+                    .into(),
+            })?;
+            buckets.entry(bucket).or_default().push(add);
+        }
         Ok(PartWriter {
             sources,
             tag: format!("w{worker}-"),
             bronze: TableFiles::open(root, Table::Bronze)?,
             quarantine: TableFiles::open(root, Table::Quarantine)?,
-            silver: TableFiles::open(root, Table::Silver)?,
-            silver_files: BTreeMap::new(),
+            silver,
+            silver_files: buckets,
         })
     }
 
@@ -215,6 +232,17 @@ impl PartWriter {
         }
         Ok(actions)
     }
+}
+
+/// The (`session_date`, `car_number`, `lap`) bucket of a silver file: the
+/// partition values, and the `lap=<n>-` its name starts with.
+pub fn silver_bucket(add: &Add) -> Option<(SessionDate, u8, u8)> {
+    let value = |name: &str| add.partition_values.get(name).cloned().flatten();
+    let date = SessionDate::parse(&value("session_date")?)?;
+    let car = value("car_number")?.parse().ok()?;
+    let name = add.path.rsplit('/').next()?;
+    let lap = name.strip_prefix("lap=")?.split('-').next()?.parse().ok()?;
+    Some((date, car, lap))
 }
 
 fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {

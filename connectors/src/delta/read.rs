@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use deltalake::arrow::compute::cast;
+use deltalake::kernel::Add;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::DeltaError;
@@ -29,32 +30,15 @@ impl TableSnapshot {
     }
 }
 
-/// Reads `table` under `root` at `version` (the latest when `None`).
-pub async fn read_table(
-    root: &Path,
-    table: Table,
-    version: Option<u64>,
-) -> Result<TableSnapshot, DeltaError> {
+/// Reads the data files `files` of `table` under `root`, in the table's
+/// full schema (partition columns from each file's `add`).
+pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<RecordBatch>, DeltaError> {
     let dir = root.join(table.path());
-    let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
-    let wrap = |source| DeltaError::Delta {
-        table: table.path(),
-        source,
-    };
-    let delta = match version {
-        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(wrap)?,
-        None => deltalake::open_table(url).await.map_err(wrap)?,
-    };
-    let snapshot = delta.snapshot().map_err(wrap)?;
     let spec = table.spec();
     let mut batches = Vec::new();
-    for file in snapshot.log_data().iter() {
-        let path = dir.join(file.path().as_ref());
-        let partitions = file.partition_values_map();
+    for file in files {
+        let path = dir.join(&file.path);
+        let partitions = &file.partition_values;
         let reader = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
             path: path.clone(),
             source,
@@ -110,6 +94,36 @@ pub async fn read_table(
             batches.push(full);
         }
     }
+    Ok(batches)
+}
+
+/// Reads `table` under `root` at `version` (the latest when `None`).
+pub async fn read_table(
+    root: &Path,
+    table: Table,
+    version: Option<u64>,
+) -> Result<TableSnapshot, DeltaError> {
+    let dir = root.join(table.path());
+    let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
+    let wrap = |source| DeltaError::Delta {
+        table: table.path(),
+        source,
+    };
+    let delta = match version {
+        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(wrap)?,
+        None => deltalake::open_table(url).await.map_err(wrap)?,
+    };
+    let snapshot = delta.snapshot().map_err(wrap)?;
+    let files: Vec<Add> = snapshot
+        .log_data()
+        .iter()
+        .map(|f| super::table::add_of(&f))
+        .collect();
+    let batches = read_files(root, table, &files).await?;
     Ok(TableSnapshot {
         version: delta.version().unwrap_or(0),
         batches,

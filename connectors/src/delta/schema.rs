@@ -55,6 +55,18 @@ impl Table {
         }
     }
 
+    /// The crash point (`RACECAST_CRASH_AT`, see [`crate::crash`]) right
+    /// after this table's commit of a checkpoint.
+    pub fn crash_point(self) -> &'static str {
+        match self {
+            Table::Bronze => "after-bronze",
+            Table::Quarantine => "after-quarantine",
+            Table::Silver => "after-silver",
+            Table::LapMetrics => "after-laps",
+            Table::SessionMetrics => "after-sessions",
+        }
+    }
+
     /// The table's schema and partition columns.
     pub fn spec(self) -> TableSpec {
         match self {
@@ -132,7 +144,8 @@ fn quarantine_fields() -> Vec<Field> {
     ]
 }
 
-const SILVER_PAYLOAD_REALS: [&str; 19] = [
+/// The silver table's `f64` payload columns, in table order.
+pub const SILVER_PAYLOAD_REALS: [&str; 19] = [
     "x_m",
     "y_m",
     "z_m",

@@ -9,11 +9,15 @@
 //!   catches up, are committed together: a file added and removed inside
 //!   one commit (a silver bucket rewritten twice) is left out of it.
 //!
-//! Every table gets one commit per checkpoint (when it changed, or on the
-//! first checkpoint), tagged `txn(app_id, checkpoint)`, with the checkpoint
-//! number, run id and source positions in `commitInfo`. Tables are committed
-//! bronze → quarantine → silver → gold; a checkpoint is complete once the
-//! last of them has it.
+//! Every table gets one commit per checkpoint (an empty one when the
+//! checkpoint did not change it, so that a table's version at any checkpoint
+//! is the one tagged with it), tagged `txn(app_id, checkpoint)`, with the
+//! checkpoint number, run id, start time and source positions in
+//! `commitInfo`. Before the first of them, the checkpoint's
+//! [`Manifest`] is written; tables are then committed bronze → quarantine →
+//! silver → gold, and a checkpoint is complete once the last of them has
+//! it. A restart first completes a checkpoint left half-committed from its
+//! manifest ([`DeltaSink::roll_forward`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
@@ -24,7 +28,10 @@ use deltalake::kernel::{Action, Add};
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::{SessionDate, Symbol};
 
+use crate::positions::Positions;
+
 use super::DeltaError;
+use super::manifest::Manifest;
 use super::parts::{TablePart, signed_counts};
 use super::schema::{self, Table};
 use super::table::TableWriter;
@@ -32,13 +39,23 @@ use super::table::TableWriter;
 /// What identifies a checkpoint in every commit.
 #[derive(Clone, Debug)]
 pub struct CheckpointInfo {
-    /// Checkpoint number, increasing by one per checkpoint.
+    /// Checkpoint number (a boundary index: increasing, may skip).
     pub number: u64,
     /// Id of the run that writes it.
     pub run_id: String,
-    /// Source positions the checkpoint covers (JSON).
-    pub positions: serde_json::Value,
+    /// Source positions the checkpoint covers.
+    pub positions: Positions,
 }
+
+/// `commitInfo` key: the checkpoint number.
+pub const CHECKPOINT_KEY: &str = "racecast.checkpoint";
+/// `commitInfo` key: the id of the run that committed the checkpoint.
+pub const RUN_KEY: &str = "racecast.run_id";
+/// `commitInfo` key: the source positions ([`Positions`] as JSON).
+pub const POSITIONS_KEY: &str = "racecast.positions";
+/// `commitInfo` key: when the checkpoint's commits started (Unix ms; every
+/// `remove` of the checkpoint carries this time).
+pub const STARTED_KEY: &str = "racecast.started_ms";
 
 /// What one checkpoint did to one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,8 +84,9 @@ pub fn merge_part(into: &mut TablePart, part: TablePart) {
 }
 
 /// Drops every file both added and removed by `actions` (it was written
-/// and replaced inside one commit, so no version ever shows it).
-fn cancel_transient(actions: Vec<Action>) -> Vec<Action> {
+/// and replaced inside one commit, so no version ever shows it); returns
+/// the rest and the paths of the dropped files.
+fn cancel_transient(actions: Vec<Action>) -> (Vec<Action>, BTreeSet<String>) {
     let added: BTreeSet<String> = actions
         .iter()
         .filter_map(|a| match a {
@@ -84,20 +102,23 @@ fn cancel_transient(actions: Vec<Action>) -> Vec<Action> {
         })
         .collect();
     if transient.is_empty() {
-        return actions;
+        return (actions, transient);
     }
-    actions
+    let kept = actions
         .into_iter()
         .filter(|a| match a {
             Action::Add(add) => !transient.contains(&add.path),
             Action::Remove(r) => !transient.contains(&r.path),
             _ => true,
         })
-        .collect()
+        .collect();
+    (kept, transient)
 }
 
 /// The Delta sink.
 pub struct DeltaSink {
+    root: std::path::PathBuf,
+    last_started_ms: i64,
     app_id: String,
     tables: BTreeMap<Table, TableWriter>,
     laps: BTreeMap<Option<SessionDate>, BTreeMap<LapKey, LapRow>>,
@@ -112,13 +133,115 @@ impl DeltaSink {
         for table in Table::ALL {
             tables.insert(table, TableWriter::open_or_create(root, table).await?);
         }
+        let mut gold_files: BTreeMap<(Table, Option<SessionDate>), Vec<Add>> = BTreeMap::new();
+        for table in [Table::LapMetrics, Table::SessionMetrics] {
+            let writer = tables.get(&table).expect("all five tables are open");
+            for add in writer.files()? {
+                let date = add
+                    .partition_values
+                    .get("session_date")
+                    .cloned()
+                    .flatten()
+                    .and_then(|d| SessionDate::parse(&d));
+                gold_files.entry((table, date)).or_default().push(add);
+            }
+        }
+        // Checkpoint start times only grow, across runs too (retention
+        // dates replaced files by them), whatever the clock does.
+        let last_started_ms = super::history::last_checkpoint_commit(&tables[&Table::Bronze].dir)?
+            .and_then(|c| c.started_ms)
+            .unwrap_or(0);
         Ok(DeltaSink {
+            root: root.to_owned(),
+            last_started_ms,
             app_id: app_id.to_owned(),
             tables,
             laps: BTreeMap::new(),
             sessions: BTreeMap::new(),
-            gold_files: BTreeMap::new(),
+            gold_files,
         })
+    }
+
+    /// Completes a checkpoint that a crash left committed to some tables
+    /// and not others, from its manifest. Returns the checkpoint completed,
+    /// if one was. Fails when the tables disagree and no manifest explains
+    /// it (the data directory was changed by hand).
+    pub async fn roll_forward(&mut self) -> Result<Option<u64>, DeltaError> {
+        let mut committed = BTreeMap::new();
+        for (table, writer) in &self.tables {
+            committed.insert(*table, writer.committed_checkpoint(&self.app_id).await?);
+        }
+        let (lowest, highest) = (
+            committed.values().min().copied().flatten(),
+            committed.values().max().copied().flatten(),
+        );
+        let Some(highest) = highest else {
+            return Ok(None);
+        };
+        if lowest == Some(highest) {
+            return Ok(None);
+        }
+        let number = highest as u64;
+        let manifest = Manifest::read(&self.root, number)?.ok_or_else(|| DeltaError::Inconsistent {
+            root: self.root.clone(),
+            detail: format!(
+                "the tables are at different checkpoints ({}) and the manifest of checkpoint {number} is missing (an older racecast, which did not commit unchanged tables, may have written them: pass --fresh to start over)",
+                committed
+                    .iter()
+                    .map(|(t, c)| format!("{}: {}", t.path(), c.map_or("none".into(), |c| c.to_string())))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        })?;
+        for table in Table::ALL {
+            if committed.get(&table).copied().flatten() == Some(highest) {
+                continue;
+            }
+            let actions = manifest.tables.get(table.path()).cloned().unwrap_or_default();
+            let writer = self.tables.get_mut(&table).expect("all five tables are open");
+            writer
+                .commit(actions, &self.app_id, number, manifest.metadata.clone())
+                .await?;
+        }
+        // Gold files may have changed: take them from the tables again.
+        let reopened = DeltaSink::open(&self.root, &self.app_id).await?;
+        *self = reopened;
+        Ok(Some(number))
+    }
+
+    /// Takes the gold collections as of the checkpoint a run resumes from
+    /// (what the dataflow recomputes from the restored silver): they are
+    /// already in the tables, so only the sink's copy is set.
+    pub fn restore_gold(&mut self, laps: Vec<LapRow>, sessions: Vec<SessionRow>) {
+        for row in laps {
+            let key = (row.session_id, row.car_number, row.lap);
+            self.laps.entry(row.session_date).or_default().insert(key, row);
+        }
+        for row in sessions {
+            let key = (row.session_id, row.car_number);
+            self.sessions
+                .entry(row.session_date)
+                .or_default()
+                .insert(key, row);
+        }
+    }
+
+    /// Gold rows held (lap rows, session rows).
+    pub fn gold_rows(&self) -> (usize, usize) {
+        (
+            self.laps.values().map(BTreeMap::len).sum(),
+            self.sessions.values().map(BTreeMap::len).sum(),
+        )
+    }
+
+    /// One of the tables.
+    pub fn writer(&self, table: Table) -> &TableWriter {
+        self.table(table)
+    }
+
+    /// One of the tables, to change.
+    pub fn writer_mut(&mut self, table: Table) -> &mut TableWriter {
+        self.tables.get_mut(&table).expect("all five tables are open")
     }
 
     /// The highest checkpoint that every table has committed, if any.
@@ -138,9 +261,16 @@ impl DeltaSink {
         self.tables.get(&table).expect("all five tables are open")
     }
 
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// Commits one checkpoint: the workers' `parts` (bronze, quarantine and
     /// silver files, merged with [`merge_part`]) and gold's changes, which
-    /// this sink writes. Returns, per table, its version and what it cost.
+    /// this sink writes. Writes the checkpoint's [`Manifest`] first, then
+    /// commits every table (an empty commit for a table the checkpoint did
+    /// not change). Returns, per table, its version and what it cost.
     pub async fn commit(
         &mut self,
         info: &CheckpointInfo,
@@ -148,7 +278,10 @@ impl DeltaSink {
         laps: Vec<(LapRow, isize)>,
         sessions: Vec<(SessionRow, isize)>,
     ) -> Result<BTreeMap<Table, TableCommit>, DeltaError> {
-        let first = self.table(Table::Bronze).version() == Some(0);
+        // Strictly increasing, so that retention can tell checkpoints apart
+        // by the dates of their `remove` actions.
+        let started_ms = now_ms().max(self.last_started_ms + 1);
+        self.last_started_ms = started_ms;
         let (started, rows) = (Instant::now(), signed_counts(&laps));
         let actions = self.lap_actions(laps)?;
         parts.insert(Table::LapMetrics, TablePart::timed(actions, started, rows));
@@ -156,33 +289,63 @@ impl DeltaSink {
         let actions = self.session_actions(sessions)?;
         parts.insert(Table::SessionMetrics, TablePart::timed(actions, started, rows));
         let mut metadata = HashMap::new();
-        metadata.insert("racecast.checkpoint".to_string(), serde_json::json!(info.number));
-        metadata.insert("racecast.run_id".to_string(), serde_json::json!(info.run_id));
-        metadata.insert("racecast.positions".to_string(), info.positions.clone());
+        metadata.insert(CHECKPOINT_KEY.to_string(), serde_json::json!(info.number));
+        metadata.insert(RUN_KEY.to_string(), serde_json::json!(info.run_id));
+        metadata.insert(POSITIONS_KEY.to_string(), info.positions.to_json());
+        metadata.insert(STARTED_KEY.to_string(), serde_json::json!(started_ms));
+        let mut manifest = Manifest {
+            app_id: self.app_id.clone(),
+            checkpoint: info.number,
+            metadata,
+            tables: BTreeMap::new(),
+        };
+        let mut costs = BTreeMap::new();
+        let mut transient = Vec::new();
+        for table in Table::ALL {
+            let mut part = parts.remove(&table).unwrap_or_default();
+            let (mut actions, dropped) = cancel_transient(std::mem::take(&mut part.actions));
+            transient.extend(dropped.into_iter().map(|p| self.table(table).file_path(&p)));
+            for action in &mut actions {
+                if let Action::Remove(remove) = action {
+                    // Retention deletes a replaced file once the checkpoint
+                    // that replaced it is old enough: date it by the checkpoint.
+                    remove.deletion_timestamp = Some(started_ms);
+                }
+            }
+            manifest.tables.insert(table.path().to_owned(), actions);
+            costs.insert(table, part);
+        }
+        crate::crash::point("before-manifest", info.number);
+        manifest.write(&self.root)?;
+        crate::crash::point("after-manifest", info.number);
         let mut commits = BTreeMap::new();
         for table in Table::ALL {
-            let part = parts.remove(&table).unwrap_or_default();
-            let actions = cancel_transient(part.actions);
+            let actions = manifest.tables.remove(table.path()).unwrap_or_default();
+            let part = costs.remove(&table).unwrap_or_default();
             let writer = self.tables.get_mut(&table).expect("all five tables are open");
             let started = Instant::now();
-            let version = if actions.is_empty() && !first {
-                writer.version()
-            } else {
-                Some(
-                    writer
-                        .commit(actions, &self.app_id, info.number, metadata.clone())
-                        .await?,
-                )
-            };
+            let version = writer
+                .commit(actions, &self.app_id, info.number, manifest.metadata.clone())
+                .await?;
+            crate::crash::point(table.crash_point(), info.number);
             commits.insert(
                 table,
                 TableCommit {
-                    version,
+                    version: Some(version),
                     duration: part.write + started.elapsed(),
                     inserted: part.inserted,
                     retracted: part.retracted,
                 },
             );
+        }
+        // Files written and replaced inside this commit: no version shows
+        // them, so nothing will ever read them.
+        for path in transient {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(DeltaError::Io { path, source }),
+            }
         }
         Ok(commits)
     }
@@ -250,6 +413,12 @@ impl DeltaSink {
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Retractions before insertions, so that a row replaced under the same key
 /// ends up as the inserted one.
 fn order_retractions_first<T>(mut changes: Vec<(T, isize)>) -> Vec<(T, isize)> {
@@ -304,8 +473,10 @@ mod tests {
     #[test]
     fn a_file_added_and_removed_in_one_commit_is_left_out() {
         let actions = vec![add("a"), add("b"), remove("a"), remove("old"), add("c")];
-        assert_eq!(paths(&cancel_transient(actions)), ["+b", "-old", "+c"]);
+        let (kept, dropped) = cancel_transient(actions);
+        assert_eq!(paths(&kept), ["+b", "-old", "+c"]);
+        assert_eq!(dropped.into_iter().collect::<Vec<_>>(), ["a"]);
         let untouched = vec![add("x"), remove("y")];
-        assert_eq!(paths(&cancel_transient(untouched)), ["+x", "-y"]);
+        assert_eq!(paths(&cancel_transient(untouched).0), ["+x", "-y"]);
     }
 }

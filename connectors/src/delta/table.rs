@@ -21,7 +21,9 @@ use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
-use deltalake::kernel::{Action, Add, DataType, PrimitiveType, Remove, StructField, Transaction};
+use deltalake::kernel::{
+    Action, Add, DataType, LogicalFileView, PrimitiveType, Remove, StructField, Transaction,
+};
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
@@ -133,6 +135,51 @@ impl TableWriter {
     pub fn version(&self) -> Option<u64> {
         self.delta.version()
     }
+
+    /// The data files of the current version, as `add` actions.
+    pub fn files(&self) -> Result<Vec<Add>, DeltaError> {
+        let snapshot = self.delta.snapshot().map_err(|source| DeltaError::Delta {
+            table: self.files.table.path(),
+            source,
+        })?;
+        Ok(snapshot.log_data().iter().map(|f| add_of(&f)).collect())
+    }
+
+    /// The data files of `version`, as `add` actions (fails when the log
+    /// no longer holds that version).
+    pub async fn files_at(&self, version: u64) -> Result<Vec<Add>, DeltaError> {
+        let wrap = |source| DeltaError::Delta {
+            table: self.files.table.path(),
+            source,
+        };
+        let url = url_of(&self.files.dir)?;
+        let table = deltalake::open_table_with_version(url, version)
+            .await
+            .map_err(wrap)?;
+        Ok(table
+            .snapshot()
+            .map_err(wrap)?
+            .log_data()
+            .iter()
+            .map(|f| add_of(&f))
+            .collect())
+    }
+
+    /// The underlying table.
+    pub fn delta(&self) -> &DeltaTable {
+        &self.delta
+    }
+
+    /// Takes `delta` (this table, after an operation such as vacuum) as
+    /// the current state, brought up to date.
+    pub async fn replace(&mut self, mut delta: DeltaTable) -> Result<(), DeltaError> {
+        delta.update_state().await.map_err(|source| DeltaError::Delta {
+            table: self.files.table.path(),
+            source,
+        })?;
+        self.delta = delta;
+        Ok(())
+    }
 }
 
 impl TableFiles {
@@ -243,7 +290,11 @@ impl TableWriter {
         };
         let properties = CommitProperties::default()
             .with_application_transaction(Transaction::new(app_id, checkpoint as i64))
-            .with_metadata(metadata);
+            .with_metadata(metadata)
+            // Log files are cleaned up by racecast's retention
+            // (`crate::delta::retention`), which knows which checkpoints to
+            // keep; deltalake's own cleanup would list the log on every commit.
+            .with_cleanup_expired_logs(Some(false));
         let operation = DeltaOperation::Write {
             mode: SaveMode::Append,
             partition_by: (!self.spec.partition_columns.is_empty())
@@ -282,6 +333,23 @@ impl TableWriter {
             .transaction_version(self.delta.log_store().as_ref(), app_id)
             .await
             .map_err(wrap)
+    }
+}
+
+/// A data file of a snapshot as the `add` action that added it.
+pub fn add_of(file: &LogicalFileView) -> Add {
+    Add {
+        path: file.path().into_owned(),
+        partition_values: file.partition_values_map(),
+        size: file.size(),
+        modification_time: file.modification_time(),
+        data_change: true,
+        stats: file.stats(),
+        tags: None,
+        deletion_vector: None,
+        base_row_id: None,
+        default_row_commit_version: None,
+        clustering_provider: None,
     }
 }
 

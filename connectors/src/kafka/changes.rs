@@ -73,7 +73,7 @@ pub struct ChangeRecord {
 }
 
 /// The rows of `batch` as JSON objects, one per row, in order.
-fn json_rows(batch: &RecordBatch) -> Vec<String> {
+pub(crate) fn json_rows(batch: &RecordBatch) -> Vec<String> {
     let mut writer = LineDelimitedWriter::new(Vec::new());
     writer
         .write(batch)

@@ -163,6 +163,32 @@ impl TopicReader {
     }
 }
 
+/// The lineage of `app_id`'s progress records on `topic`, read to its end.
+pub fn read_lineage(
+    brokers: &str,
+    topic: &str,
+    app_id: &str,
+    timeout: Duration,
+) -> Result<Lineage, KafkaError> {
+    let mut reader = TopicReader::open(brokers, topic)?;
+    let mut lineage = Lineage::default();
+    reader.read_to_end(timeout, |message| {
+        let record: ProgressRecord =
+            serde_json::from_slice(message.payload().unwrap_or_default()).map_err(|e| {
+                KafkaError::BadProgress {
+                    topic: topic.to_owned(),
+                    offset: message.offset(),
+                    reason: e.to_string(),
+                }
+            })?;
+        if record.app_id == app_id {
+            lineage.apply(&record);
+        }
+        Ok(())
+    })?;
+    Ok(lineage)
+}
+
 fn header<'a>(message: &'a BorrowedMessage<'_>, name: &str) -> Option<&'a [u8]> {
     message
         .headers()?

@@ -14,6 +14,7 @@
 //! - [`fold`]: `racecast changes`: the exact collection as of the last
 //!   completed checkpoint.
 //! - [`admin`]: topic creation and the broker feature probe.
+//! - [`catchup`]: a resumed run brings Kafka up to the Delta tables first.
 //!
 //! The guarantee does not rest on broker transactions (no broker here
 //! completes one): every change record carries its checkpoint number and the
@@ -21,6 +22,7 @@
 //! the run named by its progress record.
 
 pub mod admin;
+pub mod catchup;
 pub mod changes;
 pub mod emit;
 pub mod fold;
@@ -31,6 +33,7 @@ pub mod source;
 use std::time::Duration;
 
 pub use admin::{BrokerFeatures, ensure_topics};
+pub use catchup::{CaughtUp, catch_up};
 pub use changes::{ChangeTopic, Op};
 pub use emit::KafkaEmitter;
 pub use fold::{ChangeFold, FoldOptions};

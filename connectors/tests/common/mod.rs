@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod reference;
+pub mod tables;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -106,7 +107,7 @@ pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) ->
         let sink = Arc::clone(&sink);
         worker.dataflow::<u64, _, _>(|scope| {
             let records = scope.input_from(&mut input);
-            let out = pipeline::build(records, Limits::default(), Vec::new());
+            let out = pipeline::build(records, Limits::default(), None);
             let s = Arc::clone(&sink);
             out.silver.inner.inspect(move |(row, _, d)| {
                 *s.lock().expect("lock").silver.entry(row.clone()).or_default() += d;
@@ -183,4 +184,20 @@ pub fn run_two_processes(
         .into_iter()
         .map(|h| h.join().expect("process thread").expect("run succeeds"))
         .collect()
+}
+
+/// Writes the records as an entry file and an event file.
+pub fn write_files(dir: &std::path::Path, records: &[Ingested]) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (entries, events) = (dir.join("entries.pb"), dir.join("events.pb"));
+    let mut e = racecast_connectors::files::RecordWriter::create(&entries).expect("create");
+    let mut v = racecast_connectors::files::RecordWriter::create(&events).expect("create");
+    for r in records {
+        match r.kind {
+            RecordKind::Entry => e.write_raw(&r.bytes).expect("write"),
+            RecordKind::Event => v.write_raw(&r.bytes).expect("write"),
+        }
+    }
+    e.finish().expect("flush");
+    v.finish().expect("flush");
+    (entries, events)
 }

@@ -77,13 +77,26 @@ pub fn batch(records: &[Ingested]) -> Batch {
             },
         }
     }
-    let mut laps: BTreeMap<(String, u8, u8), Vec<&Event>> = BTreeMap::new();
     for e in winners.values() {
         let entry = entries.get(&(e.session_id.to_string(), e.car_number)).cloned();
         out.silver.insert(SilverRow {
             event: e.clone(),
             entry,
         });
+    }
+    let (laps, sessions) = gold(&out.silver);
+    out.laps = laps;
+    out.sessions = sessions;
+    out
+}
+
+/// Gold (lap rows, session rows) of a silver collection, straight from
+/// SPEC §3.
+pub fn gold(silver: &BTreeSet<SilverRow>) -> (BTreeSet<LapRow>, BTreeSet<SessionRow>) {
+    let mut out = Batch::default();
+    let mut laps: BTreeMap<(String, u8, u8), Vec<&Event>> = BTreeMap::new();
+    for row in silver {
+        let e = &row.event;
         laps.entry((e.session_id.to_string(), e.car_number, e.lap))
             .or_default()
             .push(e);
@@ -211,5 +224,5 @@ pub fn batch(records: &[Ingested]) -> Batch {
             out.sessions.insert(row.clone());
         }
     }
-    out
+    (out.laps, out.sessions)
 }

@@ -1,0 +1,177 @@
+//! Which version of a table holds which checkpoint: read from the table's
+//! own log (`_delta_log/<version>.json`, the `commitInfo` of each commit,
+//! where [`super::DeltaSink`] puts the checkpoint number, run id, start time
+//! and source positions).
+//!
+//! Commits without a checkpoint number (table creation, vacuum) are
+//! skipped. Versions whose log file retention has deleted are not listed:
+//! the history starts at the oldest log file still there.
+
+use std::path::Path;
+
+use super::DeltaError;
+use super::sink::{CHECKPOINT_KEY, POSITIONS_KEY, RUN_KEY, STARTED_KEY};
+use crate::positions::Positions;
+
+/// One commit of a checkpoint to one table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckpointCommit {
+    /// The table version the commit created.
+    pub version: u64,
+    /// The checkpoint.
+    pub checkpoint: u64,
+    /// The run that committed it.
+    pub run_id: String,
+    /// When the checkpoint's commits started (Unix ms).
+    pub started_ms: Option<i64>,
+    /// The commit's own timestamp (Unix ms).
+    pub timestamp_ms: Option<i64>,
+    /// The source positions it covers.
+    pub positions: Option<Positions>,
+}
+
+fn log_dir(table_dir: &Path) -> std::path::PathBuf {
+    table_dir.join("_delta_log")
+}
+
+/// The versions whose commit file is in the log, in order.
+pub fn versions(table_dir: &Path) -> Result<Vec<u64>, DeltaError> {
+    let dir = log_dir(table_dir);
+    let entries = std::fs::read_dir(&dir).map_err(|source| DeltaError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut versions = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| DeltaError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if let Some(v) = name.strip_suffix(".json").and_then(|v| v.parse().ok()) {
+            versions.push(v);
+        }
+    }
+    versions.sort_unstable();
+    Ok(versions)
+}
+
+/// The checkpoint commit at `version`, if the commit is one.
+pub fn commit_at(table_dir: &Path, version: u64) -> Result<Option<CheckpointCommit>, DeltaError> {
+    let path = log_dir(table_dir).join(format!("{version:020}.json"));
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(DeltaError::Io { path, source }),
+    };
+    for line in text.lines() {
+        // Only the commitInfo line is parsed in full.
+        if !line.starts_with("{\"commitInfo\"") {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| DeltaError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })?;
+        let info = &value["commitInfo"];
+        let Some(checkpoint) = info[CHECKPOINT_KEY].as_u64() else {
+            return Ok(None);
+        };
+        return Ok(Some(CheckpointCommit {
+            version,
+            checkpoint,
+            run_id: info[RUN_KEY].as_str().unwrap_or_default().to_owned(),
+            started_ms: info[STARTED_KEY].as_i64(),
+            timestamp_ms: info["timestamp"].as_i64(),
+            positions: serde_json::from_value(info[POSITIONS_KEY].clone()).ok(),
+        }));
+    }
+    Ok(None)
+}
+
+/// Every checkpoint commit still in the log, oldest first.
+pub fn checkpoint_commits(table_dir: &Path) -> Result<Vec<CheckpointCommit>, DeltaError> {
+    let mut commits = Vec::new();
+    for version in versions(table_dir)? {
+        if let Some(commit) = commit_at(table_dir, version)? {
+            commits.push(commit);
+        }
+    }
+    Ok(commits)
+}
+
+/// The newest checkpoint commit (walking back from the newest version).
+pub fn last_checkpoint_commit(table_dir: &Path) -> Result<Option<CheckpointCommit>, DeltaError> {
+    for version in versions(table_dir)?.into_iter().rev() {
+        if let Some(commit) = commit_at(table_dir, version)? {
+            return Ok(Some(commit));
+        }
+    }
+    Ok(None)
+}
+
+/// One checkpoint across the five tables.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct CheckpointEntry {
+    /// The checkpoint.
+    pub checkpoint: u64,
+    /// When its commits started (Unix ms).
+    pub started_ms: Option<i64>,
+    /// The run that committed it.
+    pub run_id: String,
+    /// The version of each table (by path) that holds it.
+    pub versions: std::collections::BTreeMap<String, u64>,
+    /// Whether every table holds it (a crash can leave the last one
+    /// committed to some tables only, until a restart completes it).
+    pub complete: bool,
+    /// The source positions it covers.
+    pub positions: Option<Positions>,
+}
+
+/// Every checkpoint whose commits are still in the tables' logs, oldest
+/// first: read every table "as of checkpoint N" at `versions`.
+pub fn checkpoints(root: &Path) -> Result<Vec<CheckpointEntry>, DeltaError> {
+    use std::collections::BTreeMap;
+    let mut entries: BTreeMap<u64, CheckpointEntry> = BTreeMap::new();
+    for table in super::Table::ALL {
+        let dir = root.join(table.path());
+        if !log_dir(&dir).exists() {
+            continue;
+        }
+        for commit in checkpoint_commits(&dir)? {
+            let entry = entries
+                .entry(commit.checkpoint)
+                .or_insert_with(|| CheckpointEntry {
+                    checkpoint: commit.checkpoint,
+                    started_ms: commit.started_ms,
+                    run_id: commit.run_id.clone(),
+                    versions: BTreeMap::new(),
+                    complete: false,
+                    positions: None,
+                });
+            entry.versions.insert(table.path().to_owned(), commit.version);
+            if entry.positions.is_none() {
+                entry.positions = commit.positions;
+            }
+        }
+    }
+    let mut list: Vec<CheckpointEntry> = entries
+        .into_values()
+        .map(|mut e| {
+            e.complete = e.versions.len() == super::Table::ALL.len();
+            e
+        })
+        .collect();
+    // Retention trims each table's log on its own: an old checkpoint some
+    // logs no longer hold is gone, not incomplete. Only checkpoints after
+    // the last complete one can be (a crash between two table commits).
+    if let Some(last_complete) = list.iter().rposition(|e| e.complete) {
+        let mut i = 0;
+        list.retain(|e| {
+            i += 1;
+            e.complete || i > last_complete + 1
+        });
+    }
+    Ok(list)
+}

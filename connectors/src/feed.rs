@@ -1,0 +1,374 @@
+//! [`Feeder`]: what each worker puts into the dataflow: a resumed run's
+//! restored state first, then its share of the input (files, the
+//! simulator or Kafka) from the positions it resumes from, stamped with
+//! ingestion epochs of [`crate::run::RunConfig::epoch`] wall time each.
+//!
+//! Every source reports its positions ([`Position`]) at the epoch of the
+//! records they cover, so a checkpoint's positions are exactly where its
+//! input ends (see [`crate::positions`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use racecast_dataflow::bronze::{Ingested, RecordKind};
+use racecast_dataflow::{Entry, Event, Format, Time};
+use timely::dataflow::{InputHandleVec, ProbeHandle};
+
+use crate::checkpoint::Update;
+use crate::delta::restore::read_silver_file;
+use crate::files::RecordReader;
+use crate::kafka::{KafkaSource, SourceTopics};
+use crate::metrics::worker::WorkerMetrics;
+use crate::positions::{BLOCK, LANES, Position, Positions, lane_of, reads_lane};
+use crate::resume::Resume;
+use crate::run::{RunError, now_ms};
+use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
+
+/// Records read from Kafka between two looks at the dataflow.
+const KAFKA_BATCH: usize = 4096;
+
+/// The restore inputs of a resumed run.
+pub(crate) struct RestoreInputs<'a> {
+    /// Silver's events.
+    pub events: &'a mut InputHandleVec<Time, Event>,
+    /// The entry list's winners.
+    pub entries: &'a mut InputHandleVec<Time, Entry>,
+}
+
+/// Feeds one worker's share of the input.
+pub(crate) struct Feeder<'a> {
+    pub index: usize,
+    pub peers: usize,
+    pub records: &'a mut InputHandleVec<Time, Ingested>,
+    /// Source positions (and a failure, if the worker fails), as updates
+    /// for its part sink.
+    pub positions: &'a mut InputHandleVec<Time, Update>,
+    pub epoch: Time,
+    pub epoch_length: Duration,
+    pub epoch_started: Instant,
+    /// Epochs per checkpoint.
+    pub k: u64,
+    /// The last simulator position sent.
+    pub reported: Option<u64>,
+    pub metrics: Option<&'a mut WorkerMetrics>,
+}
+
+impl Feeder<'_> {
+    /// Whether the dataflow is more than two epochs behind the input.
+    fn behind(&self, probe: &ProbeHandle<Time>) -> bool {
+        probe.less_than(&self.epoch.saturating_sub(2))
+    }
+
+    /// Moves every input to `epoch`.
+    fn advance(&mut self, epoch: Time) {
+        self.epoch = epoch;
+        self.epoch_started = Instant::now();
+        self.records.advance_to(epoch);
+        self.positions.advance_to(epoch);
+    }
+
+    /// Moves to the next epoch when its time is up, and keeps the dataflow
+    /// at most two epochs behind (bounded memory).
+    fn tick(&mut self, worker: &mut timely::worker::Worker, probe: &ProbeHandle<Time>) {
+        if self.epoch_started.elapsed() >= self.epoch_length {
+            self.advance(self.epoch + 1);
+        }
+        crate::crash::point("ingest", crate::checkpoint::checkpoint_number(self.epoch, self.k));
+        worker.step();
+        while self.behind(probe) {
+            worker.step();
+        }
+        if let Some(m) = self.metrics.as_mut() {
+            m.publish_when_due();
+        }
+    }
+
+    /// Feeds a resumed run's state at its restore epochs (this worker's
+    /// share of the silver files; worker 0 the entries), waiting for the
+    /// dataflow to keep up, then moves every input past them.
+    pub fn restore(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        resume: &Resume,
+        k: u64,
+        inputs: RestoreInputs<'_>,
+    ) -> Result<(), RunError> {
+        let (epochs, last) = resume.restore_epochs(k);
+        let first = resume.first_epoch(k);
+        let move_to = |this: &mut Self, inputs: &mut RestoreInputs<'_>, epoch: Time| {
+            this.advance(epoch);
+            inputs.events.advance_to(epoch);
+            inputs.entries.advance_to(epoch);
+        };
+        let mut inputs = inputs;
+        move_to(self, &mut inputs, first);
+        if self.index == 0 {
+            for entry in &resume.entries {
+                inputs.entries.send(entry.clone());
+            }
+        }
+        for (i, add) in resume.silver_files.iter().enumerate() {
+            if i % self.peers != self.index {
+                continue;
+            }
+            if epochs[i] > self.epoch {
+                move_to(self, &mut inputs, epochs[i]);
+            }
+            for row in read_silver_file(&resume.silver_dir, add)? {
+                inputs.events.send(row.event);
+            }
+            worker.step();
+            while self.behind(probe) {
+                worker.step();
+            }
+        }
+        move_to(self, &mut inputs, last + 1);
+        // The state is whole once every worker's restore epochs are done.
+        while probe.less_than(&(last + 1)) {
+            worker.step();
+        }
+        Ok(())
+    }
+
+    /// Reads this worker's lanes of the files (entries first), from the
+    /// positions in `start`.
+    pub fn files(
+        mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        inputs: &[PathBuf],
+        entries: Option<&PathBuf>,
+        start: &Positions,
+        stop: &AtomicBool,
+    ) -> Result<(), RunError> {
+        let files: Vec<(&PathBuf, RecordKind)> = entries
+            .map(|p| (p, RecordKind::Entry))
+            .into_iter()
+            .chain(inputs.iter().map(|p| (p, RecordKind::Event)))
+            .collect();
+        let lanes: Vec<u32> = (0..LANES)
+            .filter(|&l| reads_lane(l, self.index, self.peers))
+            .collect();
+        for (source, (path, kind)) in files.into_iter().enumerate() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let source = source as u32;
+            // Per lane: records before this are done.
+            let from: Vec<u64> = (0..LANES).map(|l| start.next_of(source, l)).collect();
+            let mut reader = RecordReader::open(path)?;
+            let format = reader.format();
+            let mut value = Vec::new();
+            let mut next = 0;
+            while let Some(offset) = reader.read_into(&mut value)? {
+                next = offset + 1;
+                let lane = lane_of(offset);
+                if reads_lane(lane, self.index, self.peers) && offset >= from[lane as usize] {
+                    self.records.send(Ingested {
+                        source,
+                        partition: 0,
+                        offset,
+                        ingested_ms: now_ms(),
+                        kind,
+                        format,
+                        bytes: std::mem::take(&mut value),
+                    });
+                }
+                if offset % BLOCK == BLOCK - 1 {
+                    // The positions go out at the epoch of the records they
+                    // cover (before the tick may start the next one).
+                    self.report_lanes(source, &lanes, next, &from);
+                    self.tick(worker, probe);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            }
+            self.report_lanes(source, &lanes, next, &from);
+        }
+        Ok(())
+    }
+
+    fn report_lanes(&mut self, source: u32, lanes: &[u32], next: u64, from: &[u64]) {
+        for &lane in lanes {
+            self.positions.send(Update::Position(Position {
+                source,
+                partition: lane,
+                next: next.max(from[lane as usize]),
+            }));
+        }
+    }
+
+    /// Runs the simulated race on worker 0 (deterministic: a resumed run
+    /// skips the deliveries before its position).
+    #[allow(clippy::too_many_arguments)]
+    pub fn simulator(
+        mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        config: &SimConfig,
+        speed: Option<f64>,
+        duration: Option<Duration>,
+        start: &Positions,
+        stop: &AtomicBool,
+    ) -> Result<(), RunError> {
+        if self.index != 0 {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let skip = start.next_of(0, 0);
+        let mut offset = 0u64;
+        let push = |this: &mut Self, offset: &mut u64, kind, bytes: Vec<u8>| {
+            if *offset >= skip {
+                this.records.send(Ingested {
+                    source: 0,
+                    partition: 0,
+                    offset: *offset,
+                    ingested_ms: now_ms(),
+                    kind,
+                    format: Format::Protobuf,
+                    bytes,
+                });
+            }
+            *offset += 1;
+        };
+        for entry in entry_list(config) {
+            push(
+                &mut self,
+                &mut offset,
+                RecordKind::Entry,
+                prost::Message::encode_to_vec(&entry),
+            );
+        }
+        let mut race_start = None;
+        if let (None, Some(m)) = (speed, self.metrics.as_mut()) {
+            // As fast as possible: there is no schedule to be behind.
+            m.set_lag(0, 0, 0.0);
+        }
+        for delivery in Simulator::new(config.clone()) {
+            if offset < skip {
+                offset += 1;
+                continue;
+            }
+            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+            let first = *race_start.get_or_insert(delivery.arrival_ms);
+            if let Some(speed) = speed {
+                let due =
+                    Duration::from_secs_f64((delivery.arrival_ms - first).max(0) as f64 / 1000.0 / speed);
+                while started.elapsed() < due && !stop.load(Ordering::Relaxed) {
+                    // The position goes out with the records it covers,
+                    // before the tick may start the next epoch.
+                    self.report_simulator(offset);
+                    self.tick(worker, probe);
+                    worker.step_or_park(Some(Duration::from_millis(5)));
+                }
+                // Behind schedule: how late this record is delivered.
+                if let Some(m) = self.metrics.as_mut() {
+                    m.set_lag(0, 0, started.elapsed().saturating_sub(due).as_secs_f64());
+                }
+            }
+            let bytes = match delivery.record {
+                SimRecord::Event(e) => prost::Message::encode_to_vec(&e),
+                SimRecord::Garbage(bytes) => bytes,
+            };
+            push(&mut self, &mut offset, RecordKind::Event, bytes);
+            if offset.is_multiple_of(256) {
+                self.report_simulator(offset);
+                self.tick(worker, probe);
+            }
+        }
+        self.report_simulator(offset.max(skip));
+        Ok(())
+    }
+
+    fn report_simulator(&mut self, next: u64) {
+        if self.reported == Some(next) {
+            return;
+        }
+        self.reported = Some(next);
+        self.positions.send(Update::Position(Position {
+            source: 0,
+            partition: 0,
+            next,
+        }));
+    }
+
+    /// Reads this worker's share of the Kafka partitions from the positions
+    /// in `start` until stopped, `duration` is up, or (with `stop_at_end`)
+    /// the end offsets found at the start are reached.
+    #[allow(clippy::too_many_arguments)]
+    pub fn kafka(
+        mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        brokers: &str,
+        topics: &SourceTopics,
+        stop_at_end: bool,
+        duration: Option<Duration>,
+        start: &Positions,
+        stop: &AtomicBool,
+    ) -> Result<(), RunError> {
+        let started = Instant::now();
+        let from: BTreeMap<(u32, i32), i64> = start
+            .next
+            .iter()
+            .map(|p| ((p.source, p.partition as i32), p.next as i64))
+            .collect();
+        let mut source = KafkaSource::open(brokers, topics, self.index, self.peers, &from, stop_at_end)?;
+        let mut last_lag = Instant::now();
+        let mut reported = false;
+        loop {
+            if stop.load(Ordering::Relaxed) || duration.is_some_and(|d| started.elapsed() >= d) {
+                break;
+            }
+            if stop_at_end && source.finished() {
+                break;
+            }
+            let records = &mut *self.records;
+            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
+            // Positions go out at the epoch of the records they cover, so a
+            // checkpoint's positions are exactly where its input ends.
+            if read > 0 || !reported {
+                reported = true;
+                self.report_partitions(&source);
+            }
+            // Pause the partitions while the dataflow is behind (the tick
+            // waits for it), so the client stops fetching ahead.
+            let behind = self.behind(probe);
+            if behind {
+                source.set_paused(true)?;
+            }
+            self.tick(worker, probe);
+            if behind {
+                source.set_paused(false)?;
+            }
+            if let Some(m) = self.metrics.as_mut()
+                && last_lag.elapsed() >= Duration::from_secs(1)
+            {
+                last_lag = Instant::now();
+                for (p, records, seconds) in source.lag() {
+                    m.set_lag_records(p.source, p.partition as u32, records);
+                    m.set_lag(p.source, p.partition as u32, seconds);
+                }
+            }
+        }
+        self.report_partitions(&source);
+        Ok(())
+    }
+
+    /// Sends the next offset of every partition `source` reads.
+    fn report_partitions(&mut self, source: &KafkaSource) {
+        for p in source.positions() {
+            self.positions.send(Update::Position(Position {
+                source: p.source,
+                partition: p.partition as u32,
+                next: p.next as u64,
+            }));
+        }
+    }
+}

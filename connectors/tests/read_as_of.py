@@ -1,0 +1,47 @@
+"""Reads racecast's tables as of given checkpoints with Python's `deltalake`
+(an independent Delta reader): for each checkpoint, every table at the
+version `racecast checkpoints` lists for it.
+
+usage: read_as_of.py DATA_DIR REQUEST.json
+
+REQUEST.json: [{"checkpoint": N, "versions": {"bronze/telemetry_events": V, ...}}, ...]
+Prints JSON: [{"checkpoint": N, "tables": {path: {"rows": count, "data": [rows]}}}]
+(`data` only for the gold tables; dates as YYYY-MM-DD, nulls left out).
+"""
+
+import datetime
+import json
+import sys
+
+from deltalake import DeltaTable
+
+GOLD = ("gold/lap_metrics", "gold/session_metrics")
+
+
+def plain(value):
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat()
+    return value
+
+
+def main():
+    data, request = sys.argv[1], sys.argv[2]
+    with open(request) as f:
+        checkpoints = json.load(f)
+    out = []
+    for c in checkpoints:
+        tables = {}
+        for path, version in c["versions"].items():
+            table = DeltaTable(f"{data}/{path}", version=version).to_pyarrow_table()
+            entry = {"rows": table.num_rows}
+            if path in GOLD:
+                entry["data"] = [
+                    {k: plain(v) for k, v in row.items() if v is not None} for row in table.to_pylist()
+                ]
+            tables[path] = entry
+        out.append({"checkpoint": c["checkpoint"], "tables": tables})
+    json.dump(out, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

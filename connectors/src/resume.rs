@@ -34,7 +34,7 @@ use crate::positions::Positions;
 use crate::run::{RunError, runtime};
 
 /// Silver rows per restore epoch, over all workers.
-pub const ROWS_PER_RESTORE_EPOCH: u64 = 1 << 18;
+pub const ROWS_PER_RESTORE_EPOCH: u64 = 1 << 16;
 
 /// What a resumed run starts from.
 #[derive(Clone, Debug)]

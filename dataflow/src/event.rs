@@ -247,10 +247,17 @@ impl EventId {
     /// Parses an id, storing it as parts when it has the canonical shape and
     /// prints back to exactly `text`.
     pub fn parse(text: &str) -> EventId {
-        Self::parse_canonical(text).unwrap_or_else(|| EventId::Text(text.into()))
+        Self::parse_canonical(text, None).unwrap_or_else(|| EventId::Text(text.into()))
     }
 
-    fn parse_canonical(text: &str) -> Option<EventId> {
+    /// As [`EventId::parse`], for an id whose session part is most likely
+    /// `session` (the event's own session id): then the symbol is taken as
+    /// it is, without a lookup in the intern table.
+    pub fn parse_in(text: &str, session: Symbol) -> EventId {
+        Self::parse_canonical(text, Some(session)).unwrap_or_else(|| EventId::Text(text.into()))
+    }
+
+    fn parse_canonical(text: &str, known: Option<Symbol>) -> Option<EventId> {
         let mut parts = text.rsplitn(4, '/');
         let sequence = parts.next()?;
         let event_type = EventType::parse(parts.next()?)?;
@@ -263,7 +270,10 @@ impl EventId {
             return None;
         }
         Some(EventId::Canonical {
-            session: Symbol::intern(session),
+            session: match known {
+                Some(symbol) if symbol.as_str() == session => symbol,
+                _ => Symbol::intern(session),
+            },
             car: car.parse().ok().filter(|&c| c > 0)?,
             event_type,
             sequence: sequence.parse().ok()?,
@@ -341,6 +351,13 @@ mod tests {
             let id = EventId::parse(text);
             assert!(matches!(id, EventId::Canonical { .. }), "{text}");
             assert_eq!(id.to_string(), text);
+            for known in ["2026-monaco-R", "a/b", "other"] {
+                assert_eq!(
+                    EventId::parse_in(text, Symbol::intern(known)),
+                    id,
+                    "{text} in {known}"
+                );
+            }
         }
         for text in [
             "2026-monaco-R/044/position/0",

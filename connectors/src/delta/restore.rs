@@ -306,7 +306,10 @@ pub fn silver_rows(
             EventType::parse(type_text).ok_or_else(|| at(format!("event_type {type_text:?}")))?;
         let sequence = u64::try_from(c.sequence.value(row)).map_err(|e| at(e.to_string()))?;
         let event = Event {
-            event_id: EventId::parse(Columns::text(c.event_id, row, "event_id").map_err(at)?),
+            event_id: EventId::parse_in(
+                Columns::text(c.event_id, row, "event_id").map_err(at)?,
+                session_id,
+            ),
             revision: u32::try_from(c.revision.value(row)).map_err(|e| at(e.to_string()))?,
             session_id,
             session_date,

@@ -122,17 +122,20 @@ pub fn validate_event(event: &pb::TelemetryEvent, reasons: Reasons) -> Result<Ev
             Some(ts),
             Some(seq),
             Some(payload),
-        ) if c.reasons.is_empty() => Ok(Event {
-            event_id: EventId::parse(&id),
-            revision,
-            session_id: Symbol::intern(&session),
-            session_date: date,
-            car_number: u8::try_from(car).expect("checked 1..=99"),
-            lap: u8::try_from(lap).expect("checked 1..=200"),
-            timestamp_ms: ts,
-            sequence: seq,
-            payload,
-        }),
+        ) if c.reasons.is_empty() => {
+            let session_id = Symbol::intern(&session);
+            Ok(Event {
+                event_id: EventId::parse_in(&id, session_id),
+                revision,
+                session_id,
+                session_date: date,
+                car_number: u8::try_from(car).expect("checked 1..=99"),
+                lap: u8::try_from(lap).expect("checked 1..=200"),
+                timestamp_ms: ts,
+                sequence: seq,
+                payload,
+            })
+        }
         _ => Err(c.reasons),
     }
 }

@@ -1,7 +1,7 @@
 //! The domain event that flows through the dataflow: one validated telemetry
 //! sample (SPEC §1), laid out to be cheap to keep by the million.
 //!
-//! Size: session ids are interned ([`Symbol`], 16 bytes), dates are packed
+//! Size: session ids are interned ([`Symbol`], 8 bytes), dates are packed
 //! into 4 bytes, and an `event_id` of the simulator's canonical shape
 //! `{session_id}/{car_number}/{event_type}/{sequence}` is stored as its parts
 //! ([`EventId::Canonical`]) instead of as text; any other id keeps its text.

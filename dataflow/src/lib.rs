@@ -20,6 +20,7 @@ pub mod reason;
 pub mod silver;
 pub mod stats;
 pub mod symbol;
+pub mod time_order;
 
 pub use codec::{Format, Limits, decode_entry, decode_event};
 pub use date::SessionDate;

@@ -14,9 +14,11 @@
 //! entry's winner changes, the operator re-emits the silver rows of that
 //! (`session_id`, `car_number`) it holds with the new entry.
 //!
-//! Updates are applied per timestamp, in timestamp order, once both input
-//! frontiers have passed it, so the output at every time is exactly silver
-//! of the input up to that time.
+//! Input is applied in timestamp order ([`TimeOrder`]): on arrival when it
+//! is at the frontiers' own time, else when its time comes. The winner per
+//! id and the entry per car do not depend on the order of updates within a
+//! time, so the output at every time is exactly silver of the input up to
+//! that time.
 //!
 //! Memory: one `Event` (≤ 128 bytes, see `event.rs`) per retained event id in
 //! a hash table keyed by the event's own id, plus the table's overhead (one
@@ -24,8 +26,7 @@
 //! and 2.3x the slots per event, depending on where the table is between
 //! two doublings).
 
-use std::collections::BTreeMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
 
 use hashbrown::{HashMap, HashTable};
@@ -39,8 +40,9 @@ use timely::dataflow::operators::vec::Broadcast;
 use crate::Time;
 use crate::entry::Entry;
 use crate::event::{Event, EventId};
-use crate::stats::{PipelineStats, StateSize, Upsert};
+use crate::stats::{PipelineStats, StateSize, Upsert as Outcome};
 use crate::symbol::Symbol;
+use crate::time_order::{TimeOrder, earliest};
 
 /// A silver row: the winning event and its car's entry, if any is known.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -64,6 +66,7 @@ const CHUNK: usize = 4096;
 /// event: the event itself (≤ 128 bytes) plus 4-byte slots and control
 /// bytes at most 7/8 full (5.7 to 11.4 bytes), instead of a table of whole
 /// events whose empty slots cost 128 bytes each.
+#[derive(Default)]
 struct Winners {
     slots: HashTable<u32>,
     chunks: Vec<Vec<Event>>,
@@ -71,14 +74,6 @@ struct Winners {
 }
 
 impl Winners {
-    fn new() -> Winners {
-        Winners {
-            slots: HashTable::new(),
-            chunks: Vec::new(),
-            hasher: foldhash::fast::RandomState::default(),
-        }
-    }
-
     fn hash(&self, id: &EventId) -> u64 {
         self.hasher.hash_one(id)
     }
@@ -100,6 +95,9 @@ impl Winners {
     /// Adds the first winner for an id that has none (`hash` is its id's).
     fn insert_new(&mut self, hash: u64, event: Event) {
         let slot = u32::try_from(self.len()).expect("a worker holds fewer than 2^32 silver rows");
+        if self.slots.len() == self.slots.capacity() {
+            self.grow();
+        }
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -107,6 +105,21 @@ impl Winners {
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         self.slots
             .insert_unique(hash, slot, |&s| hasher.hash_one(&Self::slot(chunks, s).event_id));
+    }
+
+    /// Doubles the slot table, inserting the events in the order they are
+    /// stored: a rehash by the table itself would visit them in slot order,
+    /// one cache miss per event (at millions of events, the most expensive
+    /// part of an insert).
+    fn grow(&mut self) {
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
+        let mut grown = HashTable::with_capacity((self.slots.capacity() * 2).max(1024));
+        for (slot, event) in chunks.iter().flatten().enumerate() {
+            // Fewer than 2^32 events: `insert_new` checked the count.
+            grown.insert_unique(hasher.hash_one(&event.event_id), slot as u32, rehash);
+        }
+        self.slots = grown;
     }
 
     fn len(&self) -> usize {
@@ -142,12 +155,14 @@ pub fn entry_beats(new: &Entry, current: &Entry) -> bool {
     (new.revision, new) > (current.revision, current)
 }
 
-/// A stable hash for routing, the same in every process.
+/// A hash for routing, the same in every process of a cluster (a fixed
+/// seed; symbols hash their text, see [`Symbol`]).
 pub fn route<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut hasher = std::hash::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
+    foldhash::fast::FixedState::with_seed(ROUTE_SEED).hash_one(value)
 }
+
+/// The seed of [`route`].
+const ROUTE_SEED: u64 = 0x0072_6f75_7465;
 
 /// The silver collection of `events`, enriched with `entries`.
 pub fn silver_upsert<'scope>(
@@ -172,54 +187,53 @@ pub fn silver_upsert_counted<'scope>(
             timely::dataflow::channels::pact::Pipeline,
             "SilverUpsert",
             move |_capability, _info| {
-                let mut state = Winners::new();
-                let mut known: HashMap<(Symbol, u8), Entry> = HashMap::default();
-                let mut pending_events: BTreeMap<
-                    Time,
-                    (timely::dataflow::operators::Capability<Time>, Vec<Event>),
-                > = BTreeMap::new();
-                let mut pending_entries: BTreeMap<Time, Vec<Entry>> = BTreeMap::new();
+                let mut upsert = Upsert::default();
+                let mut order: TimeOrder<Input> = TimeOrder::default();
                 move |(events_in, events_frontier), (entries_in, entries_frontier), output| {
+                    let earliest = earliest(events_frontier)
+                        .into_iter()
+                        .chain(earliest(entries_frontier))
+                        .min();
+                    while let Some((cap, waited)) = order.next_closed(earliest) {
+                        let time = *cap.time();
+                        let mut session = output.session(&cap);
+                        let mut emit = |row, diff| session.give((row, time, diff));
+                        for input in waited {
+                            upsert.apply(input, stats.as_deref(), &mut emit);
+                        }
+                    }
                     events_in.for_each_stamp(|cap, data| {
-                        if let Some(cap) = cap.retain_least(output.output_index()) {
-                            let time = *cap.time();
-                            let slot = pending_events.entry(time).or_insert_with(|| (cap, Vec::new()));
-                            slot.1.extend(data.flat_map(|d| d.drain(..)));
+                        let Some(cap) = cap.retain_least(output.output_index()) else {
+                            return;
+                        };
+                        let time = *cap.time();
+                        let events = data.flat_map(|d| d.drain(..));
+                        if order.admit(&cap, time, earliest) {
+                            let mut session = output.session(&cap);
+                            for event in events {
+                                upsert.event(event, stats.as_deref(), |row, diff| {
+                                    session.give((row, time, diff))
+                                });
+                            }
+                        } else {
+                            order.defer(&cap, time, events.map(Input::Event));
                         }
                     });
                     entries_in.for_each_stamp(|cap, data| {
-                        if let Some(cap) = cap.retain_least(output.output_index()) {
-                            let time = *cap.time();
-                            pending_entries
-                                .entry(time)
-                                .or_default()
-                                .extend(data.flat_map(|d| d.drain(..)));
-                            // Entry changes re-emit rows: hold a capability for them too.
-                            pending_events.entry(time).or_insert_with(|| (cap, Vec::new()));
+                        let Some(cap) = cap.retain_least(output.output_index()) else {
+                            return;
+                        };
+                        let time = *cap.time();
+                        let entries: Vec<Entry> = data.flat_map(|d| d.drain(..)).collect();
+                        if order.admit(&cap, time, earliest) {
+                            let mut session = output.session(&cap);
+                            upsert.entries(entries, |row, diff| session.give((row, time, diff)));
+                        } else {
+                            order.defer(&cap, time, [Input::Entries(entries)]);
                         }
                     });
-                    let ready = |t: &Time| {
-                        !events_frontier.frontier().less_equal(t)
-                            && !entries_frontier.frontier().less_equal(t)
-                    };
-                    while let Some(entry) = pending_events.first_entry() {
-                        if !ready(entry.key()) {
-                            break;
-                        }
-                        let (time, (cap, events)) = entry.remove_entry();
-                        let new_entries = pending_entries.remove(&time).unwrap_or_default();
-                        let mut session = output.session(&cap);
-                        apply_time(
-                            &mut state,
-                            &mut known,
-                            new_entries,
-                            events,
-                            stats.as_deref(),
-                            |row, diff| session.give((row, time, diff)),
-                        );
-                    }
                     if let Some(stats) = &stats {
-                        stats.set_state_size(state.size());
+                        stats.set_state_size(upsert.winners.size());
                     }
                 }
             },
@@ -227,38 +241,47 @@ pub fn silver_upsert_counted<'scope>(
         .as_collection()
 }
 
-/// Applies one timestamp's entries and events to the state, emitting the
-/// changes of the silver collection.
-///
-/// Entries first: every held row of a key whose entry changed is moved to
-/// the new entry. Events then see only current entries, so a replaced
-/// winner is retracted with the entry it is held with now, and each event
-/// costs one hash and one probe. An id that changes twice in one timestamp
-/// emits `-a +b -b +c`, which consolidates to `-a +c` downstream.
-fn apply_time(
-    state: &mut Winners,
-    known: &mut HashMap<(Symbol, u8), Entry>,
-    entries: Vec<Entry>,
-    events: Vec<Event>,
-    stats: Option<&PipelineStats>,
-    mut emit: impl FnMut(SilverRow, isize),
-) {
-    let count = |outcome| {
-        if let Some(stats) = stats {
-            stats.record_upsert(outcome);
-        }
-    };
-    let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
-    for entry in entries {
-        let key = entry.key();
-        let current = known.get(&key);
-        if current.is_none_or(|c| entry_beats(&entry, c)) {
-            before.entry(key).or_insert_with(|| current.cloned());
-            known.insert(key, entry);
+/// Input that waits for its time.
+enum Input {
+    /// An event.
+    Event(Event),
+    /// A batch of entries.
+    Entries(Vec<Entry>),
+}
+
+/// The upsert's state: the winning event per id and entry per car.
+#[derive(Default)]
+struct Upsert {
+    winners: Winners,
+    known: HashMap<(Symbol, u8), Entry>,
+}
+
+impl Upsert {
+    /// Applies one waiting input.
+    fn apply(&mut self, input: Input, stats: Option<&PipelineStats>, emit: impl FnMut(SilverRow, isize)) {
+        match input {
+            Input::Event(event) => self.event(event, stats, emit),
+            Input::Entries(entries) => self.entries(entries, emit),
         }
     }
-    if !before.is_empty() {
-        for event in state.iter() {
+
+    /// Applies entries, emitting the changes of the silver collection: every
+    /// held row of a key whose entry changed moves to the new entry.
+    fn entries(&mut self, entries: Vec<Entry>, mut emit: impl FnMut(SilverRow, isize)) {
+        let known = &mut self.known;
+        let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
+        for entry in entries {
+            let key = entry.key();
+            let current = known.get(&key);
+            if current.is_none_or(|c| entry_beats(&entry, c)) {
+                before.entry(key).or_insert_with(|| current.cloned());
+                known.insert(key, entry);
+            }
+        }
+        if before.is_empty() {
+            return;
+        }
+        for event in self.winners.iter() {
             let key = (event.session_id, event.car_number);
             let Some(old) = before.get(&key) else { continue };
             let new = known.get(&key);
@@ -280,19 +303,32 @@ fn apply_time(
             }
         }
     }
-    let entry_of = |event: &Event| known.get(&(event.session_id, event.car_number)).cloned();
-    for event in events {
+
+    /// Applies one event, emitting the changes of the silver collection:
+    /// nothing when it loses to the current winner, `-old +new` when it
+    /// beats it, `+new` for a new id. An id that changes twice in one
+    /// timestamp emits `-a +b -b +c`, which consolidates to `-a +c`
+    /// downstream.
+    fn event(&mut self, event: Event, stats: Option<&PipelineStats>, mut emit: impl FnMut(SilverRow, isize)) {
+        let count = |outcome| {
+            if let Some(stats) = stats {
+                stats.record_upsert(outcome);
+            }
+        };
+        let known = &self.known;
+        let entry_of = |event: &Event| known.get(&(event.session_id, event.car_number)).cloned();
+        let state = &mut self.winners;
         let hash = state.hash(&event.event_id);
         match state.find_mut(hash, &event.event_id) {
             Some(current) => {
                 if !beats(&event, current) {
                     count(if event.revision < current.revision {
-                        Upsert::Stale
+                        Outcome::Stale
                     } else {
-                        Upsert::Duplicate
+                        Outcome::Duplicate
                     });
                 } else {
-                    count(Upsert::Corrected);
+                    count(Outcome::Corrected);
                     let old = std::mem::replace(current, event);
                     let entry = entry_of(&old);
                     emit(SilverRow { event: old, entry }, -1);
@@ -306,7 +342,7 @@ fn apply_time(
                 }
             }
             None => {
-                count(Upsert::Inserted);
+                count(Outcome::Inserted);
                 let entry = entry_of(&event);
                 emit(
                     SilverRow {

@@ -5,11 +5,11 @@
 //! Each silver event maps to zero or more [`LapValue`]s under its lap key,
 //! which sort by variant, then value. [`LapExtremes::from_sorted`] folds a
 //! lap's sorted values in one pass (the definition, used by tests);
-//! [`super::extremes_upkeep`] keeps the same result up to date value by
+//! [`super::lap_upkeep`] keeps the same result up to date value by
 //! value.
 
+use super::lap_sample::{LapSample, Measure};
 use crate::date::SessionDate;
-use crate::event::{Event, Payload};
 use crate::real::Real;
 
 /// One value of a lap that an extreme or ordered column needs. The variant
@@ -35,31 +35,28 @@ pub enum LapValue {
 }
 
 impl LapValue {
-    /// The values `event` contributes to its lap.
-    pub fn of(event: &Event) -> impl Iterator<Item = LapValue> + use<> {
-        let date = LapValue::Date(event.session_date);
-        let (a, b) = match &event.payload {
-            Payload::Position {
-                speed_kph, sector, ..
-            } => (
-                Some(LapValue::SectorTime(*sector, event.timestamp_ms)),
-                Some(LapValue::Speed(*speed_kph)),
+    /// The values a sample contributes to its lap.
+    pub fn of(sample: &LapSample) -> impl Iterator<Item = LapValue> + use<> {
+        let date = LapValue::Date(sample.session_date);
+        let (a, b) = match sample.measure {
+            Measure::Position { speed_kph, sector } => (
+                Some(LapValue::SectorTime(sector, sample.timestamp_ms)),
+                Some(LapValue::Speed(speed_kph)),
             ),
-            Payload::Dynamics { gear, .. } => (
-                Some(LapValue::Gear(event.timestamp_ms, event.sequence, *gear)),
+            Measure::Dynamics { gear, .. } => (
+                Some(LapValue::Gear(sample.timestamp_ms, sample.sequence, gear)),
                 None,
             ),
-            Payload::PowerUnit { rpm, .. } => (Some(LapValue::Rpm(*rpm)), None),
-            Payload::Tire {
+            Measure::PowerUnit { rpm } => (Some(LapValue::Rpm(rpm)), None),
+            Measure::Tire {
                 surface_temp_c,
                 wear_pct,
-                ..
             } => (
-                Some(LapValue::TireTemp(*surface_temp_c)),
-                Some(LapValue::TireWear(*wear_pct)),
+                Some(LapValue::TireTemp(surface_temp_c)),
+                Some(LapValue::TireWear(wear_pct)),
             ),
-            Payload::Aerodynamics { .. } => (None, None),
-            Payload::System(s) => (s.flag.is_yellow().then_some(LapValue::Yellow), None),
+            Measure::Aerodynamics { .. } => (None, None),
+            Measure::System { yellow } => (yellow.then_some(LapValue::Yellow), None),
         };
         std::iter::once(date).chain(a).chain(b)
     }

@@ -1,17 +1,17 @@
-//! [`LapSums`]: the per-lap sums and counts of `gold.lap_metrics`, carried in
-//! differential's *difference* type.
+//! [`LapSums`]: the per-lap sums and counts of `gold.lap_metrics`, an
+//! abelian group of partial sums.
 //!
-//! Every silver event contributes a `LapSums` to its lap's key; a retraction
-//! contributes the negation. Because the sums form an abelian group,
-//! differential keeps one accumulated `LapSums` per (lap key, time) and
-//! compacts history into one per key: the state is per lap, not per event.
-//! Means, shares and counts (`avg_*`, `*_pct`, `position_samples`, `events`)
-//! are read off the accumulated value.
-
-use differential_dataflow::difference::{Abelian, IsZero, Monoid, Multiply, Semigroup};
+//! Every silver event adds its share to its lap ([`LapSums::add`] with a
+//! diff of 1); a retraction adds the negation (a diff of -1). Because the
+//! sums form a group, the lap upkeep ([`super::lap_upkeep`]) keeps one
+//! accumulated `LapSums` per lap, whatever the order of insertions and
+//! retractions: the state is per lap, not per event. Sums of reals are
+//! fixed-point integers ([`super::fixed`]), so they are exact and
+//! order-independent. Means, shares and counts (`avg_*`, `*_pct`,
+//! `position_samples`, `events`) are read off the accumulated value.
 
 use super::fixed::to_fixed;
-use crate::event::{Event, Payload};
+use super::lap_sample::{LapSample, Measure};
 
 /// Partial sums of one lap (or of one event, before accumulation).
 #[derive(
@@ -44,104 +44,40 @@ pub struct LapSums {
 
 impl LapSums {
     /// What one event adds to its lap.
-    pub fn of(event: &Event) -> LapSums {
-        let mut s = LapSums {
-            events: 1,
-            ..LapSums::default()
-        };
-        match &event.payload {
-            Payload::Position { speed_kph, .. } => {
-                s.position_samples = 1;
-                s.speed_sum = to_fixed(speed_kph.0);
+    pub fn of(sample: &LapSample) -> LapSums {
+        let mut s = LapSums::default();
+        s.add(sample, 1);
+        s
+    }
+
+    /// Adds `diff` copies of `sample` (a negative `diff` removes them).
+    pub fn add(&mut self, sample: &LapSample, diff: i64) {
+        let wide = i128::from(diff);
+        self.events += diff;
+        match sample.measure {
+            Measure::Position { speed_kph, .. } => {
+                self.position_samples += diff;
+                self.speed_sum += to_fixed(speed_kph.0) * wide;
             }
-            Payload::Dynamics {
+            Measure::Dynamics {
                 throttle_pct,
                 brake_pct,
                 ..
             } => {
-                s.dynamics = 1;
-                s.throttle_sum = to_fixed(throttle_pct.0);
-                s.full_throttle = i64::from(throttle_pct.0 >= 98.0);
-                s.braking = i64::from(brake_pct.0 > 5.0);
+                self.dynamics += diff;
+                self.throttle_sum += to_fixed(throttle_pct.0) * wide;
+                self.full_throttle += i64::from(throttle_pct.0 >= 98.0) * diff;
+                self.braking += i64::from(brake_pct.0 > 5.0) * diff;
             }
-            Payload::PowerUnit { rpm, .. } => {
-                s.power_unit = 1;
-                s.rpm_sum = to_fixed(rpm.0);
+            Measure::PowerUnit { rpm } => {
+                self.power_unit += diff;
+                self.rpm_sum += to_fixed(rpm.0) * wide;
             }
-            Payload::Aerodynamics { drs_open, .. } => {
-                s.aerodynamics = 1;
-                s.drs_open = i64::from(*drs_open);
+            Measure::Aerodynamics { drs_open } => {
+                self.aerodynamics += diff;
+                self.drs_open += i64::from(drs_open) * diff;
             }
-            Payload::Tire { .. } | Payload::System(_) => {}
+            Measure::Tire { .. } | Measure::System { .. } => {}
         }
-        s
-    }
-}
-
-impl IsZero for LapSums {
-    fn is_zero(&self) -> bool {
-        *self == LapSums::default()
-    }
-}
-
-impl Semigroup for LapSums {
-    fn plus_equals(&mut self, rhs: &Self) {
-        self.events += rhs.events;
-        self.position_samples += rhs.position_samples;
-        self.speed_sum += rhs.speed_sum;
-        self.dynamics += rhs.dynamics;
-        self.throttle_sum += rhs.throttle_sum;
-        self.full_throttle += rhs.full_throttle;
-        self.braking += rhs.braking;
-        self.power_unit += rhs.power_unit;
-        self.rpm_sum += rhs.rpm_sum;
-        self.aerodynamics += rhs.aerodynamics;
-        self.drs_open += rhs.drs_open;
-    }
-}
-
-impl Monoid for LapSums {
-    fn zero() -> Self {
-        LapSums::default()
-    }
-}
-
-impl Abelian for LapSums {
-    fn negate(&mut self) {
-        *self = self.scaled(-1);
-    }
-}
-
-impl LapSums {
-    /// Every sum multiplied by `factor`.
-    pub fn scaled(&self, factor: i64) -> LapSums {
-        let wide = i128::from(factor);
-        LapSums {
-            events: self.events * factor,
-            position_samples: self.position_samples * factor,
-            speed_sum: self.speed_sum * wide,
-            dynamics: self.dynamics * factor,
-            throttle_sum: self.throttle_sum * wide,
-            full_throttle: self.full_throttle * factor,
-            braking: self.braking * factor,
-            power_unit: self.power_unit * factor,
-            rpm_sum: self.rpm_sum * wide,
-            aerodynamics: self.aerodynamics * factor,
-            drs_open: self.drs_open * factor,
-        }
-    }
-}
-
-impl Multiply<isize> for LapSums {
-    type Output = LapSums;
-    fn multiply(self, rhs: &isize) -> LapSums {
-        self.scaled(*rhs as i64)
-    }
-}
-
-impl Multiply<LapSums> for isize {
-    type Output = LapSums;
-    fn multiply(self, rhs: &LapSums) -> LapSums {
-        rhs.scaled(self as i64)
     }
 }

@@ -94,7 +94,7 @@ pub struct SessionRow {
     Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 pub struct LapPartial {
-    /// The sums (may be zero while the extremes arrive first).
+    /// The sums.
     pub sums: LapSums,
     /// The extremes.
     pub extremes: LapExtremes,

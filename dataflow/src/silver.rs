@@ -83,28 +83,39 @@ impl Winners {
         &chunks[slot / CHUNK][slot % CHUNK]
     }
 
-    /// The current winner for `id` (whose hash is `hash`), if any.
-    fn find_mut(&mut self, hash: u64, id: &EventId) -> Option<&mut Event> {
-        let chunks = &self.chunks;
-        let slot = *self
-            .slots
-            .find(hash, |&s| Self::slot(chunks, s).event_id == *id)? as usize;
-        Some(&mut self.chunks[slot / CHUNK][slot % CHUNK])
-    }
-
-    /// Adds the first winner for an id that has none (`hash` is its id's).
-    fn insert_new(&mut self, hash: u64, event: Event) {
-        let slot = u32::try_from(self.len()).expect("a worker holds fewer than 2^32 silver rows");
+    /// The current winner for `event`'s id (whose hash is `hash`), with
+    /// `event` handed back; or, when the id has none, `event` stored as its
+    /// first winner. One probe of the table either way.
+    fn upsert(&mut self, hash: u64, event: Event) -> Slot<'_> {
         if self.slots.len() == self.slots.capacity() {
             self.grow();
         }
-        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
+        let next = u32::try_from(self.len()).expect("a worker holds fewer than 2^32 silver rows");
+        let Winners {
+            slots,
+            chunks,
+            hasher,
+        } = self;
+        let found = slots.entry(
+            hash,
+            |&s| Self::slot(chunks, s).event_id == event.event_id,
+            |&s| hasher.hash_one(&Self::slot(chunks, s).event_id),
+        );
+        match found {
+            hashbrown::hash_table::Entry::Occupied(held) => {
+                let slot = *held.get() as usize;
+                Slot::Held(&mut chunks[slot / CHUNK][slot % CHUNK], event)
+            }
+            hashbrown::hash_table::Entry::Vacant(vacant) => {
+                vacant.insert(next);
+                if chunks.last().is_none_or(|c| c.len() == CHUNK) {
+                    chunks.push(Vec::with_capacity(CHUNK));
+                }
+                let chunk = chunks.last_mut().expect("pushed above");
+                chunk.push(event);
+                Slot::Inserted(chunk.last().expect("pushed above"))
+            }
         }
-        self.chunks.last_mut().expect("pushed above").push(event);
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.slots
-            .insert_unique(hash, slot, |&s| hasher.hash_one(&Self::slot(chunks, s).event_id));
     }
 
     /// Doubles the slot table, inserting the events in the order they are
@@ -116,7 +127,7 @@ impl Winners {
         let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
         let mut grown = HashTable::with_capacity((self.slots.capacity() * 2).max(1024));
         for (slot, event) in chunks.iter().flatten().enumerate() {
-            // Fewer than 2^32 events: `insert_new` checked the count.
+            // Fewer than 2^32 events: `upsert` checked the count.
             grown.insert_unique(hasher.hash_one(&event.event_id), slot as u32, rehash);
         }
         self.slots = grown;
@@ -143,6 +154,14 @@ impl Winners {
     fn iter(&self) -> impl Iterator<Item = &Event> {
         self.chunks.iter().flatten()
     }
+}
+
+/// What [`Winners::upsert`] found.
+enum Slot<'a> {
+    /// The id's current winner, and the event that was offered.
+    Held(&'a mut Event, Event),
+    /// The offered event, now the id's first winner.
+    Inserted(&'a Event),
 }
 
 /// Whether `new` beats `current` for the same `event_id`.
@@ -319,8 +338,8 @@ impl Upsert {
         let entry_of = |event: &Event| known.get(&(event.session_id, event.car_number)).cloned();
         let state = &mut self.winners;
         let hash = state.hash(&event.event_id);
-        match state.find_mut(hash, &event.event_id) {
-            Some(current) => {
+        match state.upsert(hash, event) {
+            Slot::Held(current, event) => {
                 if !beats(&event, current) {
                     count(if event.revision < current.revision {
                         Outcome::Stale
@@ -341,17 +360,15 @@ impl Upsert {
                     );
                 }
             }
-            None => {
+            Slot::Inserted(event) => {
                 count(Outcome::Inserted);
-                let entry = entry_of(&event);
                 emit(
                     SilverRow {
                         event: event.clone(),
-                        entry,
+                        entry: entry_of(event),
                     },
                     1,
                 );
-                state.insert_new(hash, event);
             }
         }
     }

@@ -249,7 +249,16 @@ impl<'a> Columns<'a> {
         })
     }
 
-    fn entry(&self, session_id: Symbol, car_number: u8, row: usize) -> Result<Option<Entry>, String> {
+    /// The row's entry; `last` (the previous row's) is reused when the
+    /// row has the same one, as rows of one car do, so that its three
+    /// strings are not looked up in the intern table on every row.
+    fn entry(
+        &self,
+        session_id: Symbol,
+        car_number: u8,
+        row: usize,
+        last: &mut Option<Entry>,
+    ) -> Result<Option<Entry>, String> {
         if self.driver_code.is_null(row) {
             return Ok(None);
         }
@@ -257,16 +266,32 @@ impl<'a> Columns<'a> {
         if self.entry_revision.is_null(row) {
             return Err("entry_revision is null".into());
         }
-        Ok(Some(Entry {
+        let revision = u32::try_from(self.entry_revision.value(row)).map_err(|e| e.to_string())?;
+        let session_type =
+            SessionType::parse(session_type).ok_or_else(|| format!("session_type {session_type:?}"))?;
+        let (driver_code, team, track) = (
+            self.driver_code.value(row),
+            Self::text(self.team, row, "team")?,
+            Self::text(self.track, row, "track")?,
+        );
+        if let Some(e) = last.as_ref().filter(|e| {
+            (e.session_id, e.car_number, e.revision, e.session_type)
+                == (session_id, car_number, revision, session_type)
+                && (e.driver_code.as_str(), e.team.as_str(), e.track.as_str()) == (driver_code, team, track)
+        }) {
+            return Ok(Some(e.clone()));
+        }
+        let entry = Entry {
             session_id,
             car_number,
-            revision: u32::try_from(self.entry_revision.value(row)).map_err(|e| e.to_string())?,
-            driver_code: Symbol::intern(self.driver_code.value(row)),
-            team: Symbol::intern(Self::text(self.team, row, "team")?),
-            track: Symbol::intern(Self::text(self.track, row, "track")?),
-            session_type: SessionType::parse(session_type)
-                .ok_or_else(|| format!("session_type {session_type:?}"))?,
-        }))
+            revision,
+            driver_code: Symbol::intern(driver_code),
+            team: Symbol::intern(team),
+            track: Symbol::intern(track),
+            session_type,
+        };
+        *last = Some(entry.clone());
+        Ok(Some(entry))
     }
 }
 
@@ -281,6 +306,7 @@ pub fn silver_rows(
     let c = Columns::of(batch)?;
     // Session ids repeat on every row: intern each distinct one once.
     let mut last_session: Option<(String, Symbol)> = None;
+    let mut last_entry: Option<Entry> = None;
     let required: [(&dyn Array, &str); 4] = [
         (c.revision, "revision"),
         (c.lap, "lap"),
@@ -319,7 +345,9 @@ pub fn silver_rows(
             sequence,
             payload: c.payload(event_type, row).map_err(at)?,
         };
-        let entry = c.entry(session_id, car_number, row).map_err(at)?;
+        let entry = c
+            .entry(session_id, car_number, row, &mut last_entry)
+            .map_err(at)?;
         out.push(SilverRow { event, entry });
     }
     Ok(())

@@ -334,7 +334,9 @@ fn latency(args: &Args, rate: u64, seconds: u64) {
                 let record: ProgressRecord =
                     serde_json::from_slice(m.payload().unwrap_or_default()).expect("a progress record");
                 let mut next = BTreeMap::new();
-                for w in record.positions["workers"].as_array().into_iter().flatten() {
+                // Positions: `next` holds one (source, partition, next)
+                // per position; source 0 is the entry list, 1 the events.
+                for w in record.positions["next"].as_array().into_iter().flatten() {
                     if w["source"] == 1 {
                         let partition = w["partition"].as_i64().unwrap_or(0) as i32;
                         let n = w["next"].as_i64().unwrap_or(0);
@@ -378,6 +380,13 @@ fn latency(args: &Args, rate: u64, seconds: u64) {
         histogram.len(),
         uncovered
     );
+    if histogram.is_empty() && !deliveries.is_empty() {
+        eprintln!(
+            "no progress record covered any produced record: {} progress records read; the positions' format may have changed",
+            progress.len()
+        );
+        std::process::exit(1);
+    }
 }
 
 fn main() {

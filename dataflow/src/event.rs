@@ -383,7 +383,7 @@ mod tests {
             std::mem::size_of::<Payload>()
         );
         assert!(
-            std::mem::size_of::<Event>() <= 128,
+            std::mem::size_of::<Event>() <= 112,
             "{}",
             std::mem::size_of::<Event>()
         );

@@ -20,7 +20,7 @@
 //! time, so the output at every time is exactly silver of the input up to
 //! that time.
 //!
-//! Memory: one `Event` (≤ 128 bytes, see `event.rs`) per retained event id in
+//! Memory: one `Event` (≤ 112 bytes, see `event.rs`) per retained event id in
 //! a hash table keyed by the event's own id, plus the table's overhead (one
 //! control byte per slot, at most 7/8 of the slots full, so between 1.14x
 //! and 2.3x the slots per event, depending on where the table is between
@@ -63,9 +63,9 @@ const CHUNK: usize = 4096;
 /// (no second copy of the id), hashed once per incoming event with
 /// foldhash (randomly seeded per process: the table never leaves the
 /// worker, so its hashes need not agree across processes). Per retained
-/// event: the event itself (≤ 128 bytes) plus 4-byte slots and control
+/// event: the event itself (≤ 112 bytes) plus 4-byte slots and control
 /// bytes at most 7/8 full (5.7 to 11.4 bytes), instead of a table of whole
-/// events whose empty slots cost 128 bytes each.
+/// events whose empty slots cost 112 bytes each.
 #[derive(Default)]
 struct Winners {
     slots: HashTable<u32>,

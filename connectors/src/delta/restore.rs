@@ -305,7 +305,7 @@ pub fn silver_rows(
 ) -> Result<(), String> {
     let c = Columns::of(batch)?;
     // Session ids repeat on every row: intern each distinct one once.
-    let mut last_session: Option<(String, Symbol)> = None;
+    let mut last_session: Option<Symbol> = None;
     let mut last_entry: Option<Entry> = None;
     let required: [(&dyn Array, &str); 4] = [
         (c.revision, "revision"),
@@ -319,11 +319,11 @@ pub fn silver_rows(
             return Err(at(format!("{name} is null")));
         }
         let session_text = Columns::text(c.session_id, row, "session_id").map_err(at)?;
-        let session_id = match &last_session {
-            Some((text, symbol)) if text == session_text => *symbol,
+        let session_id = match last_session {
+            Some(symbol) if symbol.as_str() == session_text => symbol,
             _ => {
                 let symbol = Symbol::intern(session_text);
-                last_session = Some((session_text.to_owned(), symbol));
+                last_session = Some(symbol);
                 symbol
             }
         };

@@ -43,13 +43,6 @@ pub struct LapSums {
 }
 
 impl LapSums {
-    /// What one event adds to its lap.
-    pub fn of(sample: &LapSample) -> LapSums {
-        let mut s = LapSums::default();
-        s.add(sample, 1);
-        s
-    }
-
     /// Adds `diff` copies of `sample` (a negative `diff` removes them).
     pub fn add(&mut self, sample: &LapSample, diff: i64) {
         let wide = i128::from(diff);

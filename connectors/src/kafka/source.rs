@@ -71,7 +71,9 @@ struct Assigned {
     /// `--stop-at-end`: the end offset found at the start (a lower bound:
     /// see [`QUIET`]).
     end: Option<i64>,
-    /// Since when the partition has been past `end` with nothing new.
+    /// Since when the partition has been past `end`, verified and read
+    /// (not paused) with nothing new: a seek, a pause or any record the
+    /// broker sends clears it.
     quiet_since: Option<Instant>,
     /// Kafka timestamp of the last record read (Unix ms).
     last_timestamp_ms: Option<i64>,
@@ -98,6 +100,7 @@ impl Assigned {
             return None;
         }
         self.verified = false;
+        self.quiet_since = None;
         self.step = self.step.max(PROBE_STEP / 2) * 2;
         self.sought = Instant::now();
         Some((self.next - self.step).max(self.low))
@@ -274,6 +277,9 @@ impl KafkaSource {
                 continue;
             };
             let offset = message.offset();
+            // Any record (even one before `next`, after a seek) shows the
+            // broker is still sending.
+            a.quiet_since = None;
             if !a.verified {
                 if offset > a.next && !a.probed_to_low() {
                     // The broker answered a fetch from the middle of a
@@ -290,7 +296,6 @@ impl KafkaSource {
                 continue;
             }
             a.next = offset + 1;
-            a.quiet_since = None;
             a.last_timestamp_ms = message.timestamp().to_millis();
             deliver(Ingested {
                 source: a.source,
@@ -313,7 +318,8 @@ impl KafkaSource {
                     seek(consumer, a, from)?;
                 }
             }
-            if a.verified && a.quiet_since.is_none() && a.end.is_some_and(|end| a.next >= end) {
+            if a.verified && !self.paused && a.quiet_since.is_none() && a.end.is_some_and(|end| a.next >= end)
+            {
                 a.quiet_since = Some(Instant::now());
             }
         }
@@ -329,7 +335,9 @@ impl KafkaSource {
         self.paused = paused;
         let consumer = &self.consumer;
         let mut list = TopicPartitionList::new();
-        for a in &self.assigned {
+        for a in &mut self.assigned {
+            // Time spent paused is not quiet: nothing could arrive.
+            a.quiet_since = None;
             list.add_partition(&a.topic, a.partition);
         }
         if list.count() == 0 {
@@ -355,14 +363,18 @@ impl KafkaSource {
     }
 
     /// Whether every partition reached its end offset and stayed quiet for
-    /// [`QUIET`] (never, without `stop_at_end`, unless the worker has no
-    /// partitions).
+    /// [`QUIET`] while being read (never, without `stop_at_end`, unless the
+    /// worker has no partitions). Quiet is counted only while reading, from
+    /// a verified position: a run that paused for longer than [`QUIET`]
+    /// right after the first record of a partition's last batch must still
+    /// read the rest of that batch.
     pub fn finished(&self) -> bool {
-        self.assigned.iter().all(|a| {
-            a.verified
-                && a.end.is_some_and(|end| a.next >= end)
-                && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
-        })
+        !self.paused
+            && self.assigned.iter().all(|a| {
+                a.verified
+                    && a.end.is_some_and(|end| a.next >= end)
+                    && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
+            })
     }
 
     /// Positions of the assigned partitions.

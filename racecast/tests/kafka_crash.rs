@@ -107,6 +107,27 @@ fn simulate_to_kafka(broker: &str, dir: &Path, race: &[&str]) {
     assert!(String::from_utf8_lossy(&out.stderr).contains("produced"));
 }
 
+/// What differs between two sorted row sets: counts and a few rows only
+/// in one of them, for a failure message.
+fn difference(got: &[String], want: &[String]) -> String {
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|r| b.binary_search(r).is_err())
+            .cloned()
+            .collect()
+    };
+    let (extra, missing) = (only(got, want), only(want, got));
+    format!(
+        "{} rows, want {}; {} extra, e.g. {:?}; {} missing, e.g. {:?}",
+        got.len(),
+        want.len(),
+        extra.len(),
+        &extra[..extra.len().min(3)],
+        missing.len(),
+        &missing[..missing.len().min(3)],
+    )
+}
+
 fn sorted_lines(text: &str) -> Vec<String> {
     let mut rows: Vec<String> = text
         .lines()
@@ -180,16 +201,22 @@ fn a_crash_mid_checkpoint_then_a_restart_loses_and_doubles_nothing() {
         );
         let mut restart = run_args(b, &prefix, &data);
         restart.push("--fresh");
-        ok(racecast(&restart, d, None), "the restart");
+        let restarted = ok(racecast(&restart, d, None), "the restart");
+        let restarted = String::from_utf8_lossy(&restarted.stdout).into_owned();
         let got = folds(b, &prefix, d);
         for ((topic, got), want) in CHANGE_TOPICS.iter().zip(&got).zip(&want) {
+            let (got, want) = (sorted_lines(got), sorted_lines(want));
             assert!(
-                sorted_lines(got) == sorted_lines(want),
-                "{point}: {topic} folds differently from the run that never crashed"
+                got == want,
+                "{point}: {topic} folds differently from the run that never crashed: {}\n\
+                 the restart's summary: {restarted}\nthe clean run's summary: {summary}",
+                difference(&got, &want)
             );
+            let python = python_fold(b, &prefix, topic);
             assert!(
-                python_fold(b, &prefix, topic) == sorted_lines(want),
-                "{point}: the Python fold of {topic} differs from the run that never crashed"
+                python == want,
+                "{point}: the Python fold of {topic} differs from the run that never crashed: {}",
+                difference(&python, &want)
             );
         }
     }

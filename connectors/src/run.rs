@@ -38,10 +38,11 @@ use std::time::{Duration, Instant};
 
 use racecast_dataflow::bronze::Ingested;
 use racecast_dataflow::pipeline::Restored;
+use racecast_dataflow::silver::Restore;
 use racecast_dataflow::{Entry, Event, Format, Limits, Time, pipeline};
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
-use timely::dataflow::operators::vec::{Broadcast, Filter, Map};
+use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Concatenate, Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
@@ -421,16 +422,18 @@ pub fn run_with_metrics(
         let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
         let resumed = resume.is_some();
         worker.dataflow::<Time, _, _>(|scope| {
-            let restored = resumed.then(|| Restored {
+            let restored = resume.as_ref().zip(restore_until).map(|(r, until)| Restored {
                 events: scope.input_from(&mut restore_events),
                 entries: scope.input_from(&mut restore_entries),
+                restore: Restore {
+                    until,
+                    rows: r.silver_rows,
+                },
             });
+            // Silver has no rows at the restore epochs: they are in the
+            // tables already.
             let out = pipeline::build_counted(scope.input_from(&mut records), config.limits, restored, stats);
-            // The restore epochs' silver is in the tables already.
-            let silver = out
-                .silver
-                .inner
-                .filter(move |(_, t, _)| restore_until.is_none_or(|until| *t > until));
+            let silver = out.silver.inner;
             let local = vec![
                 out.bronze.map(Update::Bronze),
                 out.quarantine.map(Update::Quarantine),

@@ -16,7 +16,7 @@ use crate::codec::Limits;
 use crate::entry::Entry;
 use crate::event::Event;
 use crate::gold::{LapRow, SessionRow, gold_views};
-use crate::silver::{SilverRow, silver_upsert_counted};
+use crate::silver::{Restore, SilverRow, silver_upsert_counted};
 use crate::stats::PipelineStats;
 
 /// The pipeline's outputs.
@@ -25,7 +25,7 @@ pub struct Outputs<'scope> {
     pub bronze: StreamVec<'scope, Time, BronzeRow>,
     /// Invalid records with their reasons (append-only).
     pub quarantine: StreamVec<'scope, Time, QuarantineRow>,
-    /// Silver.
+    /// Silver (without the restore epochs' rows: see [`Restored`]).
     pub silver: VecCollection<'scope, Time, SilverRow, isize>,
     /// `gold.lap_metrics`.
     pub lap_metrics: VecCollection<'scope, Time, LapRow, isize>,
@@ -36,15 +36,19 @@ pub struct Outputs<'scope> {
 /// The state a resumed run starts from, fed as input at its restore
 /// epochs (before any new record): silver's events as of the checkpoint it
 /// resumes from, and the entry list's winners then. They enter the silver
-/// upsert like new input, so silver and gold hold, after the restore
-/// epochs, exactly the collections of that checkpoint; the sinks ignore the
-/// changes at those epochs.
+/// upsert like new input, so silver's state and gold hold, after the
+/// restore epochs, exactly the collections of that checkpoint. The silver
+/// collection has no changes at those epochs (its rows are in the sinks
+/// already); gold's changes there are the restored gold, which the sinks
+/// take as their baseline.
 pub struct Restored<'scope> {
     /// Silver's events (each worker feeds any share: they are routed by
     /// `event_id`).
     pub events: StreamVec<'scope, Time, Event>,
     /// The entry list's winners (fed once, by any one worker).
     pub entries: StreamVec<'scope, Time, Entry>,
+    /// The restore times and size: silver emits no rows at those times.
+    pub restore: Restore,
 }
 
 /// Builds the pipeline over `records`, starting from `restored` when a run
@@ -66,16 +70,20 @@ pub fn build_counted<'scope>(
     stats: Option<Rc<PipelineStats>>,
 ) -> Outputs<'scope> {
     let decoded = decode_records_counted(records, limits, stats.clone());
-    let (events, entries) = match restored {
-        Some(r) => (decoded.events.concat(r.events), decoded.entries.concat(r.entries)),
-        None => (decoded.events, decoded.entries),
+    let (events, entries, restore) = match restored {
+        Some(r) => (
+            decoded.events.concat(r.events),
+            decoded.entries.concat(r.entries),
+            Some(r.restore),
+        ),
+        None => (decoded.events, decoded.entries, None),
     };
-    let silver = silver_upsert_counted(events, entries, stats);
-    let gold = gold_views(silver.clone());
+    let silver = silver_upsert_counted(events, entries, stats, restore);
+    let gold = gold_views(silver.samples);
     Outputs {
         bronze: decoded.bronze,
         quarantine: decoded.quarantine,
-        silver,
+        silver: silver.rows,
         lap_metrics: gold.lap_metrics,
         session_metrics: gold.session_metrics,
     }

@@ -10,6 +10,12 @@
 //! `revision`: the greater by [`Event`]'s derived order wins (compared field
 //! by field), which does not depend on arrival order.
 //!
+//! The operator emits each change twice, split into two collections
+//! ([`Silver`]): the silver row (event and entry) for the sinks, and the
+//! event's lap key and 48-byte [`LapSample`] for gold, so that gold needs
+//! no copy of the row. A resumed run's restore ([`Restore`]) emits samples
+//! only: its rows are in the sinks already.
+//!
 //! Entries (a few dozen records) are broadcast to every worker. When an
 //! entry's winner changes, the operator re-emits the silver rows of that
 //! (`session_id`, `car_number`) it holds with the new entry.
@@ -37,9 +43,12 @@ use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Broadcast;
 
+use timely::dataflow::operators::vec::{Map, Partition};
+
 use crate::Time;
 use crate::entry::Entry;
 use crate::event::{Event, EventId};
+use crate::gold::{LapKey, LapSample};
 use crate::stats::{PipelineStats, StateSize, Upsert as Outcome};
 use crate::symbol::Symbol;
 use crate::time_order::{TimeOrder, earliest};
@@ -51,6 +60,38 @@ pub struct SilverRow {
     pub event: Event,
     /// The entry-list record of (`session_id`, `car_number`).
     pub entry: Option<Entry>,
+}
+
+/// What the silver upsert emits: changes of the silver collection, and the
+/// same changes cut down to what gold reads (so that gold does not need a
+/// copy of every silver row).
+pub struct Silver<'scope> {
+    /// The silver collection (none of it at restore times: see
+    /// [`Restore`]).
+    pub rows: VecCollection<'scope, Time, SilverRow, isize>,
+    /// Each silver event's lap key and sample, at every time.
+    pub samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>,
+}
+
+/// A resumed run's restore: its state comes in as input at times up to
+/// `until`, whose silver rows the sinks hold already, so the upsert emits
+/// only their samples (gold's state is rebuilt, silver's is not written
+/// again); `rows` silver rows in all (the state is sized for them once,
+/// instead of doubling its way up).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Restore {
+    /// The last restore time.
+    pub until: Time,
+    /// Silver rows restored, over all workers.
+    pub rows: u64,
+}
+
+/// One output item of the upsert operator (split into [`Silver`]'s two
+/// collections).
+#[allow(clippy::large_enum_variant)]
+enum Out {
+    Row(SilverRow),
+    Sample(LapKey, LapSample),
 }
 
 /// Winners per chunk of [`Winners`]' event store.
@@ -133,6 +174,16 @@ impl Winners {
         self.slots = grown;
     }
 
+    /// Makes room for `rows` events in all without growing.
+    fn reserve(&mut self, rows: usize) {
+        if rows > self.slots.capacity() {
+            let (chunks, hasher) = (&self.chunks, &self.hasher);
+            self.slots.reserve(rows - self.slots.len(), |&s| {
+                hasher.hash_one(&Self::slot(chunks, s).event_id)
+            });
+        }
+    }
+
     fn len(&self) -> usize {
         // Every chunk but the last is full.
         self.chunks
@@ -183,23 +234,26 @@ pub fn route<T: Hash + ?Sized>(value: &T) -> u64 {
 /// The seed of [`route`].
 const ROUTE_SEED: u64 = 0x0072_6f75_7465;
 
-/// The silver collection of `events`, enriched with `entries`.
+/// The silver collection of `events`, enriched with `entries`, and its
+/// samples for gold.
 pub fn silver_upsert<'scope>(
     events: StreamVec<'scope, Time, Event>,
     entries: StreamVec<'scope, Time, Entry>,
-) -> VecCollection<'scope, Time, SilverRow, isize> {
-    silver_upsert_counted(events, entries, None)
+) -> Silver<'scope> {
+    silver_upsert_counted(events, entries, None, None)
 }
 
 /// As [`silver_upsert`], counting upsert outcomes and the state's size in
-/// `stats` when given.
+/// `stats` when given, starting with a `restore` when given.
 pub fn silver_upsert_counted<'scope>(
     events: StreamVec<'scope, Time, Event>,
     entries: StreamVec<'scope, Time, Entry>,
     stats: Option<Rc<PipelineStats>>,
-) -> VecCollection<'scope, Time, SilverRow, isize> {
+    restore: Option<Restore>,
+) -> Silver<'scope> {
+    let peers = events.scope().peers() as u64;
     let entries = entries.broadcast();
-    events
+    let mut out = events
         .binary_frontier(
             entries,
             Exchange::new(|e: &Event| route(&e.event_id)),
@@ -207,6 +261,13 @@ pub fn silver_upsert_counted<'scope>(
             "SilverUpsert",
             move |_capability, _info| {
                 let mut upsert = Upsert::default();
+                if let Some(r) = restore {
+                    // Routing by id spreads the rows evenly; a little slack
+                    // for the unlucky worker.
+                    let share = r.rows / peers.max(1);
+                    upsert.winners.reserve((share + share / 16) as usize);
+                }
+                let rows_at = move |time: Time| restore.is_none_or(|r| time > r.until);
                 let mut order: TimeOrder<Input> = TimeOrder::default();
                 move |(events_in, events_frontier), (entries_in, entries_frontier), output| {
                     let earliest = earliest(events_frontier)
@@ -216,9 +277,9 @@ pub fn silver_upsert_counted<'scope>(
                     while let Some((cap, waited)) = order.next_closed(earliest) {
                         let time = *cap.time();
                         let mut session = output.session(&cap);
-                        let mut emit = |row, diff| session.give((row, time, diff));
+                        let mut emit = |out, diff| session.give((out, time, diff));
                         for input in waited {
-                            upsert.apply(input, stats.as_deref(), &mut emit);
+                            upsert.apply(input, rows_at(time), stats.as_deref(), &mut emit);
                         }
                     }
                     events_in.for_each_stamp(|cap, data| {
@@ -230,8 +291,8 @@ pub fn silver_upsert_counted<'scope>(
                         if order.admit(&cap, time, earliest) {
                             let mut session = output.session(&cap);
                             for event in events {
-                                upsert.event(event, stats.as_deref(), |row, diff| {
-                                    session.give((row, time, diff))
+                                upsert.event(event, rows_at(time), stats.as_deref(), |out, diff| {
+                                    session.give((out, time, diff))
                                 });
                             }
                         } else {
@@ -246,7 +307,9 @@ pub fn silver_upsert_counted<'scope>(
                         let entries: Vec<Entry> = data.flat_map(|d| d.drain(..)).collect();
                         if order.admit(&cap, time, earliest) {
                             let mut session = output.session(&cap);
-                            upsert.entries(entries, |row, diff| session.give((row, time, diff)));
+                            upsert.entries(entries, rows_at(time), |out, diff| {
+                                session.give((out, time, diff))
+                            });
                         } else {
                             order.defer(&cap, time, [Input::Entries(entries)]);
                         }
@@ -257,7 +320,29 @@ pub fn silver_upsert_counted<'scope>(
                 }
             },
         )
-        .as_collection()
+        .partition(2, |(out, time, diff)| {
+            let part = match &out {
+                Out::Row(_) => 0,
+                Out::Sample(..) => 1,
+            };
+            (part, (out, time, diff))
+        });
+    let samples = out.pop().expect("two parts");
+    let rows = out.pop().expect("two parts");
+    Silver {
+        rows: rows
+            .flat_map(|(out, time, diff)| match out {
+                Out::Row(row) => Some((row, time, diff)),
+                Out::Sample(..) => None,
+            })
+            .as_collection(),
+        samples: samples
+            .flat_map(|(out, time, diff)| match out {
+                Out::Sample(key, sample) => Some(((key, sample), time, diff)),
+                Out::Row(_) => None,
+            })
+            .as_collection(),
+    }
 }
 
 /// Input that waits for its time.
@@ -275,18 +360,30 @@ struct Upsert {
     known: HashMap<(Symbol, u8), Entry>,
 }
 
+/// The lap key of `event`.
+fn lap_key(event: &Event) -> LapKey {
+    (event.session_id, event.car_number, event.lap)
+}
+
 impl Upsert {
-    /// Applies one waiting input.
-    fn apply(&mut self, input: Input, stats: Option<&PipelineStats>, emit: impl FnMut(SilverRow, isize)) {
+    /// Applies one waiting input (emitting silver rows only when `rows`).
+    fn apply(
+        &mut self,
+        input: Input,
+        rows: bool,
+        stats: Option<&PipelineStats>,
+        emit: impl FnMut(Out, isize),
+    ) {
         match input {
-            Input::Event(event) => self.event(event, stats, emit),
-            Input::Entries(entries) => self.entries(entries, emit),
+            Input::Event(event) => self.event(event, rows, stats, emit),
+            Input::Entries(entries) => self.entries(entries, rows, emit),
         }
     }
 
-    /// Applies entries, emitting the changes of the silver collection: every
-    /// held row of a key whose entry changed moves to the new entry.
-    fn entries(&mut self, entries: Vec<Entry>, mut emit: impl FnMut(SilverRow, isize)) {
+    /// Applies entries, emitting the changes of the silver collection (when
+    /// `rows`): every held row of a key whose entry changed moves to the new
+    /// entry. Samples do not depend on entries.
+    fn entries(&mut self, entries: Vec<Entry>, rows: bool, mut emit: impl FnMut(Out, isize)) {
         let known = &mut self.known;
         let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
         for entry in entries {
@@ -297,7 +394,7 @@ impl Upsert {
                 known.insert(key, entry);
             }
         }
-        if before.is_empty() {
+        if before.is_empty() || !rows {
             return;
         }
         for event in self.winners.iter() {
@@ -306,29 +403,35 @@ impl Upsert {
             let new = known.get(&key);
             if old.as_ref() != new {
                 emit(
-                    SilverRow {
+                    Out::Row(SilverRow {
                         event: event.clone(),
                         entry: old.clone(),
-                    },
+                    }),
                     -1,
                 );
                 emit(
-                    SilverRow {
+                    Out::Row(SilverRow {
                         event: event.clone(),
                         entry: new.cloned(),
-                    },
+                    }),
                     1,
                 );
             }
         }
     }
 
-    /// Applies one event, emitting the changes of the silver collection:
-    /// nothing when it loses to the current winner, `-old +new` when it
-    /// beats it, `+new` for a new id. An id that changes twice in one
-    /// timestamp emits `-a +b -b +c`, which consolidates to `-a +c`
-    /// downstream.
-    fn event(&mut self, event: Event, stats: Option<&PipelineStats>, mut emit: impl FnMut(SilverRow, isize)) {
+    /// Applies one event, emitting the changes of the silver collection
+    /// (when `rows`) and of its samples: nothing when it loses to the
+    /// current winner, `-old +new` when it beats it, `+new` for a new id. An
+    /// id that changes twice in one timestamp emits `-a +b -b +c`, which
+    /// consolidates to `-a +c` downstream.
+    fn event(
+        &mut self,
+        event: Event,
+        rows: bool,
+        stats: Option<&PipelineStats>,
+        mut emit: impl FnMut(Out, isize),
+    ) {
         let count = |outcome| {
             if let Some(stats) = stats {
                 stats.record_upsert(outcome);
@@ -349,26 +452,33 @@ impl Upsert {
                 } else {
                     count(Outcome::Corrected);
                     let old = std::mem::replace(current, event);
-                    let entry = entry_of(&old);
-                    emit(SilverRow { event: old, entry }, -1);
-                    emit(
-                        SilverRow {
-                            entry: entry_of(current),
-                            event: current.clone(),
-                        },
-                        1,
-                    );
+                    emit(Out::Sample(lap_key(&old), LapSample::of(&old)), -1);
+                    emit(Out::Sample(lap_key(current), LapSample::of(current)), 1);
+                    if rows {
+                        let entry = entry_of(&old);
+                        emit(Out::Row(SilverRow { event: old, entry }), -1);
+                        emit(
+                            Out::Row(SilverRow {
+                                entry: entry_of(current),
+                                event: current.clone(),
+                            }),
+                            1,
+                        );
+                    }
                 }
             }
             Slot::Inserted(event) => {
                 count(Outcome::Inserted);
-                emit(
-                    SilverRow {
-                        event: event.clone(),
-                        entry: entry_of(event),
-                    },
-                    1,
-                );
+                emit(Out::Sample(lap_key(event), LapSample::of(event)), 1);
+                if rows {
+                    emit(
+                        Out::Row(SilverRow {
+                            event: event.clone(),
+                            entry: entry_of(event),
+                        }),
+                        1,
+                    );
+                }
             }
         }
     }

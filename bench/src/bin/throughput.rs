@@ -203,12 +203,15 @@ fn dataflow(
                     decoded.events.probe_with(&probe);
                     decoded.entries.probe_with(&probe);
                 } else {
-                    silver_upsert(decoded.events, decoded.entries)
+                    let silver = silver_upsert(decoded.events, decoded.entries);
+                    silver
+                        .rows
                         .inner
                         .inspect(move |(_, _, d)| {
                             rows.fetch_add(*d as i64, Ordering::Relaxed);
                         })
                         .probe_with(&probe);
+                    silver.samples.inner.probe_with(&probe);
                 }
                 return;
             }

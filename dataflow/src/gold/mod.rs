@@ -2,7 +2,7 @@
 //! differential collections, functions of silver alone.
 //!
 //! ```text
-//! silver ─map─▶ (lap, LapSample) ─upkeep─▶ (car, (lap, LapPartial))   per lap: sums,
+//! silver ──────▶ (lap, LapSample) ─upkeep─▶ (car, (lap, LapPartial))   per lap: sums,
 //!                                                      │               values, extremes
 //!                                                      ▼
 //!                  (car, (lap, partial)) ─reduce─▶ lap rows + car summary
@@ -35,7 +35,6 @@ pub mod rows;
 use differential_dataflow::VecCollection;
 
 use crate::Time;
-use crate::silver::SilverRow;
 use crate::symbol::Symbol;
 pub use lap_extremes::{LapExtremes, LapValue};
 pub use lap_sample::{LapSample, Measure};
@@ -65,12 +64,11 @@ pub struct Gold<'scope> {
     pub session_metrics: VecCollection<'scope, Time, SessionRow, isize>,
 }
 
-/// The gold views of a silver collection.
-pub fn gold_views<'scope>(silver: VecCollection<'scope, Time, SilverRow, isize>) -> Gold<'scope> {
-    let lap_key = |row: &SilverRow| -> LapKey { (row.event.session_id, row.event.car_number, row.event.lap) };
-
-    let per_car = lap_upkeep::lap_partials(silver.map(move |row| (lap_key(&row), LapSample::of(&row.event))))
-        .reduce_named("CarLaps", |&(session, car), laps, output| {
+/// The gold views of a silver collection, given as its events' lap keys
+/// and samples ([`crate::silver::Silver::samples`]).
+pub fn gold_views<'scope>(samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>) -> Gold<'scope> {
+    let per_car =
+        lap_upkeep::lap_partials(samples).reduce_named("CarLaps", |&(session, car), laps, output| {
             let laps: Vec<(u8, LapPartial)> = laps
                 .iter()
                 .filter(|(_, count)| *count > 0)

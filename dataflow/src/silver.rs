@@ -10,8 +10,7 @@
 //! `revision`: the greater by [`Event`]'s derived order wins (compared field
 //! by field), which does not depend on arrival order.
 //!
-//! The operator emits each change twice, split into two collections
-//! ([`Silver`]): the silver row (event and entry) for the sinks, and the
+//! The operator has two outputs ([`Silver`]): the silver row (event and entry) for the sinks, and the
 //! event's lap key and 48-byte [`LapSample`] for gold, so that gold needs
 //! no copy of the row. A resumed run's restore ([`Restore`]) emits samples
 //! only: its rows are in the sinks already.
@@ -39,11 +38,11 @@ use hashbrown::{HashMap, HashTable};
 
 use differential_dataflow::{AsCollection, VecCollection};
 use timely::dataflow::StreamVec;
-use timely::dataflow::channels::pact::Exchange;
-use timely::dataflow::operators::generic::Operator;
+use timely::dataflow::channels::pact::{Exchange, Pipeline};
+use timely::dataflow::operators::Capability;
+use timely::dataflow::operators::generic::OutputBuilder;
+use timely::dataflow::operators::generic::builder_rc::OperatorBuilder;
 use timely::dataflow::operators::vec::Broadcast;
-
-use timely::dataflow::operators::vec::{Map, Partition};
 
 use crate::Time;
 use crate::entry::Entry;
@@ -84,14 +83,6 @@ pub struct Restore {
     pub until: Time,
     /// Silver rows restored, over all workers.
     pub rows: u64,
-}
-
-/// One output item of the upsert operator (split into [`Silver`]'s two
-/// collections).
-#[allow(clippy::large_enum_variant)]
-enum Out {
-    Row(SilverRow),
-    Sample(LapKey, LapSample),
 }
 
 /// Winners per chunk of [`Winners`]' event store.
@@ -252,96 +243,82 @@ pub fn silver_upsert_counted<'scope>(
     restore: Option<Restore>,
 ) -> Silver<'scope> {
     let peers = events.scope().peers() as u64;
-    let entries = entries.broadcast();
-    let mut out = events
-        .binary_frontier(
-            entries,
-            Exchange::new(|e: &Event| route(&e.event_id)),
-            timely::dataflow::channels::pact::Pipeline,
-            "SilverUpsert",
-            move |_capability, _info| {
-                let mut upsert = Upsert::default();
-                if let Some(r) = restore {
-                    // Routing by id spreads the rows evenly; a little slack
-                    // for the unlucky worker.
-                    let share = r.rows / peers.max(1);
-                    upsert.winners.reserve((share + share / 16) as usize);
+    let mut builder = OperatorBuilder::new("SilverUpsert".to_owned(), events.scope());
+    let mut events_in = builder.new_input(events, Exchange::new(|e: &Event| route(&e.event_id)));
+    let mut entries_in = builder.new_input(entries.broadcast(), Pipeline);
+    let (rows_out, rows) = builder.new_output::<Vec<(SilverRow, Time, isize)>>();
+    let (samples_out, samples) = builder.new_output::<Vec<((LapKey, LapSample), Time, isize)>>();
+    let (mut rows_out, mut samples_out) = (OutputBuilder::from(rows_out), OutputBuilder::from(samples_out));
+    builder.build(move |_initial| {
+        let mut upsert = Upsert::default();
+        if let Some(r) = restore {
+            // Routing by id spreads the rows evenly (to a few thousand at
+            // millions), so a little slack is enough.
+            let share = r.rows / peers.max(1);
+            upsert.winners.reserve((share + share / 256 + 1024) as usize);
+        }
+        let rows_at = move |time: Time| restore.is_none_or(|r| time > r.until);
+        let mut order: TimeOrder<Input, (Capability<Time>, Capability<Time>)> = TimeOrder::default();
+        move |frontiers| {
+            let (mut rows_out, mut samples_out) = (rows_out.activate(), samples_out.activate());
+            let earliest = earliest(&frontiers[0])
+                .into_iter()
+                .chain(earliest(&frontiers[1]))
+                .min();
+            while let Some((caps, waited)) = order.next_closed(earliest) {
+                let time = *caps.0.time();
+                let (mut rows, mut samples) = (rows_out.session(&caps.0), samples_out.session(&caps.1));
+                for input in waited {
+                    upsert.apply(
+                        input,
+                        rows_at(time),
+                        stats.as_deref(),
+                        |row, diff| rows.give((row, time, diff)),
+                        |sample, diff| samples.give((sample, time, diff)),
+                    );
                 }
-                let rows_at = move |time: Time| restore.is_none_or(|r| time > r.until);
-                let mut order: TimeOrder<Input> = TimeOrder::default();
-                move |(events_in, events_frontier), (entries_in, entries_frontier), output| {
-                    let earliest = earliest(events_frontier)
-                        .into_iter()
-                        .chain(earliest(entries_frontier))
-                        .min();
-                    while let Some((cap, waited)) = order.next_closed(earliest) {
-                        let time = *cap.time();
-                        let mut session = output.session(&cap);
-                        let mut emit = |out, diff| session.give((out, time, diff));
-                        for input in waited {
-                            upsert.apply(input, rows_at(time), stats.as_deref(), &mut emit);
-                        }
-                    }
-                    events_in.for_each_stamp(|cap, data| {
-                        let Some(cap) = cap.retain_least(output.output_index()) else {
-                            return;
-                        };
-                        let time = *cap.time();
-                        let events = data.flat_map(|d| d.drain(..));
-                        if order.admit(&cap, time, earliest) {
-                            let mut session = output.session(&cap);
-                            for event in events {
-                                upsert.event(event, rows_at(time), stats.as_deref(), |out, diff| {
-                                    session.give((out, time, diff))
-                                });
-                            }
-                        } else {
-                            order.defer(&cap, time, events.map(Input::Event));
-                        }
-                    });
-                    entries_in.for_each_stamp(|cap, data| {
-                        let Some(cap) = cap.retain_least(output.output_index()) else {
-                            return;
-                        };
-                        let time = *cap.time();
-                        let entries: Vec<Entry> = data.flat_map(|d| d.drain(..)).collect();
-                        if order.admit(&cap, time, earliest) {
-                            let mut session = output.session(&cap);
-                            upsert.entries(entries, rows_at(time), |out, diff| {
-                                session.give((out, time, diff))
-                            });
-                        } else {
-                            order.defer(&cap, time, [Input::Entries(entries)]);
-                        }
-                    });
-                    if let Some(stats) = &stats {
-                        stats.set_state_size(upsert.winners.size());
-                    }
-                }
-            },
-        )
-        .partition(2, |(out, time, diff)| {
-            let part = match &out {
-                Out::Row(_) => 0,
-                Out::Sample(..) => 1,
+            }
+            let caps_of = |cap: timely::dataflow::operators::InputCapability<Time>| {
+                Some((cap.retain_least(0)?, cap.retain_least(1)?))
             };
-            (part, (out, time, diff))
-        });
-    let samples = out.pop().expect("two parts");
-    let rows = out.pop().expect("two parts");
+            events_in.for_each_stamp(|cap, data| {
+                let Some(caps) = caps_of(cap) else { return };
+                let time = *caps.0.time();
+                let events = data.flat_map(|d| d.drain(..));
+                if order.admit(&caps, time, earliest) {
+                    let (mut rows, mut samples) = (rows_out.session(&caps.0), samples_out.session(&caps.1));
+                    for event in events {
+                        upsert.event(
+                            event,
+                            rows_at(time),
+                            stats.as_deref(),
+                            |row, diff| rows.give((row, time, diff)),
+                            |sample, diff| samples.give((sample, time, diff)),
+                        );
+                    }
+                } else {
+                    order.defer(&caps, time, events.map(Input::Event));
+                }
+            });
+            entries_in.for_each_stamp(|cap, data| {
+                let Some(caps) = caps_of(cap) else { return };
+                let time = *caps.0.time();
+                let entries: Vec<Entry> = data.flat_map(|d| d.drain(..)).collect();
+                if order.admit(&caps, time, earliest) {
+                    let mut rows = rows_out.session(&caps.0);
+                    upsert.entries(entries, rows_at(time), |row, diff| rows.give((row, time, diff)));
+                } else {
+                    order.defer(&caps, time, [Input::Entries(entries)]);
+                }
+            });
+            if let Some(stats) = &stats {
+                stats.set_state_size(upsert.winners.size());
+            }
+        }
+    });
     Silver {
-        rows: rows
-            .flat_map(|(out, time, diff)| match out {
-                Out::Row(row) => Some((row, time, diff)),
-                Out::Sample(..) => None,
-            })
-            .as_collection(),
-        samples: samples
-            .flat_map(|(out, time, diff)| match out {
-                Out::Sample(key, sample) => Some(((key, sample), time, diff)),
-                Out::Row(_) => None,
-            })
-            .as_collection(),
+        rows: rows.as_collection(),
+        samples: samples.as_collection(),
     }
 }
 
@@ -372,18 +349,19 @@ impl Upsert {
         input: Input,
         rows: bool,
         stats: Option<&PipelineStats>,
-        emit: impl FnMut(Out, isize),
+        row: impl FnMut(SilverRow, isize),
+        sample: impl FnMut((LapKey, LapSample), isize),
     ) {
         match input {
-            Input::Event(event) => self.event(event, rows, stats, emit),
-            Input::Entries(entries) => self.entries(entries, rows, emit),
+            Input::Event(event) => self.event(event, rows, stats, row, sample),
+            Input::Entries(entries) => self.entries(entries, rows, row),
         }
     }
 
     /// Applies entries, emitting the changes of the silver collection (when
     /// `rows`): every held row of a key whose entry changed moves to the new
     /// entry. Samples do not depend on entries.
-    fn entries(&mut self, entries: Vec<Entry>, rows: bool, mut emit: impl FnMut(Out, isize)) {
+    fn entries(&mut self, entries: Vec<Entry>, rows: bool, mut row: impl FnMut(SilverRow, isize)) {
         let known = &mut self.known;
         let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
         for entry in entries {
@@ -402,18 +380,18 @@ impl Upsert {
             let Some(old) = before.get(&key) else { continue };
             let new = known.get(&key);
             if old.as_ref() != new {
-                emit(
-                    Out::Row(SilverRow {
+                row(
+                    SilverRow {
                         event: event.clone(),
                         entry: old.clone(),
-                    }),
+                    },
                     -1,
                 );
-                emit(
-                    Out::Row(SilverRow {
+                row(
+                    SilverRow {
                         event: event.clone(),
                         entry: new.cloned(),
-                    }),
+                    },
                     1,
                 );
             }
@@ -430,7 +408,8 @@ impl Upsert {
         event: Event,
         rows: bool,
         stats: Option<&PipelineStats>,
-        mut emit: impl FnMut(Out, isize),
+        mut row: impl FnMut(SilverRow, isize),
+        mut sample: impl FnMut((LapKey, LapSample), isize),
     ) {
         let count = |outcome| {
             if let Some(stats) = stats {
@@ -452,16 +431,16 @@ impl Upsert {
                 } else {
                     count(Outcome::Corrected);
                     let old = std::mem::replace(current, event);
-                    emit(Out::Sample(lap_key(&old), LapSample::of(&old)), -1);
-                    emit(Out::Sample(lap_key(current), LapSample::of(current)), 1);
+                    sample((lap_key(&old), LapSample::of(&old)), -1);
+                    sample((lap_key(current), LapSample::of(current)), 1);
                     if rows {
                         let entry = entry_of(&old);
-                        emit(Out::Row(SilverRow { event: old, entry }), -1);
-                        emit(
-                            Out::Row(SilverRow {
+                        row(SilverRow { event: old, entry }, -1);
+                        row(
+                            SilverRow {
                                 entry: entry_of(current),
                                 event: current.clone(),
-                            }),
+                            },
                             1,
                         );
                     }
@@ -469,13 +448,13 @@ impl Upsert {
             }
             Slot::Inserted(event) => {
                 count(Outcome::Inserted);
-                emit(Out::Sample(lap_key(event), LapSample::of(event)), 1);
+                sample((lap_key(event), LapSample::of(event)), 1);
                 if rows {
-                    emit(
-                        Out::Row(SilverRow {
+                    row(
+                        SilverRow {
                             event: event.clone(),
                             entry: entry_of(event),
-                        }),
+                        },
                         1,
                     );
                 }

@@ -27,16 +27,43 @@ use timely::dataflow::operators::Capability;
 
 use crate::Time;
 
-/// Input of one operator, by time; see the module docs.
-pub struct TimeOrder<D> {
-    /// The time whose input is being applied on arrival, with a capability
-    /// to emit its changes at.
-    open: Option<Capability<Time>>,
-    /// Input ahead of the frontier.
-    waiting: BTreeMap<Time, (Capability<Time>, Vec<D>)>,
+/// A capability to emit at one time, on one output or several.
+pub trait TimeCap: Clone {
+    /// Its time.
+    fn time(&self) -> Time;
+    /// A capability at a later time.
+    fn delayed(&self, time: &Time) -> Self;
 }
 
-impl<D> Default for TimeOrder<D> {
+impl TimeCap for Capability<Time> {
+    fn time(&self) -> Time {
+        *Capability::time(self)
+    }
+    fn delayed(&self, time: &Time) -> Self {
+        Capability::delayed(self, time)
+    }
+}
+
+/// One capability per output of a two-output operator.
+impl TimeCap for (Capability<Time>, Capability<Time>) {
+    fn time(&self) -> Time {
+        *self.0.time()
+    }
+    fn delayed(&self, time: &Time) -> Self {
+        (self.0.delayed(time), self.1.delayed(time))
+    }
+}
+
+/// Input of one operator, by time; see the module docs.
+pub struct TimeOrder<D, C: TimeCap = Capability<Time>> {
+    /// The time whose input is being applied on arrival, with a capability
+    /// to emit its changes at.
+    open: Option<C>,
+    /// Input ahead of the frontier.
+    waiting: BTreeMap<Time, (C, Vec<D>)>,
+}
+
+impl<D, C: TimeCap> Default for TimeOrder<D, C> {
     fn default() -> Self {
         TimeOrder {
             open: None,
@@ -45,17 +72,17 @@ impl<D> Default for TimeOrder<D> {
     }
 }
 
-impl<D> TimeOrder<D> {
+impl<D, C: TimeCap> TimeOrder<D, C> {
     /// Whether input at `time` may be applied now: `time` is `earliest`, the
     /// least time any input may still bring (the frontiers' minimum), and
     /// every earlier time has been closed. Holds a capability for `time`
     /// (from `cap`, at or before it) until the time is closed.
-    pub fn admit(&mut self, cap: &Capability<Time>, time: Time, earliest: Option<Time>) -> bool {
+    pub fn admit(&mut self, cap: &C, time: Time, earliest: Option<Time>) -> bool {
         if earliest != Some(time) {
             return false;
         }
         match &self.open {
-            Some(open) if *open.time() == time => true,
+            Some(open) if open.time() == time => true,
             Some(_) => false,
             None => {
                 self.open = Some(cap.delayed(&time));
@@ -65,7 +92,7 @@ impl<D> TimeOrder<D> {
     }
 
     /// Keeps `items` at `time` until the time is closed.
-    pub fn defer(&mut self, cap: &Capability<Time>, time: Time, items: impl IntoIterator<Item = D>) {
+    pub fn defer(&mut self, cap: &C, time: Time, items: impl IntoIterator<Item = D>) {
         self.waiting
             .entry(time)
             .or_insert_with(|| (cap.delayed(&time), Vec::new()))
@@ -76,8 +103,8 @@ impl<D> TimeOrder<D> {
     /// The next time that `earliest` (as in [`TimeOrder::admit`]) has
     /// passed, in time order: a capability at it and its input that waited.
     /// The caller applies the input, then emits the time's changes.
-    pub fn next_closed(&mut self, earliest: Option<Time>) -> Option<(Capability<Time>, Vec<D>)> {
-        let open = self.open.as_ref().map(|c| *c.time());
+    pub fn next_closed(&mut self, earliest: Option<Time>) -> Option<(C, Vec<D>)> {
+        let open = self.open.as_ref().map(|c| c.time());
         let waiting = self.waiting.first_key_value().map(|(t, _)| *t);
         let time = match (open, waiting) {
             (Some(a), Some(b)) => a.min(b),
@@ -87,7 +114,7 @@ impl<D> TimeOrder<D> {
             return None;
         }
         let waited = self.waiting.remove(&time);
-        let cap = match self.open.take_if(|c| *c.time() == time) {
+        let cap = match self.open.take_if(|c| c.time() == time) {
             Some(cap) => cap,
             None => waited.as_ref().map(|(c, _)| c.clone())?,
         };

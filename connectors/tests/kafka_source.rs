@@ -2,7 +2,8 @@
 //! `--stop-at-end` replay reads every record once, also when the run
 //! pauses the partitions (the dataflow is behind) for longer than the
 //! quiet time right after the first record of a partition's last batch,
-//! and when it resumes from the middle of a record batch.
+//! or is busy elsewhere that long, and when it resumes from the middle of
+//! a record batch.
 
 mod common;
 
@@ -77,6 +78,35 @@ fn a_pause_longer_than_the_quiet_time_loses_no_record() {
     std::thread::sleep(QUIET + Duration::from_millis(200));
     assert!(!source.finished(), "a paused source is not finished");
     source.set_paused(false).expect("resumes");
+    let offsets = read_to_finish(&mut source, offsets);
+    assert!(
+        offsets == (0..RECORDS as u64).collect::<Vec<_>>(),
+        "every record once, in order: read {} of {RECORDS}, ending {:?}",
+        offsets.len(),
+        offsets.last()
+    );
+}
+
+#[test]
+fn a_busy_caller_that_does_not_read_for_longer_than_the_quiet_time_loses_no_record() {
+    let broker = Broker::start();
+    produce(&broker, "busy");
+    let mut source =
+        KafkaSource::open(&broker.addr, &topics("busy"), 0, 1, &BTreeMap::new(), true).expect("opens");
+    let mut offsets = Vec::new();
+    let started = Instant::now();
+    while offsets.is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "a first record comes"
+        );
+        source
+            .read(Duration::from_millis(10), 1, |r| offsets.push(r.offset))
+            .expect("reads");
+    }
+    // The run is busy (a long checkpoint), not paused: the client goes on
+    // fetching into its queue.
+    std::thread::sleep(QUIET + Duration::from_millis(200));
     let offsets = read_to_finish(&mut source, offsets);
     assert!(
         offsets == (0..RECORDS as u64).collect::<Vec<_>>(),

@@ -139,6 +139,10 @@ pub struct KafkaSource {
     assigned: Vec<Assigned>,
     format: Format,
     paused: bool,
+    /// Whether the last [`KafkaSource::read`] found no message at all: the
+    /// client's queue was empty (records the client fetched while the
+    /// caller did something else would be there).
+    drained: bool,
     last_warning: Option<Instant>,
 }
 
@@ -235,6 +239,7 @@ impl KafkaSource {
             assigned,
             format: topics.format,
             paused: false,
+            drained: false,
             last_warning: None,
         })
     }
@@ -249,10 +254,12 @@ impl KafkaSource {
         let consumer = &self.consumer;
         let mut read = 0;
         let mut wait = timeout;
+        self.drained = true;
         while read < max {
             let Some(result) = consumer.poll(wait) else {
                 break;
             };
+            self.drained = false;
             wait = Duration::ZERO;
             let message = match result {
                 Ok(message) => message,
@@ -364,12 +371,15 @@ impl KafkaSource {
 
     /// Whether every partition reached its end offset and stayed quiet for
     /// [`QUIET`] while being read (never, without `stop_at_end`, unless the
-    /// worker has no partitions). Quiet is counted only while reading, from
-    /// a verified position: a run that paused for longer than [`QUIET`]
-    /// right after the first record of a partition's last batch must still
-    /// read the rest of that batch.
+    /// worker has no partitions), and the last read found the client's
+    /// queue empty. Quiet is counted only while not paused, from a verified
+    /// position, and the last read must have found nothing: a run that
+    /// paused, or spent longer than [`QUIET`] on a checkpoint, right after
+    /// the first record of a partition's last batch must still read the
+    /// rest of that batch.
     pub fn finished(&self) -> bool {
         !self.paused
+            && self.drained
             && self.assigned.iter().all(|a| {
                 a.verified
                     && a.end.is_some_and(|end| a.next >= end)

@@ -150,29 +150,31 @@ impl Winners {
         }
     }
 
-    /// Doubles the slot table, inserting the events in the order they are
-    /// stored: a rehash by the table itself would visit them in slot order,
-    /// one cache miss per event (at millions of events, the most expensive
-    /// part of an insert).
+    /// Doubles the slot table.
     fn grow(&mut self) {
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
-        let mut grown = HashTable::with_capacity((self.slots.capacity() * 2).max(1024));
-        for (slot, event) in chunks.iter().flatten().enumerate() {
-            // Fewer than 2^32 events: `upsert` checked the count.
-            grown.insert_unique(hasher.hash_one(&event.event_id), slot as u32, rehash);
-        }
-        self.slots = grown;
+        self.rebuild((self.slots.capacity() * 2).max(1024));
     }
 
     /// Makes room for `rows` events in all without growing.
     fn reserve(&mut self, rows: usize) {
         if rows > self.slots.capacity() {
-            let (chunks, hasher) = (&self.chunks, &self.hasher);
-            self.slots.reserve(rows - self.slots.len(), |&s| {
-                hasher.hash_one(&Self::slot(chunks, s).event_id)
-            });
+            self.rebuild(rows);
         }
+    }
+
+    /// Replaces the slot table by one with room for `capacity` events,
+    /// inserting the events in the order they are stored: a rehash by the
+    /// table itself would visit them in slot order, one cache miss per
+    /// event (at millions of events, the most expensive part of an insert).
+    fn rebuild(&mut self, capacity: usize) {
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
+        let mut rebuilt = HashTable::with_capacity(capacity);
+        for (slot, event) in chunks.iter().flatten().enumerate() {
+            // Fewer than 2^32 events: `upsert` checked the count.
+            rebuilt.insert_unique(hasher.hash_one(&event.event_id), slot as u32, rehash);
+        }
+        self.slots = rebuilt;
     }
 
     fn len(&self) -> usize {
@@ -337,9 +339,12 @@ struct Upsert {
     known: HashMap<(Symbol, u8), Entry>,
 }
 
-/// The lap key of `event`.
-fn lap_key(event: &Event) -> LapKey {
-    (event.session_id, event.car_number, event.lap)
+/// What gold reads of `event`: its lap key and sample.
+fn sample_of(event: &Event) -> (LapKey, LapSample) {
+    (
+        (event.session_id, event.car_number, event.lap),
+        LapSample::of(event),
+    )
 }
 
 impl Upsert {
@@ -431,8 +436,8 @@ impl Upsert {
                 } else {
                     count(Outcome::Corrected);
                     let old = std::mem::replace(current, event);
-                    sample((lap_key(&old), LapSample::of(&old)), -1);
-                    sample((lap_key(current), LapSample::of(current)), 1);
+                    sample(sample_of(&old), -1);
+                    sample(sample_of(current), 1);
                     if rows {
                         let entry = entry_of(&old);
                         row(SilverRow { event: old, entry }, -1);
@@ -448,7 +453,7 @@ impl Upsert {
             }
             Slot::Inserted(event) => {
                 count(Outcome::Inserted);
-                sample((lap_key(event), LapSample::of(event)), 1);
+                sample(sample_of(event), 1);
                 if rows {
                     row(
                         SilverRow {

@@ -25,11 +25,15 @@
 //! time, so the output at every time is exactly silver of the input up to
 //! that time.
 //!
-//! Memory: one `Event` (≤ 112 bytes, see `event.rs`) per retained event id in
-//! a hash table keyed by the event's own id, plus the table's overhead (one
-//! control byte per slot, at most 7/8 of the slots full, so between 1.14x
-//! and 2.3x the slots per event, depending on where the table is between
-//! two doublings).
+//! A restore's rows are stored without a lookup and indexed together once
+//! the last restore time is done ([`Winners::index_stored`]), in the order
+//! of their places in the table rather than of their arrival.
+//!
+//! Memory: one `Event` (≤ 112 bytes, see `event.rs`) per retained event id,
+//! in fixed-size chunks, plus a hash table of 4-byte slot numbers and a
+//! control byte per slot, at most 7/8 of the slots full (between 1.14x and
+//! 2.3x the slots per event, depending on where the table is between two
+//! doublings): see [`Winners`].
 
 use std::hash::{BuildHasher, Hash};
 use std::rc::Rc;
@@ -177,6 +181,100 @@ impl Winners {
         self.slots = rebuilt;
     }
 
+    /// Stores `event` without looking up or indexing its id: a restore's
+    /// rows, which [`Winners::index_stored`] indexes in one pass once the
+    /// restore is over. Only before any [`Winners::upsert`].
+    fn store(&mut self, event: Event) -> &Event {
+        debug_assert!(self.slots.is_empty(), "stored before any upsert");
+        if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let chunk = self.chunks.last_mut().expect("pushed above");
+        chunk.push(event);
+        chunk.last().expect("pushed above")
+    }
+
+    /// Indexes every event [`Winners::store`]d, in the order of their
+    /// places in the table rather than of their arrival: inserting millions
+    /// of ids in arrival order costs a cache miss or two per id (the slots
+    /// a hash picks are spread over a table of tens of megabytes), while in
+    /// table order consecutive inserts touch neighbouring slots. The ids are
+    /// binned by their table position (a counting sort on the hash's
+    /// position bits), which costs two sequential passes over the events.
+    ///
+    /// Silver holds one row per id, so a restore's ids are distinct; should
+    /// two stored events share one (a table that was not written by
+    /// racecast), the lesser by [`beats`] is dropped and returned, so that
+    /// its caller can retract what it emitted for it.
+    fn index_stored(&mut self) -> Vec<Event> {
+        let count = self.len();
+        if count == 0 || !self.slots.is_empty() {
+            return Vec::new();
+        }
+        let mut table = HashTable::with_capacity(count.max(self.slots.capacity()));
+        // hashbrown places a hash at `hash & (buckets - 1)`, buckets being
+        // the power of two above capacity * 8 / 7; a wrong guess here only
+        // costs speed.
+        let buckets = (table.capacity() * 8 / 7).next_power_of_two().max(1);
+        let position_bits = buckets.trailing_zeros();
+        let bin_bits = position_bits.min(12);
+        let bin_of = |hash: u64| ((hash & (buckets as u64 - 1)) >> (position_bits - bin_bits)) as usize;
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        let mut starts = vec![0usize; (1 << bin_bits) + 1];
+        for event in chunks.iter().flatten() {
+            starts[bin_of(hasher.hash_one(&event.event_id)) + 1] += 1;
+        }
+        for bin in 1..starts.len() {
+            starts[bin] += starts[bin - 1];
+        }
+        let mut binned = vec![(0u64, 0u32); count];
+        for (slot, event) in chunks.iter().flatten().enumerate() {
+            let hash = hasher.hash_one(&event.event_id);
+            let at = &mut starts[bin_of(hash)];
+            // Fewer than 2^32 events: `upsert` and the restore check the count.
+            binned[*at] = (hash, slot as u32);
+            *at += 1;
+        }
+        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
+        let mut dropped: Vec<u32> = Vec::new();
+        for (hash, slot) in binned {
+            // The ids are compared (reading the events) only when a slot's
+            // 7 hash bits match, which for a new id is rare.
+            let same = |&s: &u32| Self::slot(chunks, s).event_id == Self::slot(chunks, slot).event_id;
+            match table.entry(hash, same, rehash) {
+                hashbrown::hash_table::Entry::Vacant(vacant) => {
+                    vacant.insert(slot);
+                }
+                hashbrown::hash_table::Entry::Occupied(mut held) => {
+                    let kept = *held.get();
+                    if beats(Self::slot(chunks, slot), Self::slot(chunks, kept)) {
+                        *held.get_mut() = slot;
+                        dropped.push(kept);
+                    } else {
+                        dropped.push(slot);
+                    }
+                }
+            }
+        }
+        if dropped.is_empty() {
+            self.slots = table;
+            return Vec::new();
+        }
+        // Rare: take the dropped events out of the store and index again.
+        let capacity = table.capacity();
+        dropped.sort_unstable();
+        let mut losers = Vec::with_capacity(dropped.len());
+        for (slot, event) in std::mem::take(&mut self.chunks).into_iter().flatten().enumerate() {
+            if dropped.binary_search(&(slot as u32)).is_ok() {
+                losers.push(event);
+            } else {
+                self.store(event);
+            }
+        }
+        self.rebuild(capacity);
+        losers
+    }
+
     fn len(&self) -> usize {
         // Every chunk but the last is full.
         self.chunks
@@ -251,7 +349,7 @@ pub fn silver_upsert_counted<'scope>(
     let (rows_out, rows) = builder.new_output::<Vec<(SilverRow, Time, isize)>>();
     let (samples_out, samples) = builder.new_output::<Vec<((LapKey, LapSample), Time, isize)>>();
     let (mut rows_out, mut samples_out) = (OutputBuilder::from(rows_out), OutputBuilder::from(samples_out));
-    builder.build(move |_initial| {
+    builder.build(move |initial| {
         let mut upsert = Upsert::default();
         if let Some(r) = restore {
             // Routing by id spreads the rows evenly (to a few thousand at
@@ -259,7 +357,17 @@ pub fn silver_upsert_counted<'scope>(
             let share = r.rows / peers.max(1);
             upsert.winners.reserve((share + share / 256 + 1024) as usize);
         }
-        let rows_at = move |time: Time| restore.is_none_or(|r| time > r.until);
+        let phase_at = move |time: Time| match restore {
+            Some(r) if time <= r.until => Phase::Restore,
+            _ => Phase::Live,
+        };
+        // While the restore is on: capabilities (following the frontier, up
+        // to the last restore time) to retract, once it is over, what was
+        // emitted for a restored row that lost to another with its id.
+        let mut restoring = restore.and_then(|r| {
+            let mut caps = initial.into_iter();
+            Some(((caps.next()?, caps.next()?), r.until))
+        });
         let mut order: TimeOrder<Input, (Capability<Time>, Capability<Time>)> = TimeOrder::default();
         move |frontiers| {
             let (mut rows_out, mut samples_out) = (rows_out.activate(), samples_out.activate());
@@ -267,13 +375,28 @@ pub fn silver_upsert_counted<'scope>(
                 .into_iter()
                 .chain(earliest(&frontiers[1]))
                 .min();
+            if let Some((caps, until)) = restoring.as_mut() {
+                let until = *until;
+                caps.0.downgrade(&earliest.unwrap_or(until).min(until));
+                caps.1.downgrade(&earliest.unwrap_or(until).min(until));
+                if earliest.is_none_or(|t| t > until) {
+                    // Every restored row is in: index them before any
+                    // later input looks one up.
+                    let mut samples = samples_out.session(&caps.1);
+                    for loser in upsert.winners.index_stored() {
+                        samples.give((sample_of(&loser), until, -1));
+                    }
+                    drop(samples);
+                    restoring = None;
+                }
+            }
             while let Some((caps, waited)) = order.next_closed(earliest) {
                 let time = *caps.0.time();
                 let (mut rows, mut samples) = (rows_out.session(&caps.0), samples_out.session(&caps.1));
                 for input in waited {
                     upsert.apply(
                         input,
-                        rows_at(time),
+                        phase_at(time),
                         stats.as_deref(),
                         |row, diff| rows.give((row, time, diff)),
                         |sample, diff| samples.give((sample, time, diff)),
@@ -287,12 +410,14 @@ pub fn silver_upsert_counted<'scope>(
                 let Some(caps) = caps_of(cap) else { return };
                 let time = *caps.0.time();
                 let events = data.flat_map(|d| d.drain(..));
-                if order.admit(&caps, time, earliest) {
+                // A restore's rows are stored as they come, in any order:
+                // they are indexed together once the restore is over.
+                if phase_at(time) == Phase::Restore || order.admit(&caps, time, earliest) {
                     let (mut rows, mut samples) = (rows_out.session(&caps.0), samples_out.session(&caps.1));
                     for event in events {
                         upsert.event(
                             event,
-                            rows_at(time),
+                            phase_at(time),
                             stats.as_deref(),
                             |row, diff| rows.give((row, time, diff)),
                             |sample, diff| samples.give((sample, time, diff)),
@@ -306,9 +431,11 @@ pub fn silver_upsert_counted<'scope>(
                 let Some(caps) = caps_of(cap) else { return };
                 let time = *caps.0.time();
                 let entries: Vec<Entry> = data.flat_map(|d| d.drain(..)).collect();
-                if order.admit(&caps, time, earliest) {
+                // At a restore time, entries only set the known winners
+                // (which do not depend on order).
+                if phase_at(time) == Phase::Restore || order.admit(&caps, time, earliest) {
                     let mut rows = rows_out.session(&caps.0);
-                    upsert.entries(entries, rows_at(time), |row, diff| rows.give((row, time, diff)));
+                    upsert.entries(entries, phase_at(time), |row, diff| rows.give((row, time, diff)));
                 } else {
                     order.defer(&caps, time, [Input::Entries(entries)]);
                 }
@@ -322,6 +449,18 @@ pub fn silver_upsert_counted<'scope>(
         rows: rows.as_collection(),
         samples: samples.as_collection(),
     }
+}
+
+/// Whether a time is one of a resumed run's restore times, whose input is
+/// silver's state as of the checkpoint it resumes from ([`Restore`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// A restore time: events are restored rows (distinct ids, stored
+    /// without lookup and indexed at the end), and no silver row is
+    /// emitted (the sinks hold them).
+    Restore,
+    /// Any other time.
+    Live,
 }
 
 /// Input that waits for its time.
@@ -348,25 +487,25 @@ fn sample_of(event: &Event) -> (LapKey, LapSample) {
 }
 
 impl Upsert {
-    /// Applies one waiting input (emitting silver rows only when `rows`).
+    /// Applies one waiting input.
     fn apply(
         &mut self,
         input: Input,
-        rows: bool,
+        phase: Phase,
         stats: Option<&PipelineStats>,
         row: impl FnMut(SilverRow, isize),
         sample: impl FnMut((LapKey, LapSample), isize),
     ) {
         match input {
-            Input::Event(event) => self.event(event, rows, stats, row, sample),
-            Input::Entries(entries) => self.entries(entries, rows, row),
+            Input::Event(event) => self.event(event, phase, stats, row, sample),
+            Input::Entries(entries) => self.entries(entries, phase, row),
         }
     }
 
-    /// Applies entries, emitting the changes of the silver collection (when
-    /// `rows`): every held row of a key whose entry changed moves to the new
-    /// entry. Samples do not depend on entries.
-    fn entries(&mut self, entries: Vec<Entry>, rows: bool, mut row: impl FnMut(SilverRow, isize)) {
+    /// Applies entries, emitting the changes of the silver collection
+    /// (none at a restore time): every held row of a key whose entry changed
+    /// moves to the new entry. Samples do not depend on entries.
+    fn entries(&mut self, entries: Vec<Entry>, phase: Phase, mut row: impl FnMut(SilverRow, isize)) {
         let known = &mut self.known;
         let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
         for entry in entries {
@@ -377,7 +516,7 @@ impl Upsert {
                 known.insert(key, entry);
             }
         }
-        if before.is_empty() || !rows {
+        if before.is_empty() || phase == Phase::Restore {
             return;
         }
         for event in self.winners.iter() {
@@ -404,14 +543,15 @@ impl Upsert {
     }
 
     /// Applies one event, emitting the changes of the silver collection
-    /// (when `rows`) and of its samples: nothing when it loses to the
-    /// current winner, `-old +new` when it beats it, `+new` for a new id. An
-    /// id that changes twice in one timestamp emits `-a +b -b +c`, which
-    /// consolidates to `-a +c` downstream.
+    /// and of its samples: nothing when it loses to the current winner,
+    /// `-old +new` when it beats it, `+new` for a new id. An id that changes
+    /// twice in one timestamp emits `-a +b -b +c`, which consolidates to `-a
+    /// +c` downstream. A restored row is stored as a new id and emits its
+    /// sample only.
     fn event(
         &mut self,
         event: Event,
-        rows: bool,
+        phase: Phase,
         stats: Option<&PipelineStats>,
         mut row: impl FnMut(SilverRow, isize),
         mut sample: impl FnMut((LapKey, LapSample), isize),
@@ -421,6 +561,11 @@ impl Upsert {
                 stats.record_upsert(outcome);
             }
         };
+        if phase == Phase::Restore {
+            count(Outcome::Inserted);
+            sample(sample_of(self.winners.store(event)), 1);
+            return;
+        }
         let known = &self.known;
         let entry_of = |event: &Event| known.get(&(event.session_id, event.car_number)).cloned();
         let state = &mut self.winners;
@@ -438,32 +583,208 @@ impl Upsert {
                     let old = std::mem::replace(current, event);
                     sample(sample_of(&old), -1);
                     sample(sample_of(current), 1);
-                    if rows {
-                        let entry = entry_of(&old);
-                        row(SilverRow { event: old, entry }, -1);
-                        row(
-                            SilverRow {
-                                entry: entry_of(current),
-                                event: current.clone(),
-                            },
-                            1,
-                        );
-                    }
-                }
-            }
-            Slot::Inserted(event) => {
-                count(Outcome::Inserted);
-                sample(sample_of(event), 1);
-                if rows {
+                    let entry = entry_of(&old);
+                    row(SilverRow { event: old, entry }, -1);
                     row(
                         SilverRow {
-                            event: event.clone(),
-                            entry: entry_of(event),
+                            entry: entry_of(current),
+                            event: current.clone(),
                         },
                         1,
                     );
                 }
             }
+            Slot::Inserted(event) => {
+                count(Outcome::Inserted);
+                sample(sample_of(event), 1);
+                row(
+                    SilverRow {
+                        event: event.clone(),
+                        entry: entry_of(event),
+                    },
+                    1,
+                );
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::date::SessionDate;
+    use crate::event::{EventType, Payload};
+    use crate::real::Real;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// A position event of car `car` with sequence `sequence` (its id, as a
+    /// canonical id or as text), `revision` and speed `speed`.
+    fn event(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> Event {
+        let session_id = Symbol::intern("2026-test-R");
+        let event_id = if text_id {
+            EventId::Text(format!("other-{car}-{sequence}").into())
+        } else {
+            EventId::Canonical {
+                session: session_id,
+                car,
+                event_type: EventType::Position,
+                sequence,
+            }
+        };
+        Event {
+            event_id,
+            revision,
+            session_id,
+            session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
+            car_number: car,
+            lap: 1 + (sequence % 3) as u8,
+            timestamp_ms: 1_780_000_000_000 + sequence as i64,
+            sequence,
+            payload: Payload::Position {
+                x_m: Real(0.0),
+                y_m: Real(0.0),
+                z_m: Real(0.0),
+                speed_kph: Real(f64::from(speed)),
+                heading_deg: Real(0.0),
+                sector: 1,
+            },
+        }
+    }
+
+    /// The winner per id of `events`, by [`beats`].
+    fn winners_of(events: &[Event]) -> BTreeMap<EventId, Event> {
+        let mut winners: BTreeMap<EventId, Event> = BTreeMap::new();
+        for e in events {
+            match winners.get(&e.event_id) {
+                Some(w) if !beats(e, w) => {}
+                _ => {
+                    winners.insert(e.event_id.clone(), e.clone());
+                }
+            }
+        }
+        winners
+    }
+
+    #[test]
+    fn stored_events_are_indexed_for_lookup() {
+        let mut winners = Winners::default();
+        let stored: Vec<Event> = (0..20_000u64)
+            .map(|i| event(1 + (i % 20) as u8, i, i % 7 == 0, 0, 0))
+            .collect();
+        for e in stored.iter().cloned() {
+            winners.store(e);
+        }
+        assert!(winners.index_stored().is_empty(), "distinct ids");
+        assert_eq!(winners.len(), stored.len());
+        for e in &stored {
+            // The same event again is found, not inserted.
+            let hash = winners.hash(&e.event_id);
+            match winners.upsert(hash, e.clone()) {
+                Slot::Held(held, _) => assert_eq!(held, e),
+                Slot::Inserted(_) => panic!("{:?} not found", e.event_id),
+            }
+        }
+        let new = event(1, 1_000_000, false, 0, 0);
+        let hash = winners.hash(&new.event_id);
+        assert!(matches!(winners.upsert(hash, new), Slot::Inserted(_)));
+        assert_eq!(winners.len(), stored.len() + 1);
+    }
+
+    proptest! {
+        /// Stored events with repeated ids: indexing keeps the winner per id
+        /// and hands back exactly the others.
+        #[test]
+        fn indexing_drops_all_but_the_winner_per_id(
+            specs in proptest::collection::vec((0u64..40, any::<bool>(), 0u32..3, 0u8..3), 0..200),
+        ) {
+            let events: Vec<Event> = specs
+                .iter()
+                .map(|&(seq, text, revision, speed)| event(7, seq, text, revision, speed))
+                .collect();
+            let mut winners = Winners::default();
+            for e in events.iter().cloned() {
+                winners.store(e);
+            }
+            let mut losers = winners.index_stored();
+            let expected = winners_of(&events);
+            let mut kept: Vec<Event> = winners.iter().cloned().collect();
+            kept.sort();
+            let mut expected_kept: Vec<Event> = expected.values().cloned().collect();
+            expected_kept.sort();
+            prop_assert_eq!(&kept, &expected_kept);
+            // Winners and losers together are the stored events.
+            losers.extend(kept);
+            losers.sort();
+            let mut all = events.clone();
+            all.sort();
+            prop_assert_eq!(losers, all);
+            for w in expected.values() {
+                let hash = winners.hash(&w.event_id);
+                match winners.upsert(hash, w.clone()) {
+                    Slot::Held(held, _) => prop_assert_eq!(&*held, w),
+                    Slot::Inserted(_) => prop_assert!(false, "{:?} not found", w.event_id),
+                }
+            }
+        }
+
+        /// A restore followed by live input (corrections of restored ids,
+        /// new ids) gives the samples that the same events give all live:
+        /// gold does not see whether its state was restored, even when the
+        /// restored rows repeat an id.
+        #[test]
+        fn a_restore_then_live_input_samples_as_all_live(
+            restored in proptest::collection::vec((0u64..30, 0u32..2, 0u8..3), 0..60),
+            live in proptest::collection::vec((0u64..40, 0u32..4, 0u8..3), 0..60),
+        ) {
+            let restored: Vec<Event> = restored.iter().map(|&(s, r, v)| event(3, s, false, r, v)).collect();
+            let live: Vec<Event> = live.iter().map(|&(s, r, v)| event(3, s, false, r, v)).collect();
+            let all_live = samples_of(&[], &[restored.clone(), live.clone()].concat());
+            prop_assert_eq!(samples_of(&restored, &live), all_live);
+        }
+    }
+
+    /// The samples (consolidated, as of the end) and the live silver rows
+    /// of a run that restores `restored` (on two restore times) and then
+    /// reads `live` (on two times).
+    fn samples_of(restored: &[Event], live: &[Event]) -> BTreeMap<(LapKey, LapSample), isize> {
+        use timely::dataflow::operators::capture::{Capture, Extract};
+        use timely::dataflow::operators::vec::Input as _;
+        let (restored, live) = (restored.to_vec(), live.to_vec());
+        let captured = timely::execute_directly(move |worker| {
+            let (mut events, mut entries, samples) = worker.dataflow::<Time, _, _>(|scope| {
+                let (events_in, events) = scope.new_input::<Event>();
+                let (entries_in, entries) = scope.new_input::<Entry>();
+                let restore = (!restored.is_empty()).then_some(Restore {
+                    until: 1,
+                    rows: restored.len() as u64,
+                });
+                let silver = silver_upsert_counted(events, entries, None, restore);
+                (events_in, entries_in, silver.samples.inner.capture())
+            });
+            let start = if restored.is_empty() { 2 } else { 0 };
+            events.advance_to(start);
+            entries.advance_to(start);
+            // Each list on two times: its first half, then the rest.
+            for (i, e) in restored.iter().enumerate() {
+                events.advance_to(Time::from(2 * i >= restored.len()));
+                events.send(e.clone());
+            }
+            for (i, e) in live.iter().enumerate() {
+                events.advance_to(2 + Time::from(2 * i >= live.len()));
+                events.send(e.clone());
+            }
+            // execute_directly runs the dataflow to completion.
+            drop((events, entries));
+            samples
+        });
+        let mut out: BTreeMap<(LapKey, LapSample), isize> = BTreeMap::new();
+        for (_, batch) in captured.extract() {
+            for (sample, _, diff) in batch {
+                *out.entry(sample).or_default() += diff;
+            }
+        }
+        out.retain(|_, d| *d != 0);
+        out
     }
 }

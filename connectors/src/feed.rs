@@ -17,7 +17,7 @@ use racecast_dataflow::{Entry, Event, Format, Time};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 
 use crate::checkpoint::Update;
-use crate::delta::restore::read_silver_file;
+use crate::delta::restore::read_silver_events;
 use crate::files::RecordReader;
 use crate::kafka::{KafkaSource, SourceTopics};
 use crate::metrics::worker::WorkerMetrics;
@@ -117,8 +117,8 @@ impl Feeder<'_> {
             if epochs[i] > self.epoch {
                 move_to(self, &mut inputs, epochs[i]);
             }
-            for row in read_silver_file(&resume.silver_dir, add)? {
-                inputs.events.send(row.event);
+            for event in read_silver_events(&resume.silver_dir, add)? {
+                inputs.events.send(event);
             }
             worker.step();
             while self.behind(probe) {

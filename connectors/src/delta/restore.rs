@@ -18,6 +18,7 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use deltalake::kernel::Add;
+use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use racecast_dataflow::event::{Corner, Flag, Severity, SystemPayload};
 use racecast_dataflow::silver::SilverRow;
@@ -29,6 +30,36 @@ use super::schema::Table;
 /// Reads one silver data file (`add`, relative to the table directory
 /// `dir`) back into rows.
 pub fn read_silver_file(dir: &Path, add: &Add) -> Result<Vec<SilverRow>, DeltaError> {
+    let mut rows = Vec::with_capacity(add_rows(add));
+    read_batches(dir, add, false, |batch, date, car| {
+        silver_rows(batch, date, car, &mut rows)
+    })?;
+    Ok(rows)
+}
+
+/// Reads the events of one silver data file, leaving out the entry-list
+/// columns (a restore takes the entry list from bronze): what a resumed run
+/// restores its silver state from.
+pub fn read_silver_events(dir: &Path, add: &Add) -> Result<Vec<Event>, DeltaError> {
+    let mut events = Vec::with_capacity(add_rows(add));
+    read_batches(dir, add, true, |batch, date, car| {
+        silver_events(batch, date, car, &mut events)
+    })?;
+    Ok(events)
+}
+
+/// The silver table's entry-list columns.
+const ENTRY_COLUMNS: [&str; 5] = ["driver_code", "team", "track", "session_type", "entry_revision"];
+
+/// Calls `each` with every batch of one silver data file and the file's
+/// partition values, reading every column or (`events_only`) all but
+/// [`ENTRY_COLUMNS`].
+fn read_batches(
+    dir: &Path,
+    add: &Add,
+    events_only: bool,
+    mut each: impl FnMut(&RecordBatch, SessionDate, u8) -> Result<(), String>,
+) -> Result<(), DeltaError> {
     let path = dir.join(&add.path);
     let bad = |detail: String| DeltaError::BadRow {
         path: path.clone(),
@@ -57,20 +88,24 @@ pub fn read_silver_file(dir: &Path, add: &Add) -> Result<Vec<SilverRow>, DeltaEr
         path: path.clone(),
         source,
     };
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(parquet)?
-        .with_batch_size(8192)
-        .build()
-        .map_err(parquet)?;
-    let mut rows = Vec::with_capacity(add_rows(add));
+        .with_batch_size(8192);
+    if events_only {
+        let schema = builder.parquet_schema();
+        let wanted = (0..schema.num_columns()).filter(|&i| !ENTRY_COLUMNS.contains(&schema.column(i).name()));
+        let mask = ProjectionMask::leaves(schema, wanted);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(parquet)?;
     for batch in reader {
         let batch = batch.map_err(|source| DeltaError::Arrow {
             table: Table::Silver.path(),
             source,
         })?;
-        silver_rows(&batch, session_date, car_number, &mut rows).map_err(bad)?;
+        each(&batch, session_date, car_number).map_err(bad)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// Rows of a file, from its `add` statistics (0 when unknown).
@@ -100,6 +135,10 @@ struct Columns<'a> {
     flag: &'a StringArray,
     code: &'a StringArray,
     message: &'a StringArray,
+}
+
+/// The entry-list columns of a silver data file.
+struct EntryColumns<'a> {
     driver_code: &'a StringArray,
     team: &'a StringArray,
     track: &'a StringArray,
@@ -164,11 +203,6 @@ impl<'a> Columns<'a> {
             flag: strings(batch, "flag")?,
             code: strings(batch, "code")?,
             message: strings(batch, "message")?,
-            driver_code: strings(batch, "driver_code")?,
-            team: strings(batch, "team")?,
-            track: strings(batch, "track")?,
-            session_type: strings(batch, "session_type")?,
-            entry_revision: longs(batch, "entry_revision")?,
         })
     }
 
@@ -248,6 +282,18 @@ impl<'a> Columns<'a> {
             }
         })
     }
+}
+
+impl<'a> EntryColumns<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<EntryColumns<'a>, String> {
+        Ok(EntryColumns {
+            driver_code: strings(batch, "driver_code")?,
+            team: strings(batch, "team")?,
+            track: strings(batch, "track")?,
+            session_type: strings(batch, "session_type")?,
+            entry_revision: longs(batch, "entry_revision")?,
+        })
+    }
 
     /// The row's entry; `last` (the previous row's) is reused when the
     /// row has the same one, as rows of one car do, so that its three
@@ -262,7 +308,7 @@ impl<'a> Columns<'a> {
         if self.driver_code.is_null(row) {
             return Ok(None);
         }
-        let session_type = Self::text(self.session_type, row, "session_type")?;
+        let session_type = Columns::text(self.session_type, row, "session_type")?;
         if self.entry_revision.is_null(row) {
             return Err("entry_revision is null".into());
         }
@@ -271,8 +317,8 @@ impl<'a> Columns<'a> {
             SessionType::parse(session_type).ok_or_else(|| format!("session_type {session_type:?}"))?;
         let (driver_code, team, track) = (
             self.driver_code.value(row),
-            Self::text(self.team, row, "team")?,
-            Self::text(self.track, row, "track")?,
+            Columns::text(self.team, row, "team")?,
+            Columns::text(self.track, row, "track")?,
         );
         if let Some(e) = last.as_ref().filter(|e| {
             (e.session_id, e.car_number, e.revision, e.session_type)
@@ -303,10 +349,40 @@ pub fn silver_rows(
     car_number: u8,
     out: &mut Vec<SilverRow>,
 ) -> Result<(), String> {
+    let entries = EntryColumns::of(batch)?;
+    let mut last_entry: Option<Entry> = None;
+    each_event(batch, session_date, car_number, |row, event| {
+        let entry = entries.entry(event.session_id, car_number, row, &mut last_entry)?;
+        out.push(SilverRow { event, entry });
+        Ok(())
+    })
+}
+
+/// Appends the events of one silver data-file batch (partition values
+/// given; entry-list columns not needed) to `out`.
+pub fn silver_events(
+    batch: &RecordBatch,
+    session_date: SessionDate,
+    car_number: u8,
+    out: &mut Vec<Event>,
+) -> Result<(), String> {
+    each_event(batch, session_date, car_number, |_, event| {
+        out.push(event);
+        Ok(())
+    })
+}
+
+/// Calls `each` with every row number of a silver batch and its event;
+/// errors name the row.
+fn each_event(
+    batch: &RecordBatch,
+    session_date: SessionDate,
+    car_number: u8,
+    mut each: impl FnMut(usize, Event) -> Result<(), String>,
+) -> Result<(), String> {
     let c = Columns::of(batch)?;
     // Session ids repeat on every row: intern each distinct one once.
     let mut last_session: Option<Symbol> = None;
-    let mut last_entry: Option<Entry> = None;
     let required: [(&dyn Array, &str); 4] = [
         (c.revision, "revision"),
         (c.lap, "lap"),
@@ -345,10 +421,7 @@ pub fn silver_rows(
             sequence,
             payload: c.payload(event_type, row).map_err(at)?,
         };
-        let entry = c
-            .entry(session_id, car_number, row, &mut last_entry)
-            .map_err(at)?;
-        out.push(SilverRow { event, entry });
+        each(row, event).map_err(at)?;
     }
     Ok(())
 }
@@ -405,8 +478,12 @@ mod tests {
             let batch = super::super::schema::silver_batch(&of_car);
             let mut back = Vec::new();
             silver_rows(&batch, date, car, &mut back).expect("decodes");
+            let mut events = Vec::new();
+            silver_events(&batch, date, car, &mut events).expect("decodes");
             let written: Vec<SilverRow> = of_car.into_iter().cloned().collect();
             assert_eq!(back, written);
+            let written_events: Vec<Event> = written.into_iter().map(|r| r.event).collect();
+            assert_eq!(events, written_events);
         }
     }
 }

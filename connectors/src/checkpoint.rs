@@ -619,7 +619,10 @@ impl CommitSink {
         }
         let rest = self.pending.split_off(&below);
         let ready = std::mem::replace(&mut self.pending, rest);
-        if let Err(e) = self.commit(ready).and_then(|()| self.retain()) {
+        if let Err(e) = self
+            .commit(ready, frontier.is_empty())
+            .and_then(|()| self.retain())
+        {
             self.delta = None;
             self.shared.fail(RunError::Delta(e));
         }
@@ -642,7 +645,8 @@ impl CommitSink {
         Ok(())
     }
 
-    fn commit(&mut self, ready: BTreeMap<Time, Vec<ToCommit>>) -> Result<(), DeltaError> {
+    /// Commits `ready` as one checkpoint (`last`: the run's last one).
+    fn commit(&mut self, ready: BTreeMap<Time, Vec<ToCommit>>, last: bool) -> Result<(), DeltaError> {
         let Some(delta) = self.delta.as_mut() else {
             return Ok(());
         };
@@ -720,6 +724,7 @@ impl CommitSink {
             number,
             run_id: self.run_id.clone(),
             positions: self.positions.clone(),
+            last,
         };
         drop(summary);
         let gold_changes = self

@@ -189,6 +189,9 @@ impl Feeder<'_> {
             }
             self.report_lanes(source, &lanes, next, &from);
         }
+        // The input is read: a crash set for a later ingest checkpoint than
+        // this run reached happens here.
+        crate::crash::point("ingest", u64::MAX);
         Ok(())
     }
 

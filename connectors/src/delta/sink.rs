@@ -45,6 +45,17 @@ pub struct CheckpointInfo {
     pub run_id: String,
     /// Source positions the checkpoint covers.
     pub positions: Positions,
+    /// Whether it is the run's last checkpoint (its input is done).
+    pub last: bool,
+}
+
+impl CheckpointInfo {
+    /// The number crash points see ([`crate::crash`]): the run's last
+    /// checkpoint counts as any number, so that a crash point set beyond
+    /// the checkpoints a (fast) run makes still fires.
+    pub fn crash_number(&self) -> u64 {
+        if self.last { u64::MAX } else { self.number }
+    }
 }
 
 /// `commitInfo` key: the checkpoint number.
@@ -315,9 +326,9 @@ impl DeltaSink {
             manifest.tables.insert(table.path().to_owned(), actions);
             costs.insert(table, part);
         }
-        crate::crash::point("before-manifest", info.number);
+        crate::crash::point("before-manifest", info.crash_number());
         manifest.write(&self.root)?;
-        crate::crash::point("after-manifest", info.number);
+        crate::crash::point("after-manifest", info.crash_number());
         let mut commits = BTreeMap::new();
         for table in Table::ALL {
             let actions = manifest.tables.remove(table.path()).unwrap_or_default();
@@ -327,7 +338,7 @@ impl DeltaSink {
             let version = writer
                 .commit(actions, &self.app_id, info.number, manifest.metadata.clone())
                 .await?;
-            crate::crash::point(table.crash_point(), info.number);
+            crate::crash::point(table.crash_point(), info.crash_number());
             commits.insert(
                 table,
                 TableCommit {

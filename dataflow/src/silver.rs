@@ -186,6 +186,7 @@ impl Winners {
     /// restore is over. Only before any [`Winners::upsert`].
     fn store(&mut self, event: Event) -> &Event {
         debug_assert!(self.slots.is_empty(), "stored before any upsert");
+        u32::try_from(self.len()).expect("a worker holds fewer than 2^32 silver rows");
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
@@ -231,7 +232,7 @@ impl Winners {
         for (slot, event) in chunks.iter().flatten().enumerate() {
             let hash = hasher.hash_one(&event.event_id);
             let at = &mut starts[bin_of(hash)];
-            // Fewer than 2^32 events: `upsert` and the restore check the count.
+            // Fewer than 2^32 events: `upsert` and `store` check the count.
             binned[*at] = (hash, slot as u32);
             *at += 1;
         }
@@ -352,8 +353,9 @@ pub fn silver_upsert_counted<'scope>(
     builder.build(move |initial| {
         let mut upsert = Upsert::default();
         if let Some(r) = restore {
-            // Routing by id spreads the rows evenly (to a few thousand at
-            // millions), so a little slack is enough.
+            // The capacity the restored rows are indexed with: routing by
+            // id spreads them evenly (to a few thousand at millions), so a
+            // little slack is enough.
             let share = r.rows / peers.max(1);
             upsert.winners.reserve((share + share / 256 + 1024) as usize);
         }

@@ -309,7 +309,7 @@ impl PartSink {
         let mut silver: BTreeMap<SilverRow, isize> = BTreeMap::new();
         let mut latencies = self.measure.then(Latencies::default);
         let mut capability = None;
-        let mut positions: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+        let mut positions: BTreeMap<(u32, u32), Position> = BTreeMap::new();
         let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
         part.checkpoint = checkpoint_number(first, self.k);
         for (_, epoch) in epochs {
@@ -339,23 +339,13 @@ impl PartSink {
                         changes.quarantine.push(row);
                     }
                     Update::Silver(row, _, d) => *silver.entry(row).or_insert(0) += d,
-                    Update::Position(p) => {
-                        let next = positions.entry((p.source, p.partition)).or_insert(0);
-                        *next = (*next).max(p.next);
-                    }
+                    Update::Position(p) => Positions::merge(&mut positions, p),
                     Update::Run(id) => self.run_id = Some(id),
                     Update::Failed(why) => part.failed = Some(why),
                 }
             }
         }
-        part.positions = positions
-            .into_iter()
-            .map(|((source, partition), next)| Position {
-                source,
-                partition,
-                next,
-            })
-            .collect();
+        part.positions = positions.into_values().collect();
         changes.silver = silver.into_iter().filter(|(_, d)| *d != 0).collect();
         let mut drivers = HashMap::new();
         for (row, d) in &changes.silver {
@@ -479,7 +469,7 @@ pub struct CommitSink {
     kafka: Option<KafkaEmitter>,
     /// Sources, and the positions of every checkpoint so far.
     positions: Positions,
-    next: BTreeMap<(u32, u32), u64>,
+    next: BTreeMap<(u32, u32), Position>,
     /// Epochs up to this one restore a resumed run's state: their gold
     /// changes are the tables' content already (the sink's baseline).
     restore_until: Option<Time>,
@@ -674,8 +664,7 @@ impl CommitSink {
                     summary.corrections_applied += part.corrections;
                     self.drivers.extend(part.drivers);
                     for p in part.positions {
-                        let slot = self.next.entry((p.source, p.partition)).or_insert(0);
-                        *slot = (*slot).max(p.next);
+                        Positions::merge(&mut self.next, p);
                     }
                     if let Some(l) = part.latencies {
                         latencies.ingested.extend(l.ingested);

@@ -157,16 +157,28 @@ impl Feeder<'_> {
                 break;
             }
             let source = source as u32;
-            // Per lane: records before this are done.
-            let from: Vec<u64> = (0..LANES).map(|l| start.next_of(source, l)).collect();
-            let mut reader = RecordReader::open(path)?;
+            // Per lane: records before this are done (and where it starts).
+            let from: Vec<Position> = (0..LANES)
+                .map(|l| start.of(source, l).unwrap_or(Position::at(source, l, 0)))
+                .collect();
+            // Every record before the least position of this worker's lanes
+            // is done: start there when its byte offset is known.
+            let first = lanes.iter().map(|&l| from[l as usize]).min_by_key(|p| p.next);
+            let mut reader = match first {
+                Some(Position {
+                    next,
+                    byte: Some(byte),
+                    ..
+                }) if next > 0 => RecordReader::open_at(path, byte, next)?,
+                _ => RecordReader::open(path)?,
+            };
             let format = reader.format();
             let mut value = Vec::new();
-            let mut next = 0;
+            let mut next = first.filter(|p| p.byte.is_some()).map_or(0, |p| p.next);
             while let Some(offset) = reader.read_into(&mut value)? {
                 next = offset + 1;
                 let lane = lane_of(offset);
-                if reads_lane(lane, self.index, self.peers) && offset >= from[lane as usize] {
+                if reads_lane(lane, self.index, self.peers) && offset >= from[lane as usize].next {
                     self.records.send(Ingested {
                         source,
                         partition: 0,
@@ -180,14 +192,14 @@ impl Feeder<'_> {
                 if offset % BLOCK == BLOCK - 1 {
                     // The positions go out at the epoch of the records they
                     // cover (before the tick may start the next one).
-                    self.report_lanes(source, &lanes, next, &from);
+                    self.report_lanes(source, &lanes, (next, reader.position()), &from);
                     self.tick(worker, probe);
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
                 }
             }
-            self.report_lanes(source, &lanes, next, &from);
+            self.report_lanes(source, &lanes, (next, reader.position()), &from);
         }
         // The input is read: a crash set for a later ingest checkpoint than
         // this run reached happens here.
@@ -195,13 +207,23 @@ impl Feeder<'_> {
         Ok(())
     }
 
-    fn report_lanes(&mut self, source: u32, lanes: &[u32], next: u64, from: &[u64]) {
+    /// Reports every lane of `lanes` at `next` (the next record and its
+    /// byte offset), or at its position in `from` when that is further.
+    fn report_lanes(&mut self, source: u32, lanes: &[u32], next: (u64, u64), from: &[Position]) {
+        let (next, byte) = next;
         for &lane in lanes {
-            self.positions.send(Update::Position(Position {
-                source,
-                partition: lane,
-                next: next.max(from[lane as usize]),
-            }));
+            let done = from[lane as usize];
+            let position = if next >= done.next {
+                Position {
+                    source,
+                    partition: lane,
+                    next,
+                    byte: Some(byte),
+                }
+            } else {
+                done
+            };
+            self.positions.send(Update::Position(position));
         }
     }
 
@@ -294,11 +316,7 @@ impl Feeder<'_> {
             return;
         }
         self.reported = Some(next);
-        self.positions.send(Update::Position(Position {
-            source: 0,
-            partition: 0,
-            next,
-        }));
+        self.positions.send(Update::Position(Position::at(0, 0, next)));
     }
 
     /// Reads this worker's share of the Kafka partitions from the positions
@@ -367,11 +385,11 @@ impl Feeder<'_> {
     /// Sends the next offset of every partition `source` reads.
     fn report_partitions(&mut self, source: &KafkaSource) {
         for p in source.positions() {
-            self.positions.send(Update::Position(Position {
-                source: p.source,
-                partition: p.partition as u32,
-                next: p.next as u64,
-            }));
+            self.positions.send(Update::Position(Position::at(
+                p.source,
+                p.partition as u32,
+                p.next as u64,
+            )));
         }
     }
 }

@@ -4,10 +4,13 @@
 //! [`RecordReader`] yields each record's raw bytes with its position (1-based
 //! line for `.jsonl`, 0-based record index for both) and never fails on bad
 //! content: an unterminated or truncated last record is still yielded, and the
-//! decoder rejects it. Only I/O errors are errors.
+//! decoder rejects it. Only I/O errors are errors. It also tells the byte
+//! offset of the next record ([`RecordReader::position`]), and can start at
+//! one ([`RecordReader::open_at`]): how a resumed run goes straight to its
+//! recorded positions instead of reading the file from its start.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use prost::Message;
@@ -150,27 +153,62 @@ pub struct RawRecord {
 
 /// Reads the records of a file, in order.
 pub struct RecordReader<R: BufRead> {
-    input: R,
+    input: Counted<R>,
     format: Format,
     next_index: u64,
+    /// Byte offset in the file where `input` starts.
+    base: u64,
     path: PathBuf,
     done: bool,
+}
+
+/// A reader that counts the bytes taken from it.
+struct Counted<R> {
+    inner: R,
+    taken: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.taken += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Counted<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+    fn consume(&mut self, amount: usize) {
+        self.taken += amount as u64;
+        self.inner.consume(amount);
+    }
 }
 
 impl RecordReader<BufReader<File>> {
     /// Opens `path`, with the format its extension implies.
     pub fn open(path: &Path) -> Result<Self, FileError> {
+        Self::open_at(path, 0, 0)
+    }
+
+    /// Opens `path` at byte offset `byte`, where record `index` starts (as
+    /// [`RecordReader::position`] said when it was read).
+    pub fn open_at(path: &Path, byte: u64, index: u64) -> Result<Self, FileError> {
         let format = format_of(path)?;
-        let file = File::open(path).map_err(|source| FileError::Io {
-            action: "open",
+        let io = |action, source| FileError::Io {
+            action,
             path: path.to_owned(),
             source,
-        })?;
-        Ok(RecordReader::new(
-            BufReader::with_capacity(1 << 20, file),
-            format,
-            path,
-        ))
+        };
+        let mut file = File::open(path).map_err(|e| io("open", e))?;
+        if byte > 0 {
+            file.seek(SeekFrom::Start(byte)).map_err(|e| io("seek in", e))?;
+        }
+        let mut reader = RecordReader::new(BufReader::with_capacity(1 << 20, file), format, path);
+        reader.base = byte;
+        reader.next_index = index;
+        Ok(reader)
     }
 }
 
@@ -178,12 +216,21 @@ impl<R: BufRead> RecordReader<R> {
     /// Wraps a reader.
     pub fn new(input: R, format: Format, path: &Path) -> Self {
         RecordReader {
-            input,
+            input: Counted {
+                inner: input,
+                taken: 0,
+            },
             format,
             next_index: 0,
+            base: 0,
             path: path.to_owned(),
             done: false,
         }
+    }
+
+    /// The byte offset of the next record in the file.
+    pub fn position(&self) -> u64 {
+        self.base + self.input.taken
     }
 
     /// The file's format.
@@ -292,6 +339,52 @@ mod tests {
         RecordReader::new(&bytes[..], format, Path::new("mem"))
             .map(|r| r.expect("read").value)
             .collect()
+    }
+
+    /// Opening at the position the reader gave for a record reads from
+    /// that record on, with its index, in both formats.
+    #[test]
+    fn a_reader_opened_at_a_position_goes_on_from_that_record() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let records: Vec<Vec<u8>> = (0..40u32)
+            .map(|i| format!("{{\"n\":{}}}", i * 1_000_003).into_bytes())
+            .chain([Vec::new(), vec![b'x'; 300]])
+            .collect();
+        for name in ["r.pb", "r.jsonl"] {
+            let path = dir.path().join(name);
+            let mut writer = RecordWriter::create(&path).expect("create");
+            for r in &records {
+                writer.write_raw(r).expect("write");
+            }
+            writer.finish().expect("finish");
+            let mut reader = RecordReader::open(&path).expect("open");
+            let mut positions = vec![reader.position()];
+            let mut value = Vec::new();
+            while reader.read_into(&mut value).expect("read").is_some() {
+                positions.push(reader.position());
+            }
+            assert_eq!(positions.len(), records.len() + 1, "{name}");
+            assert_eq!(
+                positions.last().copied(),
+                std::fs::metadata(&path).map(|m| m.len()).ok(),
+                "{name}: the last position is the file's end"
+            );
+            for start in [0, 1, 17, records.len() - 1, records.len()] {
+                let read: Vec<RawRecord> = RecordReader::open_at(&path, positions[start], start as u64)
+                    .expect("open at")
+                    .map(|r| r.expect("read"))
+                    .collect();
+                let expected: Vec<RawRecord> = records[start..]
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| RawRecord {
+                        index: (start + i) as u64,
+                        value: v.clone(),
+                    })
+                    .collect();
+                assert_eq!(read, expected, "{name} from record {start}");
+            }
+        }
     }
 
     #[test]

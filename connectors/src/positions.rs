@@ -9,7 +9,10 @@
 //!   will look at, so "record `r` is done" is `r < next[lane(r)]`, whatever
 //!   the worker count was: a restart with another `-w`/`-n` deals the lanes
 //!   anew and skips exactly the records that are done. (With more than
-//!   [`LANES`] workers, the workers above it read no file.)
+//!   [`LANES`] workers, the workers above it read no file.) A lane's
+//!   position also holds the byte offset of its next record, so that a
+//!   restart opens the file at the least position of the lanes it reads
+//!   instead of reading the file from its start.
 //! - **Simulator**: one position: the next delivery of the (deterministic)
 //!   race.
 //!
@@ -45,6 +48,23 @@ pub struct Position {
     pub partition: u32,
     /// Next record index (offset) to read.
     pub next: u64,
+    /// Files: the byte offset of record `next` in the file (absent in
+    /// positions written before it was recorded). Always serialized:
+    /// positions also cross processes in bincode, which cannot skip a field.
+    #[serde(default)]
+    pub byte: Option<u64>,
+}
+
+impl Position {
+    /// A position without a byte offset (Kafka, the simulator).
+    pub fn at(source: u32, partition: u32, next: u64) -> Position {
+        Position {
+            source,
+            partition,
+            next,
+            byte: None,
+        }
+    }
 }
 
 /// Every position a checkpoint covers, with the names of its sources.
@@ -76,32 +96,36 @@ impl Positions {
         }
     }
 
-    /// `(source, partition) → next`.
-    pub fn map(&self) -> BTreeMap<(u32, u32), u64> {
-        self.next
-            .iter()
-            .map(|p| ((p.source, p.partition), p.next))
-            .collect()
+    /// `(source, partition) → position`.
+    pub fn map(&self) -> BTreeMap<(u32, u32), Position> {
+        self.next.iter().map(|p| ((p.source, p.partition), *p)).collect()
     }
 
-    /// Replaces the positions with `map`.
-    pub fn set(&mut self, map: &BTreeMap<(u32, u32), u64>) {
-        self.next = map
+    /// Replaces the positions with `map`'s.
+    pub fn set(&mut self, map: &BTreeMap<(u32, u32), Position>) {
+        self.next = map.values().copied().collect();
+    }
+
+    /// The position of `source`'s `partition`, if it was ever read.
+    pub fn of(&self, source: u32, partition: u32) -> Option<Position> {
+        self.next
             .iter()
-            .map(|(&(source, partition), &next)| Position {
-                source,
-                partition,
-                next,
-            })
-            .collect();
+            .find(|p| p.source == source && p.partition == partition)
+            .copied()
     }
 
     /// The next record of `source`'s `partition` (0 when never read).
     pub fn next_of(&self, source: u32, partition: u32) -> u64 {
-        self.next
-            .iter()
-            .find(|p| p.source == source && p.partition == partition)
-            .map_or(0, |p| p.next)
+        self.of(source, partition).map_or(0, |p| p.next)
+    }
+
+    /// Merges `p` into `map`: the furthest position per (source,
+    /// partition) wins.
+    pub fn merge(map: &mut BTreeMap<(u32, u32), Position>, p: Position) {
+        let slot = map.entry((p.source, p.partition)).or_insert(p);
+        if p.next > slot.next {
+            *slot = p;
+        }
     }
 
     /// As JSON.
@@ -131,10 +155,31 @@ mod tests {
     #[test]
     fn positions_round_trip_as_json() {
         let mut p = Positions::new(vec!["a.pb".into()]);
-        p.set(&BTreeMap::from([((0, 3), 4096), ((0, 1), 2048)]));
+        let mut map = BTreeMap::new();
+        Positions::merge(&mut map, Position::at(0, 3, 4096));
+        Positions::merge(&mut map, Position::at(0, 1, 2048));
+        Positions::merge(
+            &mut map,
+            Position {
+                byte: Some(99_000),
+                ..Position::at(0, 1, 3072)
+            },
+        );
+        Positions::merge(&mut map, Position::at(0, 1, 1024));
+        p.set(&map);
         let back: Positions = serde_json::from_value(p.to_json()).expect("parses");
         assert_eq!(back, p);
         assert_eq!(back.next_of(0, 3), 4096);
         assert_eq!(back.next_of(0, 2), 0);
+        assert_eq!(
+            back.of(0, 1).and_then(|p| p.byte),
+            Some(99_000),
+            "the furthest wins"
+        );
+        // Positions written before byte offsets were recorded still parse.
+        let old =
+            r#"{"sources":["a.pb"],"block":1024,"lanes":64,"next":[{"source":0,"partition":2,"next":7}]}"#;
+        let old: Positions = serde_json::from_str(old).expect("parses");
+        assert_eq!(old.of(0, 2), Some(Position::at(0, 2, 7)));
     }
 }

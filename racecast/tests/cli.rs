@@ -166,6 +166,18 @@ fn run_resumes_by_default_and_lists_its_checkpoints() {
     assert_eq!(last["checkpoint"], first["last_checkpoint"]);
     assert_eq!(last["complete"], true);
     assert_eq!(last["versions"].as_object().expect("versions").len(), 5);
+    // Read to their ends, the files' lanes record each file's length as
+    // the byte offset of their next record: where a resumed run opens them.
+    let positions = &last["positions"];
+    let sources = positions["sources"].as_array().expect("sources");
+    let lanes = positions["next"].as_array().expect("positions");
+    assert_eq!(lanes.len(), 2 * 64, "every lane of both files: {positions}");
+    for lane in lanes {
+        let source = lane["source"].as_u64().and_then(|s| sources.get(s as usize));
+        let name = source.and_then(|s| s.as_str()).expect("a named source");
+        let length = std::fs::metadata(d.join(name)).expect("the input").len();
+        assert_eq!(lane["byte"].as_u64(), Some(length), "{lane}");
+    }
     let o = racecast(&["checkpoints"], d);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("race.pb"),

@@ -163,18 +163,15 @@ impl Feeder<'_> {
                 .collect();
             // Every record before the least position of this worker's lanes
             // is done: start there when its byte offset is known.
-            let first = lanes.iter().map(|&l| from[l as usize]).min_by_key(|p| p.next);
-            let mut reader = match first {
-                Some(Position {
-                    next,
-                    byte: Some(byte),
-                    ..
-                }) if next > 0 => RecordReader::open_at(path, byte, next)?,
-                _ => RecordReader::open(path)?,
-            };
+            let (mut next, byte) = lanes
+                .iter()
+                .map(|&l| from[l as usize])
+                .min_by_key(|p| p.next)
+                .and_then(|p| Some((p.next, p.byte?)))
+                .unwrap_or((0, 0));
+            let mut reader = RecordReader::open_at(path, byte, next)?;
             let format = reader.format();
             let mut value = Vec::new();
-            let mut next = first.filter(|p| p.byte.is_some()).map_or(0, |p| p.next);
             while let Some(offset) = reader.read_into(&mut value)? {
                 next = offset + 1;
                 let lane = lane_of(offset);
@@ -201,9 +198,6 @@ impl Feeder<'_> {
             }
             self.report_lanes(source, &lanes, (next, reader.position()), &from);
         }
-        // The input is read: a crash set for a later ingest checkpoint than
-        // this run reached happens here.
-        crate::crash::point("ingest", u64::MAX);
         Ok(())
     }
 

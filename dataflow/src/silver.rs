@@ -159,13 +159,6 @@ impl Winners {
         self.rebuild((self.slots.capacity() * 2).max(1024));
     }
 
-    /// Makes room for `rows` events in all without growing.
-    fn reserve(&mut self, rows: usize) {
-        if rows > self.slots.capacity() {
-            self.rebuild(rows);
-        }
-    }
-
     /// Replaces the slot table by one with room for `capacity` events,
     /// inserting the events in the order they are stored: a rehash by the
     /// table itself would visit them in slot order, one cache miss per
@@ -207,12 +200,12 @@ impl Winners {
     /// two stored events share one (a table that was not written by
     /// racecast), the lesser by [`beats`] is dropped and returned, so that
     /// its caller can retract what it emitted for it.
-    fn index_stored(&mut self) -> Vec<Event> {
+    fn index_stored(&mut self, capacity: usize) -> Vec<Event> {
         let count = self.len();
         if count == 0 || !self.slots.is_empty() {
             return Vec::new();
         }
-        let mut table = HashTable::with_capacity(count.max(self.slots.capacity()));
+        let mut table = HashTable::with_capacity(count.max(capacity));
         // hashbrown places a hash at `hash & (buckets - 1)`, buckets being
         // the power of two above capacity * 8 / 7; a wrong guess here only
         // costs speed.
@@ -352,23 +345,21 @@ pub fn silver_upsert_counted<'scope>(
     let (mut rows_out, mut samples_out) = (OutputBuilder::from(rows_out), OutputBuilder::from(samples_out));
     builder.build(move |initial| {
         let mut upsert = Upsert::default();
-        if let Some(r) = restore {
-            // The capacity the restored rows are indexed with: routing by
-            // id spreads them evenly (to a few thousand at millions), so a
-            // little slack is enough.
-            let share = r.rows / peers.max(1);
-            upsert.winners.reserve((share + share / 256 + 1024) as usize);
-        }
         let phase_at = move |time: Time| match restore {
             Some(r) if time <= r.until => Phase::Restore,
             _ => Phase::Live,
         };
         // While the restore is on: capabilities (following the frontier, up
         // to the last restore time) to retract, once it is over, what was
-        // emitted for a restored row that lost to another with its id.
+        // emitted for a restored row that lost to another with its id; and
+        // the capacity the restored rows are indexed with (routing by id
+        // spreads them evenly, to a few thousand at millions, so a little
+        // slack is enough).
         let mut restoring = restore.and_then(|r| {
             let mut caps = initial.into_iter();
-            Some(((caps.next()?, caps.next()?), r.until))
+            let share = r.rows / peers.max(1);
+            let capacity = (share + share / 256 + 1024) as usize;
+            Some(((caps.next()?, caps.next()?), r.until, capacity))
         });
         let mut order: TimeOrder<Input, (Capability<Time>, Capability<Time>)> = TimeOrder::default();
         move |frontiers| {
@@ -377,15 +368,16 @@ pub fn silver_upsert_counted<'scope>(
                 .into_iter()
                 .chain(earliest(&frontiers[1]))
                 .min();
-            if let Some((caps, until)) = restoring.as_mut() {
-                let until = *until;
-                caps.0.downgrade(&earliest.unwrap_or(until).min(until));
-                caps.1.downgrade(&earliest.unwrap_or(until).min(until));
+            if let Some((caps, until, capacity)) = restoring.as_mut() {
+                let (until, capacity) = (*until, *capacity);
+                let held = earliest.unwrap_or(until).min(until);
+                caps.0.downgrade(&held);
+                caps.1.downgrade(&held);
                 if earliest.is_none_or(|t| t > until) {
                     // Every restored row is in: index them before any
                     // later input looks one up.
                     let mut samples = samples_out.session(&caps.1);
-                    for loser in upsert.winners.index_stored() {
+                    for loser in upsert.winners.index_stored(capacity) {
                         samples.give((sample_of(&loser), until, -1));
                     }
                     drop(samples);
@@ -677,7 +669,7 @@ mod tests {
         for e in stored.iter().cloned() {
             winners.store(e);
         }
-        assert!(winners.index_stored().is_empty(), "distinct ids");
+        assert!(winners.index_stored(0).is_empty(), "distinct ids");
         assert_eq!(winners.len(), stored.len());
         for e in &stored {
             // The same event again is found, not inserted.
@@ -708,7 +700,7 @@ mod tests {
             for e in events.iter().cloned() {
                 winners.store(e);
             }
-            let mut losers = winners.index_stored();
+            let mut losers = winners.index_stored(0);
             let expected = winners_of(&events);
             let mut kept: Vec<Event> = winners.iter().cloned().collect();
             kept.sort();

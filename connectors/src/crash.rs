@@ -2,9 +2,12 @@
 //! in the environment, the process aborts (no destructor, no flush: what
 //! `kill -9` leaves behind) when it reaches `<point>` while writing a
 //! checkpoint numbered `<checkpoint>` or above (numbers are boundary
-//! indexes and can skip), or the run's last checkpoint (`ingest`: the end
-//! of a file input), so that a run too fast to reach `<checkpoint>` still
-//! crashes. Without the variable a crash point costs one relaxed load.
+//! indexes and can skip), or, for the points of a checkpoint's commits,
+//! the run's last checkpoint, so that a run too fast to reach
+//! `<checkpoint>` still crashes. (`ingest` has no such fallback: at the end
+//! of the input no checkpoint may be committed yet, and a crash there would
+//! leave nothing to resume from.) Without the variable a crash point costs
+//! one relaxed load.
 //!
 //! Points: `ingest` (while reading the checkpoint's input), `before-manifest`
 //! (every worker's files are written), `after-manifest`, `after-bronze`,

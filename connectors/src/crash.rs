@@ -9,7 +9,9 @@
 //! leave nothing to resume from.) Without the variable a crash point costs
 //! one relaxed load.
 //!
-//! Points: `ingest` (while reading the checkpoint's input), `before-manifest`
+//! Points: `ingest` (while reading the checkpoint's input, once the process
+//! has committed a checkpoint: epochs follow wall time, so a slow start
+//! could otherwise reach `<checkpoint>` before any commit), `before-manifest`
 //! (every worker's files are written), `after-manifest`, `after-bronze`,
 //! `after-quarantine`, `after-silver`, `after-laps`, `after-sessions` (after
 //! that table's commit), `kafka-part` (a worker's silver changes are on the

@@ -48,6 +48,8 @@ pub(crate) struct Feeder<'a> {
     pub epoch: Time,
     pub epoch_length: Duration,
     pub epoch_started: Instant,
+    /// What the process's workers share (the epoch clock, the summary).
+    pub shared: &'a crate::run::Shared,
     /// Epochs per checkpoint.
     pub k: u64,
     /// The last simulator position sent.
@@ -69,13 +71,39 @@ impl Feeder<'_> {
         self.positions.advance_to(epoch);
     }
 
-    /// Moves to the next epoch when its time is up, and keeps the dataflow
-    /// at most two epochs behind (bounded memory).
+    /// Starts the epoch clock as the input starts: at the instant the
+    /// process's first worker got here, so that every worker's epoch
+    /// boundaries fall at the same instants whenever each got through its
+    /// setup (a worker behind the others holds back every checkpoint).
+    fn start_clock(&mut self) {
+        self.epoch_started = *self.shared.feed_clock.get_or_init(Instant::now);
+    }
+
+    /// Moves to the epoch the clock is at, and keeps the dataflow at most
+    /// two epochs behind (bounded memory).
+    ///
+    /// Epochs keep to wall time even when a tick comes late (worker 0
+    /// commits checkpoints inside its steps): a worker that only moved one
+    /// epoch per tick fell behind the others by its commit time at every
+    /// checkpoint, and every worker's boundary waited for it.
     fn tick(&mut self, worker: &mut timely::worker::Worker, probe: &ProbeHandle<Time>) {
-        if self.epoch_started.elapsed() >= self.epoch_length {
-            self.advance(self.epoch + 1);
+        let elapsed = self.epoch_started.elapsed();
+        if elapsed >= self.epoch_length {
+            let length = self.epoch_length.as_nanos().max(1);
+            let passed = u64::try_from(elapsed.as_nanos() / length).unwrap_or(u64::MAX);
+            let into_epoch = Duration::from_nanos(u64::try_from(elapsed.as_nanos() % length).unwrap_or(0));
+            self.advance(self.epoch.saturating_add(passed));
+            self.epoch_started = Instant::now()
+                .checked_sub(into_epoch)
+                .unwrap_or_else(Instant::now);
         }
-        crate::crash::point("ingest", crate::checkpoint::checkpoint_number(self.epoch, self.k));
+        // `ingest@N`: while reading checkpoint N's input, once this process
+        // committed a checkpoint (so that a restart has one to resume from).
+        let reading = crate::checkpoint::checkpoint_number(self.epoch, self.k);
+        if crate::crash::armed("ingest", reading) && self.shared.summary.lock().expect("lock").checkpoints > 0
+        {
+            crate::crash::point("ingest", reading);
+        }
         worker.step();
         while self.behind(probe) {
             worker.step();
@@ -144,6 +172,7 @@ impl Feeder<'_> {
         start: &Positions,
         stop: &AtomicBool,
     ) -> Result<(), RunError> {
+        self.start_clock();
         let files: Vec<(&PathBuf, RecordKind)> = entries
             .map(|p| (p, RecordKind::Entry))
             .into_iter()
@@ -234,6 +263,7 @@ impl Feeder<'_> {
         start: &Positions,
         stop: &AtomicBool,
     ) -> Result<(), RunError> {
+        self.start_clock();
         if self.index != 0 {
             return Ok(());
         }
@@ -328,6 +358,7 @@ impl Feeder<'_> {
         start: &Positions,
         stop: &AtomicBool,
     ) -> Result<(), RunError> {
+        self.start_clock();
         let started = Instant::now();
         let from: BTreeMap<(u32, i32), i64> = start
             .next

@@ -297,6 +297,7 @@ pub fn run_with_metrics(
         error: Mutex::new(None),
         summary: Mutex::new(RunSummary::default()),
         resume: OnceLock::new(),
+        feed_clock: OnceLock::new(),
     });
     let worker_shared = Arc::clone(&shared);
     let guards = timely::execute(timely, move |worker| {
@@ -504,6 +505,7 @@ pub fn run_with_metrics(
             epoch: 0,
             epoch_length: config.epoch,
             epoch_started: Instant::now(),
+            shared: &shared,
             k,
             reported: None,
             metrics: worker_metrics.as_mut(),
@@ -733,6 +735,9 @@ pub(crate) struct Shared {
     pub(crate) summary: Mutex<RunSummary>,
     /// The state this process resumes from (or why it could not be loaded).
     resume: OnceLock<Result<Option<Arc<Resume>>, String>>,
+    /// When the first worker of this process started reading its input:
+    /// where every worker's epoch clock starts (see [`Feeder::start_clock`]).
+    pub(crate) feed_clock: OnceLock<Instant>,
 }
 
 impl Shared {

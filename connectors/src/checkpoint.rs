@@ -716,30 +716,30 @@ impl CommitSink {
             last,
         };
         drop(summary);
-        let gold_changes = self
+        // Gold goes to Kafka while the Delta tables commit; the progress
+        // record, written last, waits for both.
+        let gold_sent = self
             .kafka
-            .is_some()
-            .then(|| (laps.clone(), session_changes.clone()));
+            .as_mut()
+            .map(|kafka| kafka.send_gold(number, &self.run_id, &laps, &session_changes));
         let commits = self
             .runtime
             .block_on(delta.commit(&info, tables, laps, sessions))?;
-        if let (Some(kafka), Some((laps, sessions))) = (self.kafka.as_mut(), gold_changes) {
-            let emitted = kafka
-                .emit_gold(number, &self.run_id, &laps, &sessions)
-                .and_then(|()| {
-                    kafka.emit_progress(&ProgressRecord {
-                        app_id: self.app_id.clone(),
-                        checkpoint: number,
-                        after: self.last_number,
-                        run: self.run_id.clone(),
-                        positions: self.positions.to_json(),
-                        completed_ms: now_ms(),
-                        delta_versions: commits
-                            .iter()
-                            .filter_map(|(t, c)| Some((t.path().to_owned(), c.version?)))
-                            .collect(),
-                    })
-                });
+        if let (Some(kafka), Some(sent)) = (self.kafka.as_mut(), gold_sent) {
+            let emitted = sent.and_then(|()| kafka.finish(number)).and_then(|()| {
+                kafka.emit_progress(&ProgressRecord {
+                    app_id: self.app_id.clone(),
+                    checkpoint: number,
+                    after: self.last_number,
+                    run: self.run_id.clone(),
+                    positions: self.positions.to_json(),
+                    completed_ms: now_ms(),
+                    delta_versions: commits
+                        .iter()
+                        .filter_map(|(t, c)| Some((t.path().to_owned(), c.version?)))
+                        .collect(),
+                })
+            });
             if let Err(e) = emitted {
                 self.kafka = None;
                 self.shared.fail(RunError::Kafka(e));

@@ -4,7 +4,8 @@
 //! quarantined records it read (dead-letter topic: the original bytes as
 //! the value, the reasons and the source position in headers), and waits
 //! for their acknowledgement before it reports the checkpoint to worker 0.
-//! Worker 0 then sends the gold changes and, last, the progress record.
+//! Worker 0 then sends the gold changes while it commits the Delta tables
+//! and, once both are done, the progress record.
 
 use racecast_dataflow::bronze::QuarantineRow;
 use racecast_dataflow::gold::{LapRow, SessionRow};
@@ -89,8 +90,9 @@ impl KafkaEmitter {
         self.producer.finish(checkpoint)
     }
 
-    /// Sends checkpoint `checkpoint`'s gold changes and waits for them.
-    pub fn emit_gold(
+    /// Sends checkpoint `checkpoint`'s gold changes; [`Self::finish`] waits
+    /// for them (the caller commits the Delta tables meanwhile).
+    pub fn send_gold(
         &mut self,
         checkpoint: u64,
         run: &str,
@@ -99,8 +101,7 @@ impl KafkaEmitter {
     ) -> Result<(), KafkaError> {
         let (lap_topic, session_topic) = (self.topics.laps.clone(), self.topics.sessions.clone());
         self.send_changes(&lap_topic, lap_records(laps), checkpoint, run)?;
-        self.send_changes(&session_topic, session_records(sessions), checkpoint, run)?;
-        self.producer.finish(checkpoint)
+        self.send_changes(&session_topic, session_records(sessions), checkpoint, run)
     }
 
     /// Sends the progress record (after everything else of its checkpoint)

@@ -6,6 +6,7 @@
 //! partition values carry them instead. `u64` sequences are stored as
 //! `decimal(20,0)` (Delta has no unsigned types), `u32` revisions as `long`.
 
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{
@@ -273,14 +274,22 @@ fn micros(ms: i64) -> i64 {
 /// Bronze rows (without partition columns); `sources` names source indexes.
 pub fn bronze_batch(rows: &[&BronzeRow], sources: &[String]) -> RecordBatch {
     let spec = Table::Bronze.spec();
-    let (mut source, mut partition, mut offset) =
-        (StringBuilder::new(), Int32Builder::new(), Int64Builder::new());
-    let (mut ingested, mut kind, mut format) = (
-        TimestampMicrosecondBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
+    // Sized up front: growing the builders row by row copied every buffer
+    // (the record bytes above all) again at each doubling.
+    let n = rows.len();
+    let bytes: usize = rows.iter().map(|r| r.record.bytes.len()).sum();
+    let names = |width: usize| StringBuilder::with_capacity(n, n * width);
+    let (mut source, mut partition, mut offset) = (
+        names(8),
+        Int32Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
     );
-    let (mut value, mut valid) = (BinaryBuilder::new(), BooleanBuilder::new());
+    let (mut ingested, mut kind, mut format) =
+        (TimestampMicrosecondBuilder::with_capacity(n), names(5), names(8));
+    let (mut value, mut valid) = (
+        BinaryBuilder::with_capacity(n, bytes),
+        BooleanBuilder::with_capacity(n),
+    );
     for row in rows {
         let r = &row.record;
         source.append_value(sources.get(r.source as usize).map_or("?", String::as_str));
@@ -343,33 +352,39 @@ pub fn quarantine_batch(rows: &[&QuarantineRow], sources: &[String]) -> RecordBa
 /// Silver rows (without `session_date`, `car_number`).
 pub fn silver_batch(rows: &[&SilverRow]) -> RecordBatch {
     let spec = Table::Silver.spec();
-    let (mut event_id, mut revision, mut session_id) =
-        (StringBuilder::new(), Int64Builder::new(), StringBuilder::new());
-    let (mut event_type, mut lap, mut ts) = (StringBuilder::new(), Int32Builder::new(), Int64Builder::new());
-    let mut sequence = Decimal128Builder::new();
-    let mut reals: Vec<Float64Builder> = (0..19).map(|_| Float64Builder::new()).collect();
+    // Sized up front (growing row by row copied each buffer at every
+    // doubling); rare columns start small.
+    let n = rows.len();
+    let text = |width: usize| StringBuilder::with_capacity(n, n * width);
+    let (mut event_id, mut revision, mut session_id) = (text(32), Int64Builder::with_capacity(n), text(16));
+    let (mut event_type, mut lap, mut ts) = (
+        text(10),
+        Int32Builder::with_capacity(n),
+        Int64Builder::with_capacity(n),
+    );
+    let mut sequence = Decimal128Builder::with_capacity(n);
+    let mut reals: Vec<Float64Builder> = (0..19).map(|_| Float64Builder::with_capacity(n)).collect();
     let (mut sector, mut gear, mut corner, mut drs) = (
-        Int32Builder::new(),
-        Int32Builder::new(),
-        StringBuilder::new(),
-        BooleanBuilder::new(),
+        Int32Builder::with_capacity(n),
+        Int32Builder::with_capacity(n),
+        text(1),
+        BooleanBuilder::with_capacity(n),
     );
-    let (mut severity, mut flag, mut code, mut message) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-    );
+    let (mut severity, mut flag, mut code, mut message) = (text(0), text(0), text(0), text(0));
     let (mut driver, mut team, mut track, mut session_type, mut entry_revision) = (
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        StringBuilder::new(),
-        Int64Builder::new(),
+        text(3),
+        text(12),
+        text(12),
+        text(4),
+        Int64Builder::with_capacity(n),
     );
+    let mut id = String::new();
     for row in rows {
         let e = &row.event;
-        event_id.append_value(e.event_id.to_string());
+        // One buffer for every id's text instead of a String per row.
+        id.clear();
+        write!(id, "{}", e.event_id).expect("writing to a String cannot fail");
+        event_id.append_value(&id);
         revision.append_value(i64::from(e.revision));
         session_id.append_value(e.session_id.as_str());
         event_type.append_value(e.event_type().as_str());

@@ -311,13 +311,10 @@ impl TableWriter {
                 source: e,
             })?;
         let version = finalized.version();
-        self.delta
-            .update_state()
-            .await
-            .map_err(|source| DeltaError::Delta {
-                table: self.table.path(),
-                source,
-            })?;
+        // The commit's post-commit step already brought its snapshot to
+        // `version`: keep that one. (`update_state` listed and stat'ed the
+        // whole log directory a second time, per table per checkpoint.)
+        self.delta.state = Some(finalized.snapshot);
         Ok(version)
     }
 

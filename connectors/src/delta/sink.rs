@@ -329,26 +329,31 @@ impl DeltaSink {
         crate::crash::point("before-manifest", info.crash_number());
         manifest.write(&self.root)?;
         crate::crash::point("after-manifest", info.crash_number());
-        let mut commits = BTreeMap::new();
-        for table in Table::ALL {
+        // The five commits run together (each waits on the file system in
+        // turn); the manifest already names them all, so a crash between
+        // them leaves nothing a restart cannot finish.
+        let (app_id, number, crash_number) = (&self.app_id, info.number, info.crash_number());
+        let commits = self.tables.iter_mut().map(|(&table, writer)| {
             let actions = manifest.tables.remove(table.path()).unwrap_or_default();
             let part = costs.remove(&table).unwrap_or_default();
-            let writer = self.tables.get_mut(&table).expect("all five tables are open");
-            let started = Instant::now();
-            let version = writer
-                .commit(actions, &self.app_id, info.number, manifest.metadata.clone())
-                .await?;
-            crate::crash::point(table.crash_point(), info.crash_number());
-            commits.insert(
-                table,
-                TableCommit {
+            let metadata = manifest.metadata.clone();
+            async move {
+                let started = Instant::now();
+                let version = writer.commit(actions, app_id, number, metadata).await?;
+                crate::crash::point(table.crash_point(), crash_number);
+                let commit = TableCommit {
                     version: Some(version),
                     duration: part.write + started.elapsed(),
                     inserted: part.inserted,
                     retracted: part.retracted,
-                },
-            );
-        }
+                };
+                Ok::<_, DeltaError>((table, commit))
+            }
+        });
+        let commits: BTreeMap<Table, TableCommit> = futures::future::try_join_all(commits)
+            .await?
+            .into_iter()
+            .collect();
         // Files written and replaced inside this commit: no version shows
         // them, so nothing will ever read them.
         for path in transient {

@@ -505,6 +505,7 @@ pub fn run_with_metrics(
             epoch: 0,
             epoch_length: config.epoch,
             epoch_started: Instant::now(),
+            live: false,
             shared: &shared,
             k,
             reported: None,

@@ -32,9 +32,6 @@
 //! partials of silver as of that time. Samples are routed by lap key with
 //! a hash that is the same in every process.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
-
 use differential_dataflow::{AsCollection, VecCollection};
 use hashbrown::{HashMap, HashSet};
 use timely::dataflow::channels::pact::Exchange;
@@ -42,149 +39,112 @@ use timely::dataflow::operators::generic::Operator;
 
 use super::lap_extremes::{LapExtremes, LapValue};
 use super::lap_sample::LapSample;
+use super::multiset::Multiset;
 use super::{LapKey, LapPartial, LapSums};
 use crate::Time;
+use crate::date::SessionDate;
 use crate::real::Real;
 use crate::silver::route;
 use crate::symbol::Symbol;
 use crate::time_order::{TimeOrder, earliest};
 
-/// Lower bound of a `Real` in a range query (silver values are finite).
-const LOWEST: Real = Real(f64::NEG_INFINITY);
-
-/// One lap's values and the gear-change count over them.
+/// One lap's values, one ordered multiset per kind (so that each entry is
+/// as small as its kind allows), and the gear-change count over them.
 #[derive(Default)]
 struct LapValues {
-    values: BTreeMap<LapValue, isize>,
+    dates: Multiset<SessionDate>,
+    /// Position timestamps of sectors 1, 2 and 3.
+    sector_times: [Multiset<i64>; 3],
+    speeds: Multiset<Real>,
+    /// (`timestamp_ms`, `sequence`, `gear`) of dynamics events.
+    gears: Multiset<(i64, u64, i8)>,
+    rpms: Multiset<Real>,
+    tire_temps: Multiset<Real>,
+    tire_wears: Multiset<Real>,
+    yellows: i64,
     gear_changes: i64,
 }
 
-/// The gear of a present `Gear` value.
-fn gear(value: &LapValue) -> Option<i8> {
-    match value {
-        LapValue::Gear(_, _, g) => Some(*g),
-        _ => None,
-    }
-}
-
 impl LapValues {
-    /// The nearest present values below and above `value` in the gear
-    /// stream, as gears.
-    fn gear_neighbours(&self, value: &LapValue) -> (Option<i8>, Option<i8>) {
-        let below = self
-            .values
-            .range(..value)
-            .rev()
-            .find(|(_, c)| **c > 0)
-            .and_then(|(v, _)| gear(v));
-        let above = self
-            .values
-            .range(value..)
-            .find(|(v, c)| *v != value && **c > 0)
-            .and_then(|(v, _)| gear(v));
-        (below, above)
-    }
-
-    /// Pairs of consecutive gears that `value`, between its neighbours,
-    /// adds to the change count.
-    fn gear_delta(&self, value: &LapValue) -> i64 {
-        let Some(g) = gear(value) else { return 0 };
-        let (below, above) = self.gear_neighbours(value);
+    /// Pairs of consecutive gears that `value`, between its present
+    /// neighbours in (`timestamp_ms`, `sequence`) order, adds to the
+    /// change count.
+    fn gear_delta(&self, value: &(i64, u64, i8)) -> i64 {
+        let below = self.gears.below(value).map(|v| v.2);
+        let above = self.gears.above(value).map(|v| v.2);
         let differs =
             |a: Option<i8>, b: Option<i8>| i64::from(matches!((a, b), (Some(a), Some(b)) if a != b));
-        differs(below, Some(g)) + differs(Some(g), above) - differs(below, above)
+        let g = Some(value.2);
+        differs(below, g) + differs(g, above) - differs(below, above)
     }
 
-    /// Adds `diff` copies of `value`.
-    fn apply(&mut self, value: LapValue, diff: isize) {
-        if gear(&value).is_none() {
-            // No gear-change bookkeeping: one search of the map.
-            match self.values.entry(value) {
-                Entry::Occupied(mut slot) => {
-                    *slot.get_mut() += diff;
-                    if *slot.get() == 0 {
-                        slot.remove();
-                    }
-                }
-                Entry::Vacant(slot) => {
-                    slot.insert(diff);
-                }
-            }
-            return;
-        }
-        let before = self.values.get(&value).copied().unwrap_or(0);
-        let after = before + diff;
+    /// Adds `diff` copies of a gear value, keeping the change count.
+    fn apply_gear(&mut self, value: (i64, u64, i8), diff: isize) {
+        let before = self.gears.get(&value);
+        let after = i64::from(before) + diff as i64;
         if before <= 0 && after > 0 {
             self.gear_changes += self.gear_delta(&value);
         } else if before > 0 && after <= 0 {
             self.gear_changes -= self.gear_delta(&value);
         }
-        if after == 0 {
-            self.values.remove(&value);
-        } else {
-            self.values.insert(value, after);
+        self.gears.add(value, diff);
+    }
+
+    /// Adds `diff` copies of `value`.
+    fn apply(&mut self, value: LapValue, diff: isize) {
+        match value {
+            LapValue::Date(d) => {
+                self.dates.add(d, diff);
+            }
+            LapValue::SectorTime(sector, ts) => {
+                // Validation keeps sectors to 1..=3; the definition
+                // (`LapExtremes::from_sorted`) ignores any other.
+                if let Some(times) = self.sector_times.get_mut(usize::from(sector).wrapping_sub(1)) {
+                    times.add(ts, diff);
+                }
+            }
+            LapValue::Speed(v) => {
+                self.speeds.add(v, diff);
+            }
+            LapValue::Gear(ts, seq, g) => self.apply_gear((ts, seq, g), diff),
+            LapValue::Rpm(v) => {
+                self.rpms.add(v, diff);
+            }
+            LapValue::TireTemp(v) => {
+                self.tire_temps.add(v, diff);
+            }
+            LapValue::TireWear(v) => {
+                self.tire_wears.add(v, diff);
+            }
+            LapValue::Yellow => self.yellows += diff as i64,
         }
-    }
-
-    /// The last present value below `bound`, if it has the wanted variant.
-    fn last_below<T>(&self, bound: LapValue, pick: impl Fn(&LapValue) -> Option<T>) -> Option<T> {
-        self.values
-            .range(..bound)
-            .rev()
-            .find(|(_, c)| **c > 0)
-            .and_then(|(v, _)| pick(v))
-    }
-
-    /// The first present value from `start`, if it has the wanted variant.
-    fn first_from<T>(&self, start: LapValue, pick: impl Fn(&LapValue) -> Option<T>) -> Option<T> {
-        self.values
-            .range(start..)
-            .find(|(_, c)| **c > 0)
-            .and_then(|(v, _)| pick(v))
     }
 
     /// The lap's extremes, or `None` when it holds no value.
     fn extremes(&self) -> Option<LapExtremes> {
-        if !self.values.values().any(|c| *c > 0) {
+        let reals = [&self.speeds, &self.rpms, &self.tire_temps, &self.tire_wears];
+        let any = self.dates.any()
+            || self.sector_times.iter().any(Multiset::any)
+            || self.gears.any()
+            || reals.iter().any(|values| values.any())
+            || self.yellows > 0;
+        if !any {
             return None;
         }
-        let mut x = LapExtremes {
-            gear_changes: self.gear_changes,
-            ..LapExtremes::default()
-        };
-        x.session_date = self
-            .values
-            .iter()
-            .find(|(_, c)| **c > 0)
-            .and_then(|(v, _)| match v {
-                LapValue::Date(d) => Some(*d),
-                _ => None,
-            });
-        for (i, slot) in x.sector_start_ms.iter_mut().enumerate() {
-            let sector = i as u8 + 1;
-            *slot = self.first_from(LapValue::SectorTime(sector, i64::MIN), |v| match v {
-                LapValue::SectorTime(s, ts) if *s == sector => Some(*ts),
-                _ => None,
-            });
+        let mut sector_start_ms = [None; 3];
+        for (slot, times) in sector_start_ms.iter_mut().zip(&self.sector_times) {
+            *slot = times.min().copied();
         }
-        x.max_speed_kph = self.last_below(LapValue::Gear(i64::MIN, 0, i8::MIN), |v| match v {
-            LapValue::Speed(s) => Some(*s),
-            _ => None,
-        });
-        x.max_rpm = self.last_below(LapValue::TireTemp(LOWEST), |v| match v {
-            LapValue::Rpm(r) => Some(*r),
-            _ => None,
-        });
-        x.max_tire_temp_c = self.last_below(LapValue::TireWear(LOWEST), |v| match v {
-            LapValue::TireTemp(t) => Some(*t),
-            _ => None,
-        });
-        x.max_tire_wear_pct = self.last_below(LapValue::Yellow, |v| match v {
-            LapValue::TireWear(w) => Some(*w),
-            _ => None,
-        });
-        x.yellow_flag = self.values.get(&LapValue::Yellow).is_some_and(|c| *c > 0);
-        Some(x)
+        Some(LapExtremes {
+            session_date: self.dates.min().copied(),
+            sector_start_ms,
+            max_speed_kph: self.speeds.max().copied(),
+            gear_changes: self.gear_changes,
+            max_rpm: self.rpms.max().copied(),
+            max_tire_temp_c: self.tire_temps.max().copied(),
+            max_tire_wear_pct: self.tire_wears.max().copied(),
+            yellow_flag: self.yellows > 0,
+        })
     }
 }
 
@@ -292,8 +252,8 @@ pub fn lap_partials<'scope>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::date::SessionDate;
     use proptest::prelude::*;
+    use std::collections::BTreeMap;
 
     /// A small universe of values, so that sequences insert, remove and
     /// re-insert the same ones.

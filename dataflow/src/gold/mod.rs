@@ -30,6 +30,7 @@ pub mod lap_extremes;
 pub mod lap_sample;
 pub mod lap_sums;
 pub mod lap_upkeep;
+pub mod multiset;
 pub mod rows;
 
 use differential_dataflow::VecCollection;

@@ -185,7 +185,7 @@ pub struct Part {
 /// `event_id` (the first field of the row's event) are adjacent.
 fn corrections_applied(silver: &[(SilverRow, isize)]) -> u64 {
     silver
-        .chunk_by(|(a, _), (b, _)| a.event.event_id == b.event.event_id)
+        .chunk_by(|(a, _), (b, _)| a.event.event_id() == b.event.event_id())
         .filter(|rows| {
             let revision = |retracted: bool| {
                 rows.iter()
@@ -209,7 +209,7 @@ fn consolidate_silver(rows: Vec<(SilverRow, isize)>) -> Vec<(SilverRow, isize)> 
     let mut order: Vec<(u64, usize)> = rows
         .iter()
         .enumerate()
-        .map(|(i, (row, _))| (racecast_dataflow::silver::route(&row.event.event_id), i))
+        .map(|(i, (row, _))| (racecast_dataflow::silver::route(&row.event.event_id()), i))
         .collect();
     order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| rows[a.1].0.cmp(&rows[b.1].0)));
     let mut rows: Vec<Option<(SilverRow, isize)>> = rows.into_iter().map(Some).collect();
@@ -929,7 +929,7 @@ mod tests {
     /// A silver row of car `car` with id `sequence` (canonical or text),
     /// `revision` and speed `speed`.
     fn silver_row(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> SilverRow {
-        use racecast_dataflow::{EventId, EventType, Payload, Real, Symbol};
+        use racecast_dataflow::{EventId, EventType, Payload, Real, StoredId, Symbol};
         let session_id = Symbol::intern("2026-test-R");
         let event_id = if text_id {
             EventId::Text(format!("other-{sequence}").into())
@@ -943,7 +943,7 @@ mod tests {
         };
         SilverRow {
             event: racecast_dataflow::Event {
-                event_id,
+                id: StoredId::for_id(event_id, session_id, car, EventType::Position, sequence),
                 revision,
                 session_id,
                 session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
@@ -985,8 +985,8 @@ mod tests {
             expected.retain(|_, d| *d != 0);
             let got = consolidate_silver(rows);
             let mut ids_seen = std::collections::HashSet::new();
-            for run in got.chunk_by(|(a, _), (b, _)| a.event.event_id == b.event.event_id) {
-                proptest::prop_assert!(ids_seen.insert(run[0].0.event.event_id.clone()), "an id's rows are not adjacent");
+            for run in got.chunk_by(|(a, _), (b, _)| a.event.event_id() == b.event.event_id()) {
+                proptest::prop_assert!(ids_seen.insert(run[0].0.event.event_id().to_string()), "an id's rows are not adjacent");
             }
             let got: BTreeMap<SilverRow, isize> = got.into_iter().collect();
             proptest::prop_assert_eq!(got, expected);

@@ -3,10 +3,13 @@
 //!
 //! Size: session ids are interned ([`Symbol`], 8 bytes), dates are packed
 //! into 4 bytes, and an `event_id` of the simulator's canonical shape
-//! `{session_id}/{car_number}/{event_type}/{sequence}` is stored as its parts
-//! ([`EventId::Canonical`]) instead of as text; any other id keeps its text.
-//! The rare system payload (two free-text strings) is boxed so that the
-//! common payloads stay inline. `size_of::<Event>()` is checked in a test.
+//! `{session_id}/{car_number}/{event_type}/{sequence}` that names the
+//! event's own fields is not stored at all ([`StoredId::Own`]): it is
+//! rebuilt from them when read ([`Event::event_id`]). Any other id is boxed
+//! ([`StoredId::Other`]: as its parts when it has the canonical shape, else
+//! as text). The rare system payload (two free-text strings) is boxed so
+//! that the common payloads stay inline. `size_of::<Event>()` is checked in
+//! a test.
 
 use std::fmt;
 
@@ -243,7 +246,87 @@ pub enum EventId {
     Text(Box<str>),
 }
 
+/// An event id as read from an [`Event`] (borrowed, `Copy`): equal ids
+/// are equal views, whichever way the event stores its id, and a view
+/// hashes and orders as its [`EventId`] does.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EventIdRef<'a> {
+    /// `{session}/{car}/{event_type}/{sequence}`.
+    Canonical {
+        /// Session id.
+        session: Symbol,
+        /// Car number.
+        car: u8,
+        /// Event type.
+        event_type: EventType,
+        /// Sequence number.
+        sequence: u64,
+    },
+    /// Any other id.
+    Text(&'a str),
+}
+
+impl EventIdRef<'_> {
+    /// The id as an owned value.
+    pub fn to_owned_id(self) -> EventId {
+        match self {
+            EventIdRef::Canonical {
+                session,
+                car,
+                event_type,
+                sequence,
+            } => EventId::Canonical {
+                session,
+                car,
+                event_type,
+                sequence,
+            },
+            EventIdRef::Text(text) => EventId::Text(text.into()),
+        }
+    }
+}
+
+impl fmt::Display for EventIdRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventIdRef::Canonical {
+                session,
+                car,
+                event_type,
+                sequence,
+            } => {
+                write!(f, "{session}/{car}/{event_type}/{sequence}")
+            }
+            EventIdRef::Text(text) => f.write_str(text),
+        }
+    }
+}
+
+impl fmt::Debug for EventIdRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}", self = self.to_string())
+    }
+}
+
 impl EventId {
+    /// The id as a view (what [`Event::event_id`] returns).
+    pub fn view(&self) -> EventIdRef<'_> {
+        match self {
+            EventId::Canonical {
+                session,
+                car,
+                event_type,
+                sequence,
+            } => EventIdRef::Canonical {
+                session: *session,
+                car: *car,
+                event_type: *event_type,
+                sequence: *sequence,
+            },
+            EventId::Text(text) => EventIdRef::Text(text),
+        }
+    }
+
     /// Parses an id, storing it as parts when it has the canonical shape and
     /// prints back to exactly `text`.
     pub fn parse(text: &str) -> EventId {
@@ -283,17 +366,7 @@ impl EventId {
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EventId::Canonical {
-                session,
-                car,
-                event_type,
-                sequence,
-            } => {
-                write!(f, "{session}/{car}/{event_type}/{sequence}")
-            }
-            EventId::Text(text) => f.write_str(text),
-        }
+        self.view().fmt(f)
     }
 }
 
@@ -303,15 +376,55 @@ impl fmt::Debug for EventId {
     }
 }
 
+/// How an [`Event`] stores its `event_id`.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub enum StoredId {
+    /// The canonical id of the event's own `session_id`, `car_number`,
+    /// type and `sequence`: nothing to store.
+    Own,
+    /// Any other id.
+    Other(Box<EventId>),
+}
+
+impl StoredId {
+    /// How to store `text` as the id of an event with these fields.
+    pub fn of(text: &str, session: Symbol, car: u8, event_type: EventType, sequence: u64) -> StoredId {
+        StoredId::for_id(
+            EventId::parse_in(text, session),
+            session,
+            car,
+            event_type,
+            sequence,
+        )
+    }
+
+    /// How to store `id` as the id of an event with these fields.
+    pub fn for_id(id: EventId, session: Symbol, car: u8, event_type: EventType, sequence: u64) -> StoredId {
+        let own = EventIdRef::Canonical {
+            session,
+            car,
+            event_type,
+            sequence,
+        };
+        if id.view() == own {
+            StoredId::Own
+        } else {
+            StoredId::Other(Box::new(id))
+        }
+    }
+}
+
 /// One valid telemetry event (SPEC §1).
 ///
-/// The derived order (field by field, in declaration order) is the tie rule
-/// for two different records with the same `event_id` and `revision`: the
-/// greater one wins, whatever order they arrive in.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+/// Events compare (and hash) by their fields in declaration order, the id
+/// by its value ([`Event::event_id`]) whichever way it is stored. That order
+/// is the tie rule for two different records with the same `event_id` and
+/// `revision`: the greater one wins, whatever order they arrive in.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Event {
-    /// Identity of the logical sample.
-    pub event_id: EventId,
+    /// Identity of the logical sample, as stored; read it with
+    /// [`Event::event_id`].
+    pub id: StoredId,
     /// 0 for the original, higher for corrections.
     pub revision: u32,
     /// Session id.
@@ -334,6 +447,73 @@ impl Event {
     /// The event's type (from its payload).
     pub fn event_type(&self) -> EventType {
         self.payload.event_type()
+    }
+
+    /// Identity of the logical sample.
+    pub fn event_id(&self) -> EventIdRef<'_> {
+        match &self.id {
+            StoredId::Own => EventIdRef::Canonical {
+                session: self.session_id,
+                car: self.car_number,
+                event_type: self.event_type(),
+                sequence: self.sequence,
+            },
+            StoredId::Other(id) => id.view(),
+        }
+    }
+
+    /// The fields in comparison order.
+    #[allow(clippy::type_complexity)]
+    fn key(
+        &self,
+    ) -> (
+        EventIdRef<'_>,
+        u32,
+        Symbol,
+        SessionDate,
+        u8,
+        u8,
+        i64,
+        u64,
+        &Payload,
+    ) {
+        (
+            self.event_id(),
+            self.revision,
+            self.session_id,
+            self.session_date,
+            self.car_number,
+            self.lap,
+            self.timestamp_ms,
+            self.sequence,
+            &self.payload,
+        )
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Event {}
+
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
+}
+
+impl std::hash::Hash for Event {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.key().hash(state);
     }
 }
 
@@ -375,6 +555,63 @@ mod tests {
         }
     }
 
+    /// A position event with the given stored id.
+    fn position(id: StoredId, sequence: u64) -> Event {
+        Event {
+            id,
+            revision: 0,
+            session_id: Symbol::intern("2026-monaco-R"),
+            session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
+            car_number: 44,
+            lap: 1,
+            timestamp_ms: 0,
+            sequence,
+            payload: Payload::Position {
+                x_m: Real(0.0),
+                y_m: Real(0.0),
+                z_m: Real(0.0),
+                speed_kph: Real(0.0),
+                heading_deg: Real(0.0),
+                sector: 1,
+            },
+        }
+    }
+
+    #[test]
+    fn an_id_naming_the_events_own_fields_is_not_stored() {
+        let session = Symbol::intern("2026-monaco-R");
+        let of = |text: &str, sequence| StoredId::of(text, session, 44, EventType::Position, sequence);
+        assert!(matches!(of("2026-monaco-R/44/position/7", 7), StoredId::Own));
+        for (text, sequence) in [
+            ("2026-monaco-R/44/position/7", 8),
+            ("2026-monaco-R/45/position/7", 7),
+            ("2026-monaco-R/44/tire/7", 7),
+            ("2026-monza-R/44/position/7", 7),
+            ("x", 7),
+        ] {
+            let stored = of(text, sequence);
+            assert!(matches!(stored, StoredId::Other(_)), "{text}");
+            assert_eq!(position(stored, sequence).event_id().to_string(), text);
+        }
+        // However an id is stored, events compare and hash by its value.
+        let own = position(StoredId::Own, 7);
+        let boxed = position(
+            StoredId::Other(Box::new(EventId::parse("2026-monaco-R/44/position/7"))),
+            7,
+        );
+        assert_eq!(own.event_id().to_string(), "2026-monaco-R/44/position/7");
+        assert_eq!(own, boxed);
+        assert_eq!(own.cmp(&boxed), std::cmp::Ordering::Equal);
+        let state = std::collections::hash_map::RandomState::new();
+        use std::hash::BuildHasher;
+        assert_eq!(state.hash_one(&own), state.hash_one(&boxed));
+        // A view hashes as its owned id does (silver routes by either).
+        assert_eq!(
+            state.hash_one(own.event_id()),
+            state.hash_one(EventId::parse("2026-monaco-R/44/position/7"))
+        );
+    }
+
     #[test]
     fn events_stay_compact() {
         assert!(
@@ -383,7 +620,7 @@ mod tests {
             std::mem::size_of::<Payload>()
         );
         assert!(
-            std::mem::size_of::<Event>() <= 112,
+            std::mem::size_of::<Event>() <= 96,
             "{}",
             std::mem::size_of::<Event>()
         );

@@ -25,7 +25,7 @@ pub mod time_order;
 pub use codec::{Format, Limits, decode_entry, decode_event};
 pub use date::SessionDate;
 pub use entry::{Entry, SessionType};
-pub use event::{Event, EventId, EventType, Payload};
+pub use event::{Event, EventId, EventIdRef, EventType, Payload, StoredId};
 pub use real::Real;
 pub use reason::{Reason, ReasonKind, Reasons};
 pub use symbol::Symbol;

@@ -29,7 +29,7 @@
 //! the last restore time is done ([`Winners::index_stored`]), in the order
 //! of their places in the table rather than of their arrival.
 //!
-//! Memory: one `Event` (≤ 112 bytes, see `event.rs`) per retained event id,
+//! Memory: one `Event` (≤ 96 bytes, see `event.rs`) per retained event id,
 //! in fixed-size chunks, plus a hash table of 4-byte slot numbers and a
 //! control byte per slot, at most 7/8 of the slots full (between 1.14x and
 //! 2.3x the slots per event, depending on where the table is between two
@@ -50,7 +50,7 @@ use timely::dataflow::operators::vec::Broadcast;
 
 use crate::Time;
 use crate::entry::Entry;
-use crate::event::{Event, EventId};
+use crate::event::{Event, EventIdRef};
 use crate::gold::{LapKey, LapSample};
 use crate::stats::{PipelineStats, StateSize, Upsert as Outcome};
 use crate::symbol::Symbol;
@@ -99,9 +99,9 @@ const CHUNK: usize = 4096;
 /// (no second copy of the id), hashed once per incoming event with
 /// foldhash (randomly seeded per process: the table never leaves the
 /// worker, so its hashes need not agree across processes). Per retained
-/// event: the event itself (≤ 112 bytes) plus 4-byte slots and control
+/// event: the event itself (≤ 96 bytes) plus 4-byte slots and control
 /// bytes at most 7/8 full (5.7 to 11.4 bytes), instead of a table of whole
-/// events whose empty slots cost 112 bytes each.
+/// events whose empty slots cost 96 bytes each.
 #[derive(Default)]
 struct Winners {
     slots: HashTable<u32>,
@@ -110,7 +110,7 @@ struct Winners {
 }
 
 impl Winners {
-    fn hash(&self, id: &EventId) -> u64 {
+    fn hash(&self, id: EventIdRef<'_>) -> u64 {
         self.hasher.hash_one(id)
     }
 
@@ -134,8 +134,8 @@ impl Winners {
         } = self;
         let found = slots.entry(
             hash,
-            |&s| Self::slot(chunks, s).event_id == event.event_id,
-            |&s| hasher.hash_one(&Self::slot(chunks, s).event_id),
+            |&s| Self::slot(chunks, s).event_id() == event.event_id(),
+            |&s| hasher.hash_one(Self::slot(chunks, s).event_id()),
         );
         match found {
             hashbrown::hash_table::Entry::Occupied(held) => {
@@ -165,11 +165,11 @@ impl Winners {
     /// event (at millions of events, the most expensive part of an insert).
     fn rebuild(&mut self, capacity: usize) {
         let (chunks, hasher) = (&self.chunks, &self.hasher);
-        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
+        let rehash = |&s: &u32| hasher.hash_one(Self::slot(chunks, s).event_id());
         let mut rebuilt = HashTable::with_capacity(capacity);
         for (slot, event) in chunks.iter().flatten().enumerate() {
             // Fewer than 2^32 events: `upsert` checked the count.
-            rebuilt.insert_unique(hasher.hash_one(&event.event_id), slot as u32, rehash);
+            rebuilt.insert_unique(hasher.hash_one(event.event_id()), slot as u32, rehash);
         }
         self.slots = rebuilt;
     }
@@ -216,25 +216,25 @@ impl Winners {
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         let mut starts = vec![0usize; (1 << bin_bits) + 1];
         for event in chunks.iter().flatten() {
-            starts[bin_of(hasher.hash_one(&event.event_id)) + 1] += 1;
+            starts[bin_of(hasher.hash_one(event.event_id())) + 1] += 1;
         }
         for bin in 1..starts.len() {
             starts[bin] += starts[bin - 1];
         }
         let mut binned = vec![(0u64, 0u32); count];
         for (slot, event) in chunks.iter().flatten().enumerate() {
-            let hash = hasher.hash_one(&event.event_id);
+            let hash = hasher.hash_one(event.event_id());
             let at = &mut starts[bin_of(hash)];
             // Fewer than 2^32 events: `upsert` and `store` check the count.
             binned[*at] = (hash, slot as u32);
             *at += 1;
         }
-        let rehash = |&s: &u32| hasher.hash_one(&Self::slot(chunks, s).event_id);
+        let rehash = |&s: &u32| hasher.hash_one(Self::slot(chunks, s).event_id());
         let mut dropped: Vec<u32> = Vec::new();
         for (hash, slot) in binned {
             // The ids are compared (reading the events) only when a slot's
             // 7 hash bits match, which for a new id is rare.
-            let same = |&s: &u32| Self::slot(chunks, s).event_id == Self::slot(chunks, slot).event_id;
+            let same = |&s: &u32| Self::slot(chunks, s).event_id() == Self::slot(chunks, slot).event_id();
             match table.entry(hash, same, rehash) {
                 hashbrown::hash_table::Entry::Vacant(vacant) => {
                     vacant.insert(slot);
@@ -338,7 +338,7 @@ pub fn silver_upsert_counted<'scope>(
 ) -> Silver<'scope> {
     let peers = events.scope().peers() as u64;
     let mut builder = OperatorBuilder::new("SilverUpsert".to_owned(), events.scope());
-    let mut events_in = builder.new_input(events, Exchange::new(|e: &Event| route(&e.event_id)));
+    let mut events_in = builder.new_input(events, Exchange::new(|e: &Event| route(&e.event_id())));
     let mut entries_in = builder.new_input(entries.broadcast(), Pipeline);
     let (rows_out, rows) = builder.new_output::<Vec<(SilverRow, Time, isize)>>();
     let (samples_out, samples) = builder.new_output::<Vec<((LapKey, LapSample), Time, isize)>>();
@@ -563,7 +563,7 @@ impl Upsert {
         let known = &self.known;
         let entry_of = |event: &Event| known.get(&(event.session_id, event.car_number)).cloned();
         let state = &mut self.winners;
-        let hash = state.hash(&event.event_id);
+        let hash = state.hash(event.event_id());
         match state.upsert(hash, event) {
             Slot::Held(current, event) => {
                 if !beats(&event, current) {
@@ -607,7 +607,7 @@ impl Upsert {
 mod tests {
     use super::*;
     use crate::date::SessionDate;
-    use crate::event::{EventType, Payload};
+    use crate::event::{EventId, EventType, Payload, StoredId};
     use crate::real::Real;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
@@ -627,7 +627,7 @@ mod tests {
             }
         };
         Event {
-            event_id,
+            id: StoredId::for_id(event_id, session_id, car, EventType::Position, sequence),
             revision,
             session_id,
             session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
@@ -650,10 +650,10 @@ mod tests {
     fn winners_of(events: &[Event]) -> BTreeMap<EventId, Event> {
         let mut winners: BTreeMap<EventId, Event> = BTreeMap::new();
         for e in events {
-            match winners.get(&e.event_id) {
+            match winners.get(&e.event_id().to_owned_id()) {
                 Some(w) if !beats(e, w) => {}
                 _ => {
-                    winners.insert(e.event_id.clone(), e.clone());
+                    winners.insert(e.event_id().to_owned_id(), e.clone());
                 }
             }
         }
@@ -673,14 +673,14 @@ mod tests {
         assert_eq!(winners.len(), stored.len());
         for e in &stored {
             // The same event again is found, not inserted.
-            let hash = winners.hash(&e.event_id);
+            let hash = winners.hash(e.event_id());
             match winners.upsert(hash, e.clone()) {
                 Slot::Held(held, _) => assert_eq!(held, e),
-                Slot::Inserted(_) => panic!("{:?} not found", e.event_id),
+                Slot::Inserted(_) => panic!("{:?} not found", e.event_id()),
             }
         }
         let new = event(1, 1_000_000, false, 0, 0);
-        let hash = winners.hash(&new.event_id);
+        let hash = winners.hash(new.event_id());
         assert!(matches!(winners.upsert(hash, new), Slot::Inserted(_)));
         assert_eq!(winners.len(), stored.len() + 1);
     }
@@ -714,10 +714,10 @@ mod tests {
             all.sort();
             prop_assert_eq!(losers, all);
             for w in expected.values() {
-                let hash = winners.hash(&w.event_id);
+                let hash = winners.hash(w.event_id());
                 match winners.upsert(hash, w.clone()) {
                     Slot::Held(held, _) => prop_assert_eq!(&*held, w),
-                    Slot::Inserted(_) => prop_assert!(false, "{:?} not found", w.event_id),
+                    Slot::Inserted(_) => prop_assert!(false, "{:?} not found", w.event_id()),
                 }
             }
         }

@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use racecast_dataflow::codec::{self, json, wire};
 use racecast_dataflow::event::{Corner, Flag, Severity, SystemPayload};
-use racecast_dataflow::{Event, EventId, Format, Limits, Payload, Real, SessionDate, Symbol, decode_event};
+use racecast_dataflow::{
+    Event, EventId, Format, Limits, Payload, Real, SessionDate, StoredId, Symbol, decode_event,
+};
 use racecast_proto::Message;
 use racecast_proto::v1 as pb;
 
@@ -110,7 +112,7 @@ prop_compose! {
             None => EventId::Canonical { session: session_id, car, event_type, sequence },
         };
         Event {
-            event_id,
+            id: StoredId::for_id(event_id, session_id, car, event_type, sequence),
             revision,
             session_id,
             session_date: SessionDate::from_ymd(2026, 5, day).expect("valid day"),

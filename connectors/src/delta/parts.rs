@@ -184,7 +184,7 @@ impl PartWriter {
             match diff {
                 1 => slot.0.push(row),
                 -1 => {
-                    slot.1.insert(e.event_id.to_string());
+                    slot.1.insert(e.event_id().to_string());
                 }
                 d => panic!("silver is a set: a checkpoint changed a row by {d}"),
             }

@@ -22,7 +22,7 @@ use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use racecast_dataflow::event::{Corner, Flag, Severity, SystemPayload};
 use racecast_dataflow::silver::SilverRow;
-use racecast_dataflow::{Entry, Event, EventId, EventType, Payload, Real, SessionDate, SessionType, Symbol};
+use racecast_dataflow::{Entry, Event, EventType, Payload, Real, SessionDate, SessionType, StoredId, Symbol};
 
 use super::DeltaError;
 use super::schema::Table;
@@ -408,9 +408,12 @@ fn each_event(
             EventType::parse(type_text).ok_or_else(|| at(format!("event_type {type_text:?}")))?;
         let sequence = u64::try_from(c.sequence.value(row)).map_err(|e| at(e.to_string()))?;
         let event = Event {
-            event_id: EventId::parse_in(
+            id: StoredId::of(
                 Columns::text(c.event_id, row, "event_id").map_err(at)?,
                 session_id,
+                car_number,
+                event_type,
+                sequence,
             ),
             revision: u32::try_from(c.revision.value(row)).map_err(|e| at(e.to_string()))?,
             session_id,

@@ -383,7 +383,7 @@ pub fn silver_batch(rows: &[&SilverRow]) -> RecordBatch {
         let e = &row.event;
         // One buffer for every id's text instead of a String per row.
         id.clear();
-        write!(id, "{}", e.event_id).expect("writing to a String cannot fail");
+        write!(id, "{}", e.event_id()).expect("writing to a String cannot fail");
         event_id.append_value(&id);
         revision.append_value(i64::from(e.revision));
         session_id.append_value(e.session_id.as_str());

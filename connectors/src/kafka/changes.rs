@@ -140,7 +140,12 @@ pub fn silver_records(changes: &[(SilverRow, isize)]) -> Vec<ChangeRecord> {
                 r.event.car_number
             )
         },
-        |r| format!("{{\"event_id\":{}}}", json_string(&r.event.event_id.to_string())),
+        |r| {
+            format!(
+                "{{\"event_id\":{}}}",
+                json_string(&r.event.event_id().to_string())
+            )
+        },
     )
 }
 

@@ -53,7 +53,7 @@ pub fn batch(records: &[Ingested]) -> Batch {
         match r.kind {
             RecordKind::Event => match decode_event(&r.bytes, r.format, &limits) {
                 Ok(e) => {
-                    let id = e.event_id.to_string();
+                    let id = e.event_id().to_string();
                     let better = winners
                         .get(&id)
                         .is_none_or(|w| (e.revision, &e) > (w.revision, w));

@@ -124,7 +124,7 @@ pub fn reference_silver(expected: &super::Batch) -> BTreeSet<SilverKey> {
         .iter()
         .map(|r| {
             (
-                r.event.event_id.to_string(),
+                r.event.event_id().to_string(),
                 i64::from(r.event.revision),
                 i64::from(r.event.car_number),
                 i64::from(r.event.lap),

@@ -168,7 +168,7 @@ pub fn event_to_wire(event: &Event) -> pb::TelemetryEvent {
         }),
     };
     pb::TelemetryEvent {
-        event_id: Some(event.event_id.to_string()),
+        event_id: Some(event.event_id().to_string()),
         revision: Some(event.revision),
         session_id: Some(event.session_id.to_string()),
         session_date: Some(event.session_date.to_string()),

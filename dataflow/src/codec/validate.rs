@@ -6,7 +6,7 @@ use racecast_proto::v1::{self as pb, telemetry_event::Payload as PbPayload};
 
 use crate::date::SessionDate;
 use crate::entry::{Entry, SessionType};
-use crate::event::{Corner, Event, EventId, EventType, Flag, Payload, Severity, SystemPayload};
+use crate::event::{Corner, Event, EventType, Flag, Payload, Severity, StoredId, SystemPayload};
 use crate::real::Real;
 use crate::reason::{ReasonKind, Reasons};
 use crate::symbol::Symbol;
@@ -124,12 +124,13 @@ pub fn validate_event(event: &pb::TelemetryEvent, reasons: Reasons) -> Result<Ev
             Some(payload),
         ) if c.reasons.is_empty() => {
             let session_id = Symbol::intern(&session);
+            let car_number = u8::try_from(car).expect("checked 1..=99");
             Ok(Event {
-                event_id: EventId::parse_in(&id, session_id),
+                id: StoredId::of(&id, session_id, car_number, payload.event_type(), seq),
                 revision,
                 session_id,
                 session_date: date,
-                car_number: u8::try_from(car).expect("checked 1..=99"),
+                car_number,
                 lap: u8::try_from(lap).expect("checked 1..=200"),
                 timestamp_ms: ts,
                 sequence: seq,

@@ -22,9 +22,11 @@
 //! Cost per silver change: one exchange of a [`LapSample`] (~48 bytes plus
 //! its lap key), one hash probe for the lap, the sums' additions and one to
 //! three O(log n) map updates. State per lap: its `LapSums`, its current
-//! `LapPartial`, and one map entry per distinct value (per event for `rpm`
-//! and gears, which the definition needs; per distinct value for dates,
-//! sector times, speeds and temperatures).
+//! `LapPartial`, and one entry per distinct value in an ordered
+//! [`Multiset`] per kind of value (per event for `rpm` and gears, which
+//! the definition needs; per distinct value for dates, sector times,
+//! speeds and temperatures): 12 bytes of B-tree node for an 8-byte value
+//! with its count, 28 for a gear (timestamp, sequence, gear).
 //!
 //! Input is applied in timestamp order ([`TimeOrder`]); when a time closes,
 //! each lap it touched emits `-old +new` (or only one of them when the lap

@@ -13,7 +13,8 @@
 //! What each stage keeps (per worker, across all times once compacted):
 //! - lap upkeep ([`lap_upkeep`], a custom operator): per lap, its
 //!   accumulated [`LapSums`] (an abelian group: one value per lap, not per
-//!   event), one entry per distinct value in an ordered map (per event for
+//!   event), one entry per distinct value in an ordered multiset of its
+//!   kind (per event for
 //!   `rpm` and gears, which the definition needs; per distinct value for
 //!   speeds and temperatures) and its current `LapPartial`. A change costs
 //!   O(log values in the lap), where a `reduce` would refold the lap.

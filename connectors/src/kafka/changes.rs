@@ -11,6 +11,8 @@
 //!
 //! A change with multiplicity `d` becomes `|d|` records.
 
+use std::fmt::Write as _;
+
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::json::LineDelimitedWriter;
 use racecast_dataflow::SessionDate;
@@ -72,54 +74,100 @@ pub struct ChangeRecord {
     pub value: String,
 }
 
-/// The rows of `batch` as JSON objects, one per row, in order.
-pub(crate) fn json_rows(batch: &RecordBatch) -> Vec<String> {
+/// The rows of `batch` as JSON lines, one per row, in order.
+fn json_text(batch: &RecordBatch) -> String {
     let mut writer = LineDelimitedWriter::new(Vec::new());
     writer
         .write(batch)
         .and_then(|()| writer.finish())
         .expect("arrow writes its own batches as JSON");
-    let text = String::from_utf8(writer.into_inner()).expect("arrow's JSON is UTF-8");
-    // JSON strings escape newlines, so every line is one row.
-    text.lines().map(str::to_owned).collect()
+    String::from_utf8(writer.into_inner()).expect("arrow's JSON is UTF-8")
 }
 
-/// `object` (a JSON object's text) with `fields` added in front.
-fn with_fields(object: &str, fields: &str) -> String {
+/// The rows of `batch` as JSON objects, one per row, in order.
+pub(crate) fn json_rows(batch: &RecordBatch) -> Vec<String> {
+    // JSON strings escape newlines, so every line is one row.
+    json_text(batch).lines().map(str::to_owned).collect()
+}
+
+/// Appends `object` (a JSON object's text) with `fields` added in front.
+fn push_with_fields(out: &mut String, object: &str, fields: &str) {
     match (object.strip_prefix('{'), fields.is_empty()) {
-        (Some(rest), false) if rest.trim_start().starts_with('}') => format!("{{{fields}}}"),
-        (Some(rest), false) => format!("{{{fields},{rest}"),
-        _ => object.to_owned(),
+        (Some(rest), false) => {
+            out.push('{');
+            out.push_str(fields);
+            if !rest.trim_start().starts_with('}') {
+                out.push(',');
+            }
+            out.push_str(rest);
+        }
+        _ => out.push_str(object),
     }
 }
 
-fn date_field(date: Option<SessionDate>) -> String {
-    date.map_or(String::new(), |d| format!("\"session_date\":\"{d}\""))
+/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if u32::from(c) < 0x20 => {
+                // Infallible: writing to a String.
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
-fn json_string(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialize")
+/// Appends the `session_date` field of a row's value, if it has a date.
+fn push_date_field(out: &mut String, date: Option<SessionDate>) {
+    if let Some(d) = date {
+        // Infallible: writing to a String.
+        let _ = write!(out, "\"session_date\":\"{d}\"");
+    }
 }
 
+/// The change records of `changes`: `batch` turns rows into their table's
+/// arrow batch, `extra` appends the fields a value carries in front of the
+/// row's columns (the partition columns), `key` appends the record key.
+/// Each record's key and value are written once into their own buffers.
 fn records<T>(
     changes: &[(T, isize)],
     batch: impl Fn(&[&T]) -> RecordBatch,
-    extra: impl Fn(&T) -> String,
-    key: impl Fn(&T) -> String,
+    extra: impl Fn(&T, &mut String),
+    mut key: impl FnMut(&T, &mut String),
 ) -> Vec<ChangeRecord> {
     let rows: Vec<&T> = changes.iter().map(|(r, _)| r).collect();
     if rows.is_empty() {
         return Vec::new();
     }
-    let json = json_rows(&batch(&rows));
+    let json = json_text(&batch(&rows));
+    let mut fields = String::new();
     let mut out = Vec::with_capacity(changes.len());
-    for ((row, diff), text) in changes.iter().zip(json) {
+    // JSON strings escape newlines, so every line is one row.
+    for ((row, diff), text) in changes.iter().zip(json.lines()) {
         if *diff == 0 {
             continue;
         }
-        let full = with_fields(&text, &extra(row));
-        let value = format!("{{\"op\":\"{}\",\"row\":{full}}}", Op::of(*diff).as_str());
-        let record = ChangeRecord { key: key(row), value };
+        fields.clear();
+        extra(row, &mut fields);
+        let mut value = String::with_capacity(text.len() + fields.len() + 26);
+        value.push_str("{\"op\":\"");
+        value.push_str(Op::of(*diff).as_str());
+        value.push_str("\",\"row\":");
+        push_with_fields(&mut value, text, &fields);
+        value.push('}');
+        let mut k = String::with_capacity(64);
+        key(row, &mut k);
+        let record = ChangeRecord { key: k, value };
         for _ in 1..diff.unsigned_abs() {
             out.push(record.clone());
         }
@@ -130,21 +178,20 @@ fn records<T>(
 
 /// Change records of silver changes.
 pub fn silver_records(changes: &[(SilverRow, isize)]) -> Vec<ChangeRecord> {
+    let mut id = String::new();
     records(
         changes,
         silver_batch,
-        |r| {
-            format!(
-                "{},\"car_number\":{}",
-                date_field(Some(r.event.session_date)),
-                r.event.car_number
-            )
+        |r, out| {
+            push_date_field(out, Some(r.event.session_date));
+            let _ = write!(out, ",\"car_number\":{}", r.event.car_number);
         },
-        |r| {
-            format!(
-                "{{\"event_id\":{}}}",
-                json_string(&r.event.event_id().to_string())
-            )
+        |r, out| {
+            id.clear();
+            let _ = write!(id, "{}", r.event.event_id());
+            out.push_str("{\"event_id\":");
+            push_json_string(out, &id);
+            out.push('}');
         },
     )
 }
@@ -154,14 +201,11 @@ pub fn lap_records(changes: &[(LapRow, isize)]) -> Vec<ChangeRecord> {
     records(
         changes,
         lap_batch,
-        |r| date_field(r.session_date),
-        |r| {
-            format!(
-                "{{\"session_id\":{},\"car_number\":{},\"lap\":{}}}",
-                json_string(r.session_id.as_str()),
-                r.car_number,
-                r.lap
-            )
+        |r, out| push_date_field(out, r.session_date),
+        |r, out| {
+            out.push_str("{\"session_id\":");
+            push_json_string(out, r.session_id.as_str());
+            let _ = write!(out, ",\"car_number\":{},\"lap\":{}}}", r.car_number, r.lap);
         },
     )
 }
@@ -171,13 +215,11 @@ pub fn session_records(changes: &[(SessionRow, isize)]) -> Vec<ChangeRecord> {
     records(
         changes,
         session_batch,
-        |r| date_field(r.session_date),
-        |r| {
-            format!(
-                "{{\"session_id\":{},\"car_number\":{}}}",
-                json_string(r.session_id.as_str()),
-                r.car_number
-            )
+        |r, out| push_date_field(out, r.session_date),
+        |r, out| {
+            out.push_str("{\"session_id\":");
+            push_json_string(out, r.session_id.as_str());
+            let _ = write!(out, ",\"car_number\":{}}}", r.car_number);
         },
     )
 }
@@ -201,6 +243,12 @@ pub struct ChangeValue {
 mod tests {
     use super::*;
 
+    fn with_fields(object: &str, fields: &str) -> String {
+        let mut out = String::new();
+        push_with_fields(&mut out, object, fields);
+        out
+    }
+
     #[test]
     fn fields_go_in_front() {
         assert_eq!(with_fields("{\"a\":1}", "\"b\":2"), "{\"b\":2,\"a\":1}");
@@ -210,5 +258,16 @@ mod tests {
         let parsed: ChangeValue =
             serde_json::from_str("{\"op\":\"retract\",\"row\":{\"x\":1}}").expect("parses");
         assert_eq!(parsed.op, Op::Retract);
+    }
+
+    proptest::proptest! {
+        /// Strings are escaped exactly as `serde_json` escapes them.
+        #[test]
+        fn strings_escape_as_serde_json_does(s in proptest::prelude::any::<String>(), control in 0u32..0x20) {
+            let s = format!("{s}{}\"\\/", char::from_u32(control).expect("a control character"));
+            let mut out = String::new();
+            push_json_string(&mut out, &s);
+            proptest::prop_assert_eq!(out, serde_json::to_string(&s).expect("strings serialize"));
+        }
     }
 }

@@ -266,26 +266,6 @@ pub enum EventIdRef<'a> {
     Text(&'a str),
 }
 
-impl EventIdRef<'_> {
-    /// The id as an owned value.
-    pub fn to_owned_id(self) -> EventId {
-        match self {
-            EventIdRef::Canonical {
-                session,
-                car,
-                event_type,
-                sequence,
-            } => EventId::Canonical {
-                session,
-                car,
-                event_type,
-                sequence,
-            },
-            EventIdRef::Text(text) => EventId::Text(text.into()),
-        }
-    }
-}
-
 impl fmt::Display for EventIdRef<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -518,7 +498,7 @@ impl std::hash::Hash for Event {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -555,22 +535,34 @@ mod tests {
         }
     }
 
-    /// A position event with the given stored id.
-    fn position(id: StoredId, sequence: u64) -> Event {
+    /// A position event of car `car` with sequence `sequence` (its id, as a
+    /// canonical id or as text), `revision` and speed `speed`.
+    pub(crate) fn position(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> Event {
+        let session_id = Symbol::intern("2026-test-R");
+        let event_id = if text_id {
+            EventId::Text(format!("other-{car}-{sequence}").into())
+        } else {
+            EventId::Canonical {
+                session: session_id,
+                car,
+                event_type: EventType::Position,
+                sequence,
+            }
+        };
         Event {
-            id,
-            revision: 0,
-            session_id: Symbol::intern("2026-monaco-R"),
+            id: StoredId::for_id(event_id, session_id, car, EventType::Position, sequence),
+            revision,
+            session_id,
             session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
-            car_number: 44,
-            lap: 1,
-            timestamp_ms: 0,
+            car_number: car,
+            lap: 1 + (sequence % 3) as u8,
+            timestamp_ms: 1_780_000_000_000 + sequence as i64,
             sequence,
             payload: Payload::Position {
                 x_m: Real(0.0),
                 y_m: Real(0.0),
                 z_m: Real(0.0),
-                speed_kph: Real(0.0),
+                speed_kph: Real(f64::from(speed)),
                 heading_deg: Real(0.0),
                 sector: 1,
             },
@@ -579,27 +571,32 @@ mod tests {
 
     #[test]
     fn an_id_naming_the_events_own_fields_is_not_stored() {
-        let session = Symbol::intern("2026-monaco-R");
+        let session = Symbol::intern("2026-test-R");
         let of = |text: &str, sequence| StoredId::of(text, session, 44, EventType::Position, sequence);
-        assert!(matches!(of("2026-monaco-R/44/position/7", 7), StoredId::Own));
+        assert!(matches!(of("2026-test-R/44/position/7", 7), StoredId::Own));
         for (text, sequence) in [
-            ("2026-monaco-R/44/position/7", 8),
-            ("2026-monaco-R/45/position/7", 7),
-            ("2026-monaco-R/44/tire/7", 7),
+            ("2026-test-R/44/position/7", 8),
+            ("2026-test-R/45/position/7", 7),
+            ("2026-test-R/44/tire/7", 7),
             ("2026-monza-R/44/position/7", 7),
             ("x", 7),
         ] {
             let stored = of(text, sequence);
             assert!(matches!(stored, StoredId::Other(_)), "{text}");
-            assert_eq!(position(stored, sequence).event_id().to_string(), text);
+            let event = Event {
+                id: stored,
+                ..position(44, sequence, false, 0, 0)
+            };
+            assert_eq!(event.event_id().to_string(), text);
         }
         // However an id is stored, events compare and hash by its value.
-        let own = position(StoredId::Own, 7);
-        let boxed = position(
-            StoredId::Other(Box::new(EventId::parse("2026-monaco-R/44/position/7"))),
-            7,
-        );
-        assert_eq!(own.event_id().to_string(), "2026-monaco-R/44/position/7");
+        let own = position(44, 7, false, 0, 0);
+        assert!(matches!(own.id, StoredId::Own));
+        let boxed = Event {
+            id: StoredId::Other(Box::new(EventId::parse("2026-test-R/44/position/7"))),
+            ..own.clone()
+        };
+        assert_eq!(own.event_id().to_string(), "2026-test-R/44/position/7");
         assert_eq!(own, boxed);
         assert_eq!(own.cmp(&boxed), std::cmp::Ordering::Equal);
         let state = std::collections::hash_map::RandomState::new();
@@ -608,7 +605,7 @@ mod tests {
         // A view hashes as its owned id does (silver routes by either).
         assert_eq!(
             state.hash_one(own.event_id()),
-            state.hash_one(EventId::parse("2026-monaco-R/44/position/7"))
+            state.hash_one(EventId::parse("2026-test-R/44/position/7"))
         );
     }
 

@@ -606,54 +606,18 @@ impl Upsert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::date::SessionDate;
-    use crate::event::{EventId, EventType, Payload, StoredId};
-    use crate::real::Real;
+    use crate::event::tests::position as event;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 
-    /// A position event of car `car` with sequence `sequence` (its id, as a
-    /// canonical id or as text), `revision` and speed `speed`.
-    fn event(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> Event {
-        let session_id = Symbol::intern("2026-test-R");
-        let event_id = if text_id {
-            EventId::Text(format!("other-{car}-{sequence}").into())
-        } else {
-            EventId::Canonical {
-                session: session_id,
-                car,
-                event_type: EventType::Position,
-                sequence,
-            }
-        };
-        Event {
-            id: StoredId::for_id(event_id, session_id, car, EventType::Position, sequence),
-            revision,
-            session_id,
-            session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
-            car_number: car,
-            lap: 1 + (sequence % 3) as u8,
-            timestamp_ms: 1_780_000_000_000 + sequence as i64,
-            sequence,
-            payload: Payload::Position {
-                x_m: Real(0.0),
-                y_m: Real(0.0),
-                z_m: Real(0.0),
-                speed_kph: Real(f64::from(speed)),
-                heading_deg: Real(0.0),
-                sector: 1,
-            },
-        }
-    }
-
     /// The winner per id of `events`, by [`beats`].
-    fn winners_of(events: &[Event]) -> BTreeMap<EventId, Event> {
-        let mut winners: BTreeMap<EventId, Event> = BTreeMap::new();
+    fn winners_of(events: &[Event]) -> BTreeMap<EventIdRef<'_>, Event> {
+        let mut winners: BTreeMap<EventIdRef<'_>, Event> = BTreeMap::new();
         for e in events {
-            match winners.get(&e.event_id().to_owned_id()) {
+            match winners.get(&e.event_id()) {
                 Some(w) if !beats(e, w) => {}
                 _ => {
-                    winners.insert(e.event_id().to_owned_id(), e.clone());
+                    winners.insert(e.event_id(), e.clone());
                 }
             }
         }

@@ -80,16 +80,16 @@ impl LapValues {
         differs(below, g) + differs(g, above) - differs(below, above)
     }
 
-    /// Adds `diff` copies of a gear value, keeping the change count.
+    /// Adds `diff` copies of a gear value, keeping the change count (a
+    /// value's pairs do not depend on its own multiplicity, so they are
+    /// counted after the one lookup that changes it).
     fn apply_gear(&mut self, value: (i64, u64, i8), diff: isize) {
-        let before = self.gears.get(&value);
-        let after = i64::from(before) + diff as i64;
+        let (before, after) = self.gears.add(value, diff);
         if before <= 0 && after > 0 {
             self.gear_changes += self.gear_delta(&value);
         } else if before > 0 && after <= 0 {
             self.gear_changes -= self.gear_delta(&value);
         }
-        self.gears.add(value, diff);
     }
 
     /// Adds `diff` copies of `value`.

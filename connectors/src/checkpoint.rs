@@ -906,7 +906,7 @@ fn apply_classification(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use timely::progress::Antichain;
 
@@ -928,7 +928,7 @@ mod tests {
 
     /// A silver row of car `car` with id `sequence` (canonical or text),
     /// `revision` and speed `speed`.
-    fn silver_row(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> SilverRow {
+    pub(crate) fn silver_row(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> SilverRow {
         use racecast_dataflow::{EventId, EventType, Payload, Real, StoredId, Symbol};
         let session_id = Symbol::intern("2026-test-R");
         let event_id = if text_id {

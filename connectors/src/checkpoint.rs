@@ -926,40 +926,11 @@ pub(crate) mod tests {
         assert_eq!(epochs_per_checkpoint(Duration::ZERO, Duration::from_millis(2)), 1);
     }
 
-    /// A silver row of car `car` with id `sequence` (canonical or text),
-    /// `revision` and speed `speed`.
+    /// A silver row (no entry) of the shared test event
+    /// ([`racecast_dataflow::testing::position`]).
     pub(crate) fn silver_row(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> SilverRow {
-        use racecast_dataflow::{EventId, EventType, Payload, Real, StoredId, Symbol};
-        let session_id = Symbol::intern("2026-test-R");
-        let event_id = if text_id {
-            EventId::Text(format!("other-{sequence}").into())
-        } else {
-            EventId::Canonical {
-                session: session_id,
-                car,
-                event_type: EventType::Position,
-                sequence,
-            }
-        };
         SilverRow {
-            event: racecast_dataflow::Event {
-                id: StoredId::for_id(event_id, session_id, car, EventType::Position, sequence),
-                revision,
-                session_id,
-                session_date: SessionDate::from_ymd(2026, 5, 24).expect("a date"),
-                car_number: car,
-                lap: 1,
-                timestamp_ms: 1_780_000_000_000 + sequence as i64,
-                sequence,
-                payload: Payload::Position {
-                    x_m: Real(0.0),
-                    y_m: Real(0.0),
-                    z_m: Real(0.0),
-                    speed_kph: Real(f64::from(speed)),
-                    heading_deg: Real(0.0),
-                    sector: 1,
-                },
-            },
+            event: racecast_dataflow::testing::position(car, sequence, text_id, revision, speed),
             entry: None,
         }
     }

@@ -20,6 +20,8 @@ pub mod reason;
 pub mod silver;
 pub mod stats;
 pub mod symbol;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod time_order;
 
 pub use codec::{Format, Limits, decode_entry, decode_event};

@@ -606,7 +606,7 @@ impl Upsert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::tests::position as event;
+    use crate::testing::position as event;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
 

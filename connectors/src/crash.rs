@@ -4,10 +4,11 @@
 //! checkpoint numbered `<checkpoint>` or above (numbers are boundary
 //! indexes and can skip), or, for the points of a checkpoint's commits,
 //! the run's last checkpoint, so that a run too fast to reach
-//! `<checkpoint>` still crashes. (`ingest` has no such fallback: at the end
-//! of the input no checkpoint may be committed yet, and a crash there would
-//! leave nothing to resume from.) Without the variable a crash point costs
-//! one relaxed load.
+//! `<checkpoint>` still crashes. (`ingest`'s fallback: a file run whose
+//! input ends before `<checkpoint>` keeps its epochs moving after the last
+//! record until the process has committed a checkpoint, and crashes then,
+//! with the input read and the current checkpoint not committed.) Without
+//! the variable a crash point costs one relaxed load.
 //!
 //! Points: `ingest` (while reading the checkpoint's input, once the process
 //! has committed a checkpoint: epochs follow wall time, so a slow start
@@ -43,6 +44,11 @@ fn target() -> Option<&'static (String, u64)> {
 /// earlier number).
 pub fn armed(point: &str, checkpoint: u64) -> bool {
     target().is_some_and(|(p, c)| p == point && *c <= checkpoint)
+}
+
+/// The checkpoint the process is set to crash at `point` of, if any.
+pub fn armed_at(point: &str) -> Option<u64> {
+    target().filter(|(p, _)| p == point).map(|(_, c)| *c)
 }
 
 /// Aborts the process when it is set to crash at `point` of `checkpoint`.

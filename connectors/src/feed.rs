@@ -240,7 +240,29 @@ impl Feeder<'_> {
             }
             self.report_lanes(source, &lanes, (next, reader.position()), &from);
         }
+        self.crash_at_end_of_input(worker, probe, stop);
         Ok(())
+    }
+
+    /// `ingest@N` of a file run whose input ended before checkpoint N (a
+    /// fast machine reads a small file in fewer epochs): keeps the epochs
+    /// moving until this process has committed a checkpoint, then crashes
+    /// with the rest of the input read and not committed.
+    fn crash_at_end_of_input(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        stop: &AtomicBool,
+    ) {
+        let Some(n) = crate::crash::armed_at("ingest") else {
+            return;
+        };
+        while !stop.load(Ordering::Relaxed) {
+            if self.shared.summary.lock().expect("lock").checkpoints > 0 {
+                crate::crash::point("ingest", n);
+            }
+            self.tick(worker, probe);
+        }
     }
 
     /// Reports every lane of `lanes` at `next` (the next record and its

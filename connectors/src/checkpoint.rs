@@ -265,12 +265,13 @@ impl PartSink {
         sources: Vec<String>,
         worker: usize,
         silver_files: Vec<deltalake::kernel::Add>,
+        deletion_vectors: bool,
         k: u64,
         shared: Arc<Shared>,
         measure: bool,
         kafka: Option<KafkaEmitter>,
     ) -> PartSink {
-        let writer = match PartWriter::open(data, sources.clone(), worker, silver_files) {
+        let writer = match PartWriter::open(data, sources.clone(), worker, silver_files, deletion_vectors) {
             Ok(writer) => Some(writer),
             Err(e) => {
                 shared.fail(RunError::Delta(e));

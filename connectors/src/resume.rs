@@ -29,6 +29,7 @@ use racecast_dataflow::{Entry, Format, Limits, Symbol, Time, decode_entry};
 
 use crate::delta::restore::add_rows;
 use crate::delta::retention::{self, Sweep};
+use crate::delta::table::TableWriter;
 use crate::delta::{DeltaError, DeltaSink, Table, history};
 use crate::positions::Positions;
 use crate::run::{RunError, runtime};
@@ -64,21 +65,30 @@ pub struct Prepared {
 /// Makes the data directory ready for a run: with `fresh`, deletes its
 /// tables and manifests; otherwise completes a half-committed checkpoint.
 /// Runs once per cluster (worker 0), before any other worker looks.
-pub fn prepare(data: &Path, app_id: &str, fresh: bool) -> Result<Prepared, RunError> {
+/// Missing tables are created (a new silver table with deletion vectors
+/// when `deletion_vectors`), so that every process finds them.
+pub fn prepare(data: &Path, app_id: &str, fresh: bool, deletion_vectors: bool) -> Result<Prepared, RunError> {
+    let runtime = runtime();
     if fresh {
         for table in Table::ALL {
             remove_dir(&data.join(table.path()))?;
         }
         remove_dir(&data.join("_racecast"))?;
+    }
+    if fresh || !has_tables(data) {
+        runtime.block_on(DeltaSink::create_tables(data, deletion_vectors))?;
         return Ok(Prepared::default());
     }
-    if !has_tables(data) {
-        return Ok(Prepared::default());
-    }
-    let runtime = runtime();
     let mut sink = runtime.block_on(DeltaSink::open(data, app_id))?;
     let rolled_forward = runtime.block_on(sink.roll_forward())?;
     Ok(Prepared { rolled_forward })
+}
+
+/// Whether the silver table under `data` takes deletion vectors (see
+/// [`crate::delta::parts`]); run after [`prepare`] created it.
+pub fn silver_deletion_vectors(data: &Path) -> Result<bool, RunError> {
+    let silver = runtime().block_on(TableWriter::open_or_create(data, Table::Silver))?;
+    Ok(silver.deletion_vectors())
 }
 
 /// Before a run (while no worker writes): keeps the last `keep`

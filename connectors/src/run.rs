@@ -121,6 +121,11 @@ pub struct RunConfig {
     /// Keep the last checkpoints readable and delete what only older ones
     /// needed, on a schedule (`None`: keep everything).
     pub retention: Option<RetentionConfig>,
+    /// Create a new silver table with deletion vectors (a retraction marks
+    /// its row deleted instead of rewriting the row's bucket); readers
+    /// need deletion-vector support (Delta reader version 3). An existing
+    /// table keeps what it was created with.
+    pub silver_deletion_vectors: bool,
 }
 
 /// How much history the tables keep (see [`crate::delta::retention`]).
@@ -318,17 +323,21 @@ pub fn run_with_metrics(
         let loaded = shared
             .resume
             .get_or_init(|| {
-                Resume::load(&config.data, &config.app_id)
-                    .map(|r| r.map(Arc::new))
-                    .map_err(|e| error_chain(&e))
+                let load = || -> Result<_, RunError> {
+                    let resume = Resume::load(&config.data, &config.app_id)?;
+                    let deletion_vectors = resume::silver_deletion_vectors(&config.data)?;
+                    Ok((resume.map(Arc::new), deletion_vectors))
+                };
+                load().map_err(|e| error_chain(&e))
             })
             .clone()
-            .and_then(|resume| {
+            .and_then(|(resume, deletion_vectors)| {
                 let sim = checked_sources(&config.source, &sources, resume.as_deref())
                     .map_err(|e| error_chain(&e))?;
-                Ok((resume, sim))
+                Ok((resume, sim, deletion_vectors))
             });
-        let (resume, sim) = match (barrier(worker, loaded.as_ref().err().cloned()), loaded) {
+        let (resume, sim, deletion_vectors) = match (barrier(worker, loaded.as_ref().err().cloned()), loaded)
+        {
             (None, Ok(loaded)) => loaded,
             (Some(message), _) | (None, Err(message)) => {
                 shared.fail(RunError::Start(message));
@@ -393,6 +402,7 @@ pub fn run_with_metrics(
             sources.clone(),
             index,
             owned_files,
+            deletion_vectors,
             k,
             Arc::clone(&shared),
             metrics.is_some(),
@@ -609,7 +619,13 @@ fn prepare(
     transactional: bool,
     shared: &Shared,
 ) -> Result<Prepared, String> {
-    let outcome = resume::prepare(&config.data, &config.app_id, config.fresh).and_then(|prepared| {
+    let outcome = resume::prepare(
+        &config.data,
+        &config.app_id,
+        config.fresh,
+        config.silver_deletion_vectors,
+    )
+    .and_then(|prepared| {
         if let (Some(out), false) = (&config.kafka_out, config.fresh) {
             // Before retention, which may delete files the catch-up reads.
             crate::kafka::catch_up(out, &config.data, &config.app_id, run_id, transactional)?;
@@ -730,12 +746,18 @@ fn source_names(source: &Source) -> Vec<String> {
     }
 }
 
+/// What each process loads once before its workers build their
+/// dataflows: the state to resume from, and whether the silver table takes
+/// deletion vectors.
+type Loaded = (Option<Arc<Resume>>, bool);
+
 pub(crate) struct Shared {
     stop: Arc<AtomicBool>,
     error: Mutex<Option<RunError>>,
     pub(crate) summary: Mutex<RunSummary>,
-    /// The state this process resumes from (or why it could not be loaded).
-    resume: OnceLock<Result<Option<Arc<Resume>>, String>>,
+    /// The state this process resumes from, and whether the silver table
+    /// takes deletion vectors (or why they could not be loaded).
+    resume: OnceLock<Result<Loaded, String>>,
     /// When the first worker of this process started reading its input:
     /// where every worker's epoch clock starts (see [`Feeder::start_clock`]).
     pub(crate) feed_clock: OnceLock<Instant>,

@@ -152,6 +152,7 @@ fn kafka_config_for(brokers: &str, data: &Path, prefix: &str) -> RunConfig {
         },
         fresh: true,
         retention: None,
+        silver_deletion_vectors: true,
         kafka_out: Some(KafkaOut {
             brokers: brokers.to_owned(),
             topics: OutTopics::with_prefix(prefix),
@@ -407,6 +408,7 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
         },
         fresh: true,
         retention: None,
+        silver_deletion_vectors: true,
         kafka_out: Some(KafkaOut {
             brokers: brokers.clone(),
             topics: OutTopics::with_prefix("tx"),

@@ -201,6 +201,7 @@ fn metrics_count_what_the_run_did() {
         limits: racecast_dataflow::Limits::default(),
         fresh: true,
         retention: None,
+        silver_deletion_vectors: true,
         kafka_out: None,
     };
     let metrics = Arc::new(Metrics::new(0));

@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from deltalake import DeltaTable
+import pyarrow as pa
+from deltalake import DeltaTable, QueryBuilder
 
 TABLES = {
     "bronze": "bronze/telemetry_events",
@@ -31,9 +32,17 @@ def plain(value):
     return value
 
 
+def read(table, columns=None):
+    """The rows of `table` as a pyarrow table. The silver table has deletion
+    vectors (Delta reader version 3), which `to_pyarrow_table` refuses;
+    deltalake's DataFusion reader (`QueryBuilder`) applies them."""
+    select = ", ".join(f'"{c}"' for c in columns) if columns else "*"
+    return pa.table(QueryBuilder().register("t", table).execute(f"SELECT {select} FROM t").read_all())
+
+
 def rows(root, path, columns=None):
     table = DeltaTable(f"{root}/{path}")
-    data = table.to_pyarrow_table(columns=columns).to_pylist()
+    data = read(table, columns).to_pylist()
     return table.version(), [
         {k: plain(v) for k, v in row.items() if v is not None} for row in data
     ]

@@ -52,6 +52,7 @@ fn config(data: &Path, entries: &Path, events: &Path) -> RunConfig {
         limits: racecast_dataflow::Limits::default(),
         fresh: false,
         retention: None,
+        silver_deletion_vectors: true,
         kafka_out: None,
     }
 }

@@ -56,6 +56,7 @@ fn config(data: &Path, entries: &Path, events: &Path) -> RunConfig {
         limits: racecast_dataflow::Limits::default(),
         fresh: true,
         retention: None,
+        silver_deletion_vectors: true,
         kafka_out: None,
     }
 }
@@ -65,10 +66,15 @@ fn file_run_commits_the_batch_result_on_1_2_and_4_workers() {
     let records = common::simulated(&race(), Format::Protobuf);
     let dir = tempfile::tempdir().expect("tempdir");
     let (entries, events) = common::write_files(dir.path(), &records);
-    for workers in [1, 2, 4] {
-        let data = dir.path().join(format!("data-{workers}"));
+    // Corrections mark their old rows deleted (deletion vectors), or, in
+    // a silver table created without them, rewrite their buckets.
+    for (workers, deletion_vectors) in [(1, true), (2, true), (4, true), (2, false)] {
+        let data = dir.path().join(format!("data-{workers}-{deletion_vectors}"));
         let summary = run(
-            config(&data, &entries, &events),
+            RunConfig {
+                silver_deletion_vectors: deletion_vectors,
+                ..config(&data, &entries, &events)
+            },
             timely::Config::process(workers),
             Arc::new(AtomicBool::new(false)),
         )
@@ -83,6 +89,11 @@ fn file_run_commits_the_batch_result_on_1_2_and_4_workers() {
             "the input has corrections that land"
         );
         assert_tables_match(&data, &records, &summary);
+        assert_eq!(
+            vector_files(&data.join(Table::Silver.path())) > 0,
+            deletion_vectors,
+            "deletion vector files in a silver table created with deletion_vectors={deletion_vectors}"
+        );
         // Files are written where the rows are: bronze by every worker (the
         // records are dealt to all of them), silver by the owner of each
         // (date, car).
@@ -106,6 +117,17 @@ fn file_run_commits_the_batch_result_on_1_2_and_4_workers() {
             "workers that wrote silver"
         );
     }
+}
+
+/// Deletion vector files in a table's directory.
+fn vector_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("a table directory")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("deletion_vector_"))
+        })
+        .count()
 }
 
 /// The workers (`w<n>-` in the file names) that wrote a table's files.

@@ -124,6 +124,9 @@ pub struct RunArgs {
     /// Delete the tables under --data first and start over (without it, a run resumes from the last complete checkpoint under --data).
     #[arg(long)]
     pub fresh: bool,
+    /// Create a new silver table without deletion vectors: a correction then rewrites its row's (car, lap) file instead of marking the old row deleted (slower), for Delta readers without deletion-vector support (reader version 3), such as deltalake's to_pyarrow_table. An existing table keeps what it was created with.
+    #[arg(long)]
+    pub no_deletion_vectors: bool,
     /// Keep this many checkpoints readable (time travel, "as of checkpoint N"); files and log entries only older ones need are deleted. 0 keeps everything.
     #[arg(long, default_value_t = 100)]
     pub keep_checkpoints: u64,

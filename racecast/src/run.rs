@@ -199,6 +199,7 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
                 keep: a.keep_checkpoints,
                 every: a.retention_interval,
             }),
+            silver_deletion_vectors: !a.no_deletion_vectors,
         },
         timely,
         json: a.json,

@@ -173,6 +173,7 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         metrics_addr: None,
         limits: Limits::default(),
         fresh: true,
+        silver_deletion_vectors: true,
         retention: None,
         kafka_out: (!args.no_kafka_out).then(|| KafkaOut {
             brokers: args.brokers.clone(),

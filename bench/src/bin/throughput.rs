@@ -90,6 +90,11 @@ struct Args {
     /// publish them as `racecast run --metrics-addr` does.
     #[arg(long)]
     metrics: bool,
+    /// Delta and restart modes: a silver table without deletion vectors
+    /// (corrections rewrite their buckets), as `racecast run
+    /// --no-deletion-vectors`.
+    #[arg(long)]
+    no_deletion_vectors: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -335,7 +340,12 @@ fn scrape(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::Joi
 
 /// The `racecast run` configuration of the delta and restart modes, over
 /// the files in `dir`.
-fn file_run(dir: &std::path::Path, metrics_addr: Option<std::net::SocketAddr>, fresh: bool) -> RunConfig {
+fn file_run(
+    dir: &std::path::Path,
+    metrics_addr: Option<std::net::SocketAddr>,
+    fresh: bool,
+    deletion_vectors: bool,
+) -> RunConfig {
     RunConfig {
         source: Source::Files {
             inputs: vec![dir.join("events.pb")],
@@ -351,19 +361,20 @@ fn file_run(dir: &std::path::Path, metrics_addr: Option<std::net::SocketAddr>, f
         fresh,
         retention: None,
         kafka_out: None,
+        silver_deletion_vectors: deletion_vectors,
     }
 }
 
 /// Restart mode, first half: builds the tables from the input (steady
 /// state: resident memory at the last checkpoint, every operator's state
 /// alive), then resumes from them in a fresh process ([`resume`]).
-fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize) {
+fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, deletion_vectors: bool) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
     std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
     let started = Instant::now();
     let summary = run(
-        file_run(dir.path(), None, true),
+        file_run(dir.path(), None, true, deletion_vectors),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
     )
@@ -398,7 +409,7 @@ fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
     let (rss_before, _) = memory();
     let started = Instant::now();
     let summary = run(
-        file_run(dir, None, false),
+        file_run(dir, None, false, true),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
     )
@@ -419,7 +430,7 @@ fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
     );
 }
 
-fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool) {
+fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool, deletion_vectors: bool) {
     let metrics_addr = metrics.then(|| {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         probe.local_addr().expect("a bound address")
@@ -427,7 +438,7 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: b
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
     std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
-    let config = file_run(dir.path(), metrics_addr, true);
+    let config = file_run(dir.path(), metrics_addr, true, deletion_vectors);
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));
     let started = Instant::now();
@@ -512,7 +523,14 @@ fn main() {
     let workers = *args.workers.last().expect("at least one worker count");
     match args.mode {
         Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics),
-        Mode::Delta => delta(&entries, &buffer, workers, total, args.metrics),
-        Mode::Restart => restart(&entries, &buffer, workers, total),
+        Mode::Delta => delta(
+            &entries,
+            &buffer,
+            workers,
+            total,
+            args.metrics,
+            !args.no_deletion_vectors,
+        ),
+        Mode::Restart => restart(&entries, &buffer, workers, total, !args.no_deletion_vectors),
     }
 }

@@ -4,6 +4,7 @@
 //! - [`schema`]: table schemas and rows → arrow batches.
 //! - [`table`]: one table: write files, commit versions with `txn`.
 //! - [`read`]: a table version back as arrow batches.
+//! - [`deletion`]: deletion vectors (rows a version no longer holds).
 //! - [`restore`]: silver files back as silver rows (restart).
 //! - [`history`]: which table version holds which checkpoint.
 //! - [`retention`]: keep the last K checkpoints, delete what older ones needed.
@@ -13,6 +14,7 @@
 //!   checkpoint, so that the cost of a checkpoint follows what changed.
 //! - [`sink`]: worker 0's gold tables and the commit of each checkpoint.
 
+pub mod deletion;
 pub mod history;
 pub mod manifest;
 pub mod parts;

@@ -16,6 +16,16 @@
 //!   identifies the row), the insertions added, and is written as one file
 //!   that replaces them. A bucket with more than [`COMPACT_AFTER`] files is
 //!   compacted the same way.
+//! - **silver with deletion vectors** (a table created with
+//!   `delta.enableDeletionVectors`, racecast's default): a retraction does
+//!   not rewrite its bucket. The bucket's files are searched, newest first,
+//!   for the retracted ids (their `event_id` column only), and each file
+//!   that holds one gets a new deletion vector (its old one plus the rows
+//!   found: `remove` of the file with the old vector, `add` of it with the
+//!   new one; a file with every row deleted is only removed). A checkpoint's
+//!   vectors go into one file per worker ([`super::deletion::VectorFile`]).
+//!   Compaction (more than [`COMPACT_AFTER`] files) rewrites the bucket's
+//!   live rows as before.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -24,12 +34,14 @@ use std::time::{Duration, Instant};
 use deltalake::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
 use deltalake::arrow::compute::{concat_batches, filter_record_batch};
 use deltalake::kernel::{Action, Add};
+use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use racecast_dataflow::SessionDate;
 use racecast_dataflow::bronze::{BronzeRow, QuarantineRow};
 use racecast_dataflow::silver::SilverRow;
 
 use super::DeltaError;
+use super::deletion::{LiveRows, VectorFile};
 use super::schema::{self, Table};
 use super::table::TableFiles;
 
@@ -83,6 +95,8 @@ pub struct PartWriter {
     quarantine: TableFiles,
     silver: TableFiles,
     silver_files: BTreeMap<Bucket, Vec<Add>>,
+    /// Whether retractions mark rows deleted instead of rewriting buckets.
+    deletion_vectors: bool,
 }
 
 /// Insertions and retractions among consolidated changes.
@@ -95,12 +109,15 @@ impl PartWriter {
     /// Global worker `worker`'s writer for the tables under `root`;
     /// `sources` names the run's source indexes for bronze rows;
     /// `silver_files` are the silver table's files of the buckets this
-    /// worker owns (a resumed run's; empty for a fresh one).
+    /// worker owns (a resumed run's; empty for a fresh one);
+    /// `deletion_vectors` says whether the silver table takes deletion
+    /// vectors ([`super::table::TableWriter::deletion_vectors`]).
     pub fn open(
         root: &Path,
         sources: Vec<String>,
         worker: usize,
         silver_files: Vec<Add>,
+        deletion_vectors: bool,
     ) -> Result<PartWriter, DeltaError> {
         let silver = TableFiles::open(root, Table::Silver)?;
         let mut buckets: BTreeMap<Bucket, Vec<Add>> = BTreeMap::new();
@@ -119,6 +136,7 @@ impl PartWriter {
             quarantine: TableFiles::open(root, Table::Quarantine)?,
             silver,
             silver_files: buckets,
+            deletion_vectors,
         })
     }
 
@@ -190,6 +208,7 @@ impl PartWriter {
             }
         }
         let mut actions = Vec::new();
+        let mut vectors = VectorFile::default();
         for (bucket, (mut inserts, retracted)) in buckets {
             // By type, then time: a file's rows of one type are adjacent,
             // so the columns the other types leave null are long runs
@@ -204,23 +223,32 @@ impl PartWriter {
                 ("car_number", Some(car.to_string())),
             ];
             let tag = format!("lap={lap}-{}", self.tag);
-            let writer = &self.silver;
             let existing = self.silver_files.get(&bucket).map_or(0, Vec::len);
-            let batch = if retracted.is_empty() && existing < COMPACT_AFTER {
+            let rewrite = existing >= COMPACT_AFTER || (!retracted.is_empty() && !self.deletion_vectors);
+            if !retracted.is_empty() && !rewrite {
+                self.mark_deleted(bucket, &retracted, &mut vectors, &mut actions)?;
+            }
+            let writer = &self.silver;
+            let batch = if !rewrite {
                 if inserts.is_empty() {
                     continue;
                 }
                 schema::silver_batch(&inserts)
             } else {
-                // Rewrite the bucket: old rows minus retracted ids, plus
-                // inserts. (Not sorted again: each file's rows are in order
-                // already, and a merge in order was measured ~10 % slower
-                // end to end than this concatenation.)
+                // Rewrite the bucket: old live rows minus retracted ids,
+                // plus inserts. (Not sorted again: each file's rows are in
+                // order already, and a merge in order was measured ~10 %
+                // slower end to end than this concatenation.)
                 let data_schema = writer.spec().data_schema();
                 let mut batches = Vec::new();
                 for add in self.silver_files.get(&bucket).into_iter().flatten() {
                     let path = writer.file_path(&add.path);
-                    for batch in read_parquet(&path)? {
+                    let mut live = LiveRows::of(&writer.dir, add.deletion_vector.as_ref())?;
+                    for batch in read_parquet(&path, None)? {
+                        let batch = live.filter(batch).map_err(|source| DeltaError::Arrow {
+                            table: Table::Silver.path(),
+                            source,
+                        })?;
                         batches.push(drop_ids(&batch, &retracted, &path)?);
                     }
                     actions.push(Action::Remove(writer.remove(add)));
@@ -232,7 +260,7 @@ impl PartWriter {
                 })?
             };
             let files = self.silver_files.entry(bucket).or_default();
-            if !retracted.is_empty() || existing >= COMPACT_AFTER {
+            if rewrite {
                 files.clear();
             }
             if batch.num_rows() > 0 {
@@ -241,7 +269,78 @@ impl PartWriter {
                 files.push(add);
             }
         }
+        vectors.write(&self.silver.dir)?;
         Ok(actions)
+    }
+
+    /// Marks the rows of `retracted` ids deleted in `bucket`'s files:
+    /// searches the files newest first (their `event_id` column), pushes
+    /// each touched file's new deletion vector into `vectors` and its
+    /// `remove` + `add` into `actions`. Every retracted id must be a live
+    /// row of the bucket (a retraction undoes an insertion committed
+    /// before); one that is not is an error, not a silent skip.
+    fn mark_deleted(
+        &mut self,
+        bucket: Bucket,
+        retracted: &BTreeSet<String>,
+        vectors: &mut VectorFile,
+        actions: &mut Vec<Action>,
+    ) -> Result<(), DeltaError> {
+        let writer = &self.silver;
+        let files = self.silver_files.entry(bucket).or_default();
+        let mut missing: BTreeSet<&str> = retracted.iter().map(String::as_str).collect();
+        let mut emptied = Vec::new();
+        for index in (0..files.len()).rev() {
+            if missing.is_empty() {
+                break;
+            }
+            let add = &files[index];
+            let path = writer.file_path(&add.path);
+            let live = LiveRows::of(&writer.dir, add.deletion_vector.as_ref())?;
+            let mut found = Vec::new();
+            let mut row = 0u64;
+            for batch in read_parquet(&path, Some("event_id"))? {
+                let ids = event_ids(&batch, &path)?;
+                for i in 0..ids.len() {
+                    if !live.is_deleted(row) && missing.remove(ids.value(i)) {
+                        found.push(row);
+                    }
+                    row += 1;
+                }
+            }
+            if found.is_empty() {
+                continue;
+            }
+            let mut deleted = match &add.deletion_vector {
+                Some(dv) => super::deletion::read(&writer.dir, dv)?,
+                None => roaring::RoaringTreemap::new(),
+            };
+            deleted.extend(found);
+            actions.push(Action::Remove(writer.remove(add)));
+            if deleted.len() >= row {
+                emptied.push(index);
+                continue;
+            }
+            let mut marked = add.clone();
+            marked.deletion_vector = Some(vectors.push(&deleted)?);
+            actions.push(Action::Add(marked.clone()));
+            files[index] = marked;
+        }
+        for index in emptied {
+            // Descending: earlier indexes stay valid.
+            files.remove(index);
+        }
+        match missing.first() {
+            None => Ok(()),
+            Some(id) => Err(DeltaError::Inconsistent {
+                root: writer.dir.clone(),
+                detail: format!(
+                    "silver retracts event {id:?} (and {} more), which no live row of its bucket's {} files holds",
+                    missing.len() - 1,
+                    files.len()
+                ),
+            }),
+        }
     }
 }
 
@@ -256,7 +355,8 @@ pub fn silver_bucket(add: &Add) -> Option<(SessionDate, u8, u8)> {
     Some((date, car, lap))
 }
 
-fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {
+/// The batches of a parquet file, all columns or only `column`.
+fn read_parquet(path: &Path, column: Option<&str>) -> Result<Vec<RecordBatch>, DeltaError> {
     let parquet = |source| DeltaError::Parquet {
         path: path.to_owned(),
         source,
@@ -265,10 +365,12 @@ fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {
         path: path.to_owned(),
         source,
     })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet)?
-        .build()
-        .map_err(parquet)?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
+    if let Some(column) = column {
+        let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(parquet)?;
     reader
         .map(|b| {
             b.map_err(|source| DeltaError::Arrow {
@@ -279,18 +381,23 @@ fn read_parquet(path: &Path) -> Result<Vec<RecordBatch>, DeltaError> {
         .collect()
 }
 
-/// `batch` (read from `path`) without the rows whose `event_id` is in `ids`.
-fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>, path: &Path) -> Result<RecordBatch, DeltaError> {
-    if ids.is_empty() {
-        return Ok(batch.clone());
-    }
-    let column = batch
+/// The `event_id` column of a batch read from `path`.
+fn event_ids<'a>(batch: &'a RecordBatch, path: &Path) -> Result<&'a StringArray, DeltaError> {
+    batch
         .column_by_name("event_id")
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
         .ok_or_else(|| DeltaError::BadRow {
             path: path.to_owned(),
             detail: "a silver file without a string event_id column".into(),
-        })?;
+        })
+}
+
+/// `batch` (read from `path`) without the rows whose `event_id` is in `ids`.
+fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>, path: &Path) -> Result<RecordBatch, DeltaError> {
+    if ids.is_empty() {
+        return Ok(batch.clone());
+    }
+    let column = event_ids(batch, path)?;
     let keep: BooleanArray = (0..column.len())
         .map(|i| Some(!ids.contains(column.value(i))))
         .collect();

@@ -12,6 +12,7 @@ use deltalake::kernel::Add;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::DeltaError;
+use super::deletion::LiveRows;
 use super::schema::Table;
 
 /// One version of a table.
@@ -31,7 +32,8 @@ impl TableSnapshot {
 }
 
 /// Reads the data files `files` of `table` under `root`, in the table's
-/// full schema (partition columns from each file's `add`).
+/// full schema (partition columns from each file's `add`), without the
+/// rows their deletion vectors mark deleted.
 pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<RecordBatch>, DeltaError> {
     let dir = root.join(table.path());
     let spec = table.spec();
@@ -51,11 +53,14 @@ pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<
             .map_err(parquet)?
             .build()
             .map_err(parquet)?;
+        let mut live = LiveRows::of(&dir, file.deletion_vector.as_ref())?;
         for batch in rows {
-            let batch = batch.map_err(|source| DeltaError::Arrow {
-                table: table.path(),
-                source,
-            })?;
+            let batch = batch
+                .and_then(|b| live.filter(b))
+                .map_err(|source| DeltaError::Arrow {
+                    table: table.path(),
+                    source,
+                })?;
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
             for field in spec.schema.fields() {
                 let column = if spec.partition_columns.contains(field.name()) {

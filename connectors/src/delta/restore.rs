@@ -25,6 +25,7 @@ use racecast_dataflow::silver::SilverRow;
 use racecast_dataflow::{Entry, Event, EventType, Payload, Real, SessionDate, SessionType, StoredId, Symbol};
 
 use super::DeltaError;
+use super::deletion::LiveRows;
 use super::schema::Table;
 
 /// Reads one silver data file (`add`, relative to the table directory
@@ -98,23 +99,33 @@ fn read_batches(
         builder = builder.with_projection(mask);
     }
     let reader = builder.build().map_err(parquet)?;
+    let mut live = LiveRows::of(dir, add.deletion_vector.as_ref())?;
     for batch in reader {
-        let batch = batch.map_err(|source| DeltaError::Arrow {
-            table: Table::Silver.path(),
-            source,
-        })?;
+        let batch = batch
+            .and_then(|b| live.filter(b))
+            .map_err(|source| DeltaError::Arrow {
+                table: Table::Silver.path(),
+                source,
+            })?;
         each(&batch, session_date, car_number).map_err(bad)?;
     }
     Ok(())
 }
 
-/// Rows of a file, from its `add` statistics (0 when unknown).
+/// Live rows of a file, from its `add` statistics less the rows its
+/// deletion vector marks deleted (0 when unknown).
 pub fn add_rows(add: &Add) -> usize {
-    add.stats
+    let physical = add
+        .stats
         .as_deref()
         .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
         .and_then(|v| v["numRecords"].as_u64())
-        .unwrap_or(0) as usize
+        .unwrap_or(0);
+    let deleted = add
+        .deletion_vector
+        .as_ref()
+        .map_or(0, |dv| dv.cardinality.max(0) as u64);
+    physical.saturating_sub(deleted) as usize
 }
 
 /// The columns of a silver data file, by name.

@@ -8,7 +8,9 @@
 //! - **data files**: deltalake's vacuum deletes the files that were removed
 //!   before `t` (every `remove` racecast writes is dated by its
 //!   checkpoint's start, so only checkpoints before `C` ever needed them).
-//!   During a run that is all it deletes ([`Sweep::Replaced`]): files that
+//!   In a table with deletion vectors, the files `C`'s version reads are
+//!   kept too (a file removed with its old vector is still read with its
+//!   new one). During a run that is all it deletes ([`Sweep::Replaced`]): files that
 //!   no commit references yet may be a checkpoint being written. Before a
 //!   run starts ([`Sweep::Orphans`], while no worker writes), files no
 //!   commit references and older than `t` are deleted too: a crashed run
@@ -104,10 +106,21 @@ pub async fn apply(sink: &mut DeltaSink, keep: u64, sweep: Sweep) -> Result<Remo
         let writer = sink.writer_mut(table);
         let now = now_ms().max(cutoff);
         let retention = chrono::Duration::milliseconds(now - cutoff);
+        // With deletion vectors a file's path outlives a `remove`: the
+        // file may be removed with its old vector before `C` and still be
+        // read, with a newer one, by `C`'s version (and every version from
+        // `C` on that still has it: a file leaves for good only once).
+        // Keeping what `C`'s version reads keeps it.
+        let keep: &[u64] = if writer.deletion_vectors() {
+            &[kept_version]
+        } else {
+            &[]
+        };
         let (vacuumed, metrics) = writer
             .delta()
             .clone()
             .vacuum()
+            .with_keep_versions(keep)
             .with_retention_period(retention)
             .with_enforce_retention_duration(false)
             .with_clock(Arc::new(FixedClock(now)))

@@ -31,6 +31,7 @@ use racecast_dataflow::{SessionDate, Symbol};
 use crate::positions::Positions;
 
 use super::DeltaError;
+use super::deletion::LogicalFile;
 use super::manifest::Manifest;
 use super::parts::{TablePart, signed_counts};
 use super::schema::{self, Table};
@@ -94,36 +95,54 @@ pub fn merge_part(into: &mut TablePart, part: TablePart) {
     into.retracted += part.retracted;
 }
 
-/// Drops every file both added and removed by `actions` (it was written
-/// and replaced inside one commit, so no version ever shows it); returns
-/// the rest and the paths of the dropped files.
+fn action_id(action: &Action) -> Option<(LogicalFile, bool)> {
+    match action {
+        Action::Add(a) => Some((LogicalFile::of(&a.path, a.deletion_vector.as_ref()), true)),
+        Action::Remove(r) => Some((LogicalFile::of(&r.path, r.deletion_vector.as_ref()), false)),
+        _ => None,
+    }
+}
+
+/// Drops every logical file both added and removed by `actions` (it was
+/// written, or given a deletion vector, and replaced inside one commit, so
+/// no version ever shows it); returns the rest and the paths of the
+/// parquet files no kept action names (written and dropped inside this
+/// commit: to delete).
 fn cancel_transient(actions: Vec<Action>) -> (Vec<Action>, BTreeSet<String>) {
-    let added: BTreeSet<String> = actions
+    let added: BTreeSet<LogicalFile> = actions
         .iter()
-        .filter_map(|a| match a {
-            Action::Add(add) => Some(add.path.clone()),
-            _ => None,
-        })
+        .filter_map(action_id)
+        .filter_map(|(id, add)| add.then_some(id))
         .collect();
-    let transient: BTreeSet<String> = actions
+    let transient: BTreeSet<LogicalFile> = actions
         .iter()
-        .filter_map(|a| match a {
-            Action::Remove(r) if added.contains(&r.path) => Some(r.path.clone()),
-            _ => None,
-        })
+        .filter_map(action_id)
+        .filter_map(|(id, add)| (!add && added.contains(&id)).then_some(id))
         .collect();
     if transient.is_empty() {
-        return (actions, transient);
+        return (actions, BTreeSet::new());
     }
-    let kept = actions
+    let kept: Vec<Action> = actions
         .into_iter()
-        .filter(|a| match a {
-            Action::Add(add) => !transient.contains(&add.path),
-            Action::Remove(r) => !transient.contains(&r.path),
-            _ => true,
+        .filter(|a| action_id(a).is_none_or(|(id, _)| !transient.contains(&id)))
+        .collect();
+    // A path a kept action still names is in use (a kept `add`) or was
+    // committed before (a kept `remove`: older versions read it, until
+    // retention deletes it).
+    let named: BTreeSet<&str> = kept
+        .iter()
+        .filter_map(|a| match a {
+            Action::Add(add) => Some(add.path.as_str()),
+            Action::Remove(remove) => Some(remove.path.as_str()),
+            _ => None,
         })
         .collect();
-    (kept, transient)
+    let unused = transient
+        .into_iter()
+        .map(|file| file.path)
+        .filter(|path| !named.contains(path.as_str()))
+        .collect();
+    (kept, unused)
 }
 
 /// The Delta sink.
@@ -138,6 +157,15 @@ pub struct DeltaSink {
 }
 
 impl DeltaSink {
+    /// Creates the tables under `root` that do not exist yet, a new silver
+    /// table with deletion vectors when `deletion_vectors`.
+    pub async fn create_tables(root: &Path, deletion_vectors: bool) -> Result<(), DeltaError> {
+        for table in Table::ALL {
+            TableWriter::open_or_create_with(root, table, deletion_vectors).await?;
+        }
+        Ok(())
+    }
+
     /// Opens (creating when needed) the five tables under `root`.
     pub async fn open(root: &Path, app_id: &str) -> Result<DeltaSink, DeltaError> {
         let mut tables = BTreeMap::new();
@@ -494,5 +522,60 @@ mod tests {
         assert_eq!(dropped.into_iter().collect::<Vec<_>>(), ["a"]);
         let untouched = vec![add("x"), remove("y")];
         assert_eq!(paths(&cancel_transient(untouched).0), ["+x", "-y"]);
+    }
+
+    fn with_vector(action: Action, offset: i32) -> Action {
+        let dv = deltalake::kernel::DeletionVectorDescriptor {
+            storage_type: deltalake::kernel::StorageType::UuidRelativePath,
+            path_or_inline_dv: "vvvvvvvvvvvvvvvvvvvv".into(),
+            offset: Some(offset),
+            size_in_bytes: 10,
+            cardinality: 1,
+        };
+        match action {
+            Action::Add(mut a) => {
+                a.deletion_vector = Some(dv);
+                Action::Add(a)
+            }
+            Action::Remove(mut r) => {
+                r.deletion_vector = Some(dv);
+                Action::Remove(r)
+            }
+            other => other,
+        }
+    }
+
+    #[test]
+    fn a_file_given_a_deletion_vector_stays_in_the_commit() {
+        // `a` committed before, marked in this commit: both actions stay.
+        let marked = vec![remove("a"), with_vector(add("a"), 1)];
+        let (kept, dropped) = cancel_transient(marked);
+        assert_eq!(paths(&kept), ["-a", "+a"]);
+        assert!(dropped.is_empty());
+        // `b` written in this commit, then marked twice: only its last
+        // vector is left, and the file itself is kept.
+        let actions = vec![
+            add("b"),
+            remove("b"),
+            with_vector(add("b"), 1),
+            with_vector(remove("b"), 1),
+            with_vector(add("b"), 9),
+        ];
+        let (kept, dropped) = cancel_transient(actions);
+        assert_eq!(paths(&kept), ["+b"]);
+        assert!(
+            matches!(&kept[0], Action::Add(a) if a.deletion_vector.as_ref().and_then(|d| d.offset) == Some(9))
+        );
+        assert!(dropped.is_empty(), "{dropped:?}");
+        // `c` committed before, marked, then every row deleted: removed,
+        // but older versions still read the file.
+        let emptied = vec![remove("c"), with_vector(add("c"), 1), with_vector(remove("c"), 1)];
+        let (kept, dropped) = cancel_transient(emptied);
+        assert_eq!(paths(&kept), ["-c"]);
+        assert!(dropped.is_empty(), "{dropped:?}");
+        // `d` written in this commit and emptied in it: gone.
+        let (kept, dropped) = cancel_transient(vec![add("d"), remove("d")]);
+        assert!(kept.is_empty());
+        assert_eq!(dropped.into_iter().collect::<Vec<_>>(), ["d"]);
     }
 }

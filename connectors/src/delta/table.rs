@@ -17,17 +17,18 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use deltalake::DeltaTable;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{
-    Action, Add, DataType, LogicalFileView, PrimitiveType, Remove, StructField, Transaction,
+    Action, Add, DataType, LogicalFileView, MetadataExt, PrimitiveType, Protocol, Remove, StructField,
+    StructType, Transaction, new_metadata,
 };
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, TableProperty};
 
 use super::DeltaError;
 use super::schema::{Table, TableSpec};
@@ -101,8 +102,20 @@ impl TableFiles {
 
 impl TableWriter {
     /// Opens the table under `root`, creating it (empty, version 0) when it
-    /// does not exist yet.
+    /// does not exist yet; a new silver table takes deletion vectors.
     pub async fn open_or_create(root: &Path, table: Table) -> Result<TableWriter, DeltaError> {
+        Self::open_or_create_with(root, table, true).await
+    }
+
+    /// As [`TableWriter::open_or_create`]; a new silver table takes
+    /// deletion vectors when `deletion_vectors` (gold, bronze and
+    /// quarantine never need them: they are rewritten per partition or
+    /// append-only).
+    pub async fn open_or_create_with(
+        root: &Path,
+        table: Table,
+        deletion_vectors: bool,
+    ) -> Result<TableWriter, DeltaError> {
         let files = TableFiles::open(root, table)?;
         let (dir, spec) = (&files.dir, &files.spec);
         let url = url_of(dir)?;
@@ -119,16 +132,30 @@ impl TableWriter {
                 .iter()
                 .map(|f| StructField::new(f.name().clone(), delta_type(f.data_type()), f.is_nullable()))
                 .collect();
-            deltalake::operations::create::CreateBuilder::new()
-                .with_location(url.to_string())
-                .with_table_name(table.path().replace('/', "_"))
-                .with_columns(columns)
-                .with_partition_columns(spec.partition_columns.clone())
-                .with_save_mode(SaveMode::Ignore)
-                .await
-                .map_err(wrap)?
+            let name = table.path().replace('/', "_");
+            if table == Table::Silver && deletion_vectors {
+                create_with_deletion_vectors(url, table, columns, &spec.partition_columns, name).await?
+            } else {
+                deltalake::operations::create::CreateBuilder::new()
+                    .with_location(url.to_string())
+                    .with_table_name(name)
+                    .with_columns(columns)
+                    .with_partition_columns(spec.partition_columns.clone())
+                    .with_save_mode(SaveMode::Ignore)
+                    .await
+                    .map_err(wrap)?
+            }
         };
         Ok(TableWriter { files, delta })
+    }
+
+    /// Whether writers may add deletion vectors to this table (the table
+    /// property `delta.enableDeletionVectors`, which also upgraded its
+    /// protocol).
+    pub fn deletion_vectors(&self) -> bool {
+        self.delta
+            .snapshot()
+            .is_ok_and(|s| s.table_config().enable_deletion_vectors == Some(true))
     }
 
     /// The current version.
@@ -255,7 +282,8 @@ impl TableFiles {
             partition_values: Some(add.partition_values.clone()),
             size: Some(add.size),
             tags: None,
-            deletion_vector: None,
+            // A file is identified by its path and deletion vector.
+            deletion_vector: add.deletion_vector.clone(),
             base_row_id: None,
             default_row_commit_version: None,
         }
@@ -326,6 +354,53 @@ impl TableWriter {
     }
 }
 
+/// Creates a table (version 0) with protocol reader 3 / writer 7 and the
+/// `deletionVectors` feature only, and `delta.enableDeletionVectors` set.
+/// (deltalake's `CreateBuilder` adds the `invariants` writer feature to any
+/// writer-7 protocol, and then refuses to write the table without its
+/// datafusion feature; so the first commit is made here, with the same
+/// metadata `CreateBuilder` would write.)
+async fn create_with_deletion_vectors(
+    url: url::Url,
+    table: Table,
+    columns: Vec<StructField>,
+    partition_columns: &[String],
+    name: String,
+) -> Result<DeltaTable, DeltaError> {
+    let wrap = |source| DeltaError::Delta {
+        table: table.path(),
+        source,
+    };
+    let property = TableProperty::EnableDeletionVectors.as_ref();
+    let protocol: Protocol = serde_json::from_value(serde_json::json!({
+        "minReaderVersion": 3,
+        "minWriterVersion": 7,
+        "readerFeatures": ["deletionVectors"],
+        "writerFeatures": ["deletionVectors"],
+    }))
+    .map_err(|e| wrap(e.into()))?;
+    let schema = StructType::try_new(columns).map_err(|e| wrap(e.into()))?;
+    let metadata = new_metadata(&schema, partition_columns, [(property, "true")])
+        .and_then(|m| m.with_name(name))
+        .map_err(|e| wrap(e.into()))?;
+    let mut delta = deltalake::DeltaTableBuilder::from_url(url.clone())
+        .and_then(|b| b.build())
+        .map_err(wrap)?;
+    let operation = DeltaOperation::Create {
+        mode: SaveMode::ErrorIfExists,
+        location: url,
+        protocol: protocol.clone(),
+        metadata: metadata.clone(),
+    };
+    CommitBuilder::from(CommitProperties::default().with_cleanup_expired_logs(Some(false)))
+        .with_actions(vec![Action::Protocol(protocol), Action::Metadata(metadata)])
+        .build(None, delta.log_store(), operation)
+        .await
+        .map_err(wrap)?;
+    delta.load().await.map_err(wrap)?;
+    Ok(delta)
+}
+
 /// A data file of a snapshot as the `add` action that added it.
 pub fn add_of(file: &LogicalFileView) -> Add {
     Add {
@@ -336,7 +411,7 @@ pub fn add_of(file: &LogicalFileView) -> Add {
         data_change: true,
         stats: file.stats(),
         tags: None,
-        deletion_vector: None,
+        deletion_vector: file.deletion_vector_descriptor(),
         base_row_id: None,
         default_row_commit_version: None,
         clustering_provider: None,

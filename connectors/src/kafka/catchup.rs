@@ -32,6 +32,7 @@ use super::{
     KafkaOut, OFFSET_HEADER, PARTITION_HEADER, ProgressRecord, REASONS_HEADER, SOURCE_HEADER,
     fold::read_lineage,
 };
+use crate::delta::deletion::LogicalFile;
 use crate::delta::history::checkpoint_commits;
 use crate::delta::read::read_files;
 use crate::delta::{DeltaError, DeltaSink, Table};
@@ -251,17 +252,21 @@ fn file_diff(
         None => Vec::new(),
     };
     let new = runtime.block_on(writer.files_at(target))?;
-    let old_paths: BTreeSet<&str> = old.iter().map(|a| a.path.as_str()).collect();
-    let new_paths: BTreeSet<&str> = new.iter().map(|a| a.path.as_str()).collect();
+    // By path and deletion vector: a file given a new vector is the old
+    // logical file removed and a new one added (their rows differ by the
+    // newly deleted ones).
+    let id = |a: &deltalake::kernel::Add| LogicalFile::of(&a.path, a.deletion_vector.as_ref());
+    let old_files: BTreeSet<LogicalFile> = old.iter().map(id).collect();
+    let new_files: BTreeSet<LogicalFile> = new.iter().map(id).collect();
     let diff = FileDiff {
         removed: old
             .iter()
-            .filter(|a| !new_paths.contains(a.path.as_str()))
+            .filter(|a| !new_files.contains(&id(a)))
             .cloned()
             .collect(),
         added: new
             .iter()
-            .filter(|a| !old_paths.contains(a.path.as_str()))
+            .filter(|a| !old_files.contains(&id(a)))
             .cloned()
             .collect(),
     };

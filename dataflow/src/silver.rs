@@ -160,18 +160,56 @@ impl Winners {
     }
 
     /// Replaces the slot table by one with room for `capacity` events,
-    /// inserting the events in the order they are stored: a rehash by the
-    /// table itself would visit them in slot order, one cache miss per
-    /// event (at millions of events, the most expensive part of an insert).
+    /// inserting the events in the order of their places in the new table
+    /// ([`Winners::in_table_order`]): a rehash by the table itself visits
+    /// them in slot order, and inserting them in storage order puts each
+    /// at a random place of a table of tens of megabytes; either costs a
+    /// cache (and TLB) miss per event, at millions of events the most
+    /// expensive part of an insert.
     fn rebuild(&mut self, capacity: usize) {
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         let rehash = |&s: &u32| hasher.hash_one(Self::slot(chunks, s).event_id());
-        let mut rebuilt = HashTable::with_capacity(capacity);
-        for (slot, event) in chunks.iter().flatten().enumerate() {
-            // Fewer than 2^32 events: `upsert` checked the count.
-            rebuilt.insert_unique(hasher.hash_one(event.event_id()), slot as u32, rehash);
+        let mut rebuilt = HashTable::with_capacity(capacity.max(self.len()));
+        for (hash, slot) in Self::in_table_order(chunks, hasher, rebuilt.capacity()) {
+            rebuilt.insert_unique(hash, slot, rehash);
         }
         self.slots = rebuilt;
+    }
+
+    /// Every stored event's (hash, slot), ordered by the event's place in
+    /// a table of `capacity` (binned by the hash's position bits: a
+    /// counting sort, two sequential passes over the events), so that
+    /// consecutive inserts touch neighbouring slots.
+    fn in_table_order(
+        chunks: &[Vec<Event>],
+        hasher: &foldhash::fast::RandomState,
+        capacity: usize,
+    ) -> Vec<(u64, u32)> {
+        // hashbrown places a hash at `hash & (buckets - 1)`, buckets being
+        // the power of two above capacity * 8 / 7; a wrong guess here only
+        // costs speed.
+        let buckets = (capacity * 8 / 7).next_power_of_two().max(1);
+        let position_bits = buckets.trailing_zeros();
+        let bin_bits = position_bits.min(12);
+        let bin_of = |hash: u64| ((hash & (buckets as u64 - 1)) >> (position_bits - bin_bits)) as usize;
+        let mut starts = vec![0usize; (1 << bin_bits) + 1];
+        let mut count = 0;
+        for event in chunks.iter().flatten() {
+            starts[bin_of(hasher.hash_one(event.event_id())) + 1] += 1;
+            count += 1;
+        }
+        for bin in 1..starts.len() {
+            starts[bin] += starts[bin - 1];
+        }
+        let mut binned = vec![(0u64, 0u32); count];
+        for (slot, event) in chunks.iter().flatten().enumerate() {
+            let hash = hasher.hash_one(event.event_id());
+            let at = &mut starts[bin_of(hash)];
+            // Fewer than 2^32 events: `upsert` and `store` check the count.
+            binned[*at] = (hash, slot as u32);
+            *at += 1;
+        }
+        binned
     }
 
     /// Stores `event` without looking up or indexing its id: a restore's
@@ -206,29 +244,8 @@ impl Winners {
             return Vec::new();
         }
         let mut table = HashTable::with_capacity(count.max(capacity));
-        // hashbrown places a hash at `hash & (buckets - 1)`, buckets being
-        // the power of two above capacity * 8 / 7; a wrong guess here only
-        // costs speed.
-        let buckets = (table.capacity() * 8 / 7).next_power_of_two().max(1);
-        let position_bits = buckets.trailing_zeros();
-        let bin_bits = position_bits.min(12);
-        let bin_of = |hash: u64| ((hash & (buckets as u64 - 1)) >> (position_bits - bin_bits)) as usize;
         let (chunks, hasher) = (&self.chunks, &self.hasher);
-        let mut starts = vec![0usize; (1 << bin_bits) + 1];
-        for event in chunks.iter().flatten() {
-            starts[bin_of(hasher.hash_one(event.event_id())) + 1] += 1;
-        }
-        for bin in 1..starts.len() {
-            starts[bin] += starts[bin - 1];
-        }
-        let mut binned = vec![(0u64, 0u32); count];
-        for (slot, event) in chunks.iter().flatten().enumerate() {
-            let hash = hasher.hash_one(event.event_id());
-            let at = &mut starts[bin_of(hash)];
-            // Fewer than 2^32 events: `upsert` and `store` check the count.
-            binned[*at] = (hash, slot as u32);
-            *at += 1;
-        }
+        let binned = Self::in_table_order(chunks, hasher, table.capacity());
         let rehash = |&s: &u32| hasher.hash_one(Self::slot(chunks, s).event_id());
         let mut dropped: Vec<u32> = Vec::new();
         for (hash, slot) in binned {

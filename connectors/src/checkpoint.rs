@@ -180,66 +180,86 @@ pub struct Part {
     failed: Option<String>,
 }
 
-/// Corrections applied: ids retracted and re-inserted with another
-/// revision. `silver` is consolidated and sorted by row, so the rows of one
-/// `event_id` (the first field of the row's event) are adjacent.
-fn corrections_applied(silver: &[(SilverRow, isize)]) -> u64 {
-    silver
-        .chunk_by(|(a, _), (b, _)| a.event.event_id() == b.event.event_id())
-        .filter(|rows| {
-            let revision = |retracted: bool| {
-                rows.iter()
-                    .find(|(_, d)| (*d < 0) == retracted)
-                    .map(|(r, _)| r.event.revision)
-            };
-            matches!((revision(true), revision(false)), (Some(old), Some(new)) if old != new)
-        })
-        .count() as u64
+/// A checkpoint's silver changes, consolidated ([`consolidate_silver`]).
+struct SilverChanges {
+    /// Rows with their summed differences (none zero), in bucket order.
+    rows: Vec<(SilverRow, isize)>,
+    /// Corrections applied: ids retracted and re-inserted with another
+    /// revision.
+    corrections: u64,
 }
 
-/// Silver changes consolidated: the differences of equal rows summed,
-/// rows whose sum is zero dropped, and the rows of one `event_id` adjacent
-/// (what [`corrections_applied`] reads).
+/// Silver changes consolidated: the differences of equal rows summed and
+/// rows whose sum is zero dropped, ordered by (date, car, lap) bucket (the
+/// order the sink writes them in), and the corrections among them counted.
 ///
-/// Sorts (hash of the `event_id`, index) pairs and compares whole rows only
-/// where hashes are equal: ordering the rows themselves (~200 bytes each,
-/// in a `BTreeMap` before) compared and moved them at random, a cache miss
-/// per comparison.
-fn consolidate_silver(rows: Vec<(SilverRow, isize)>) -> Vec<(SilverRow, isize)> {
-    let mut order: Vec<(u64, usize)> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, (row, _))| (racecast_dataflow::silver::route(&row.event.event_id()), i))
+/// Sorts keys taken in one sequential pass over the changes (bucket, hash
+/// of the `event_id`, reference) and compares whole rows only where those
+/// are equal; then copies each row once, in that order, so that what
+/// follows reads them sequentially. (Reading them through references in
+/// sorted order cost a cache miss per row in every later pass; ordering
+/// the rows themselves in a `BTreeMap`, before that, a miss per
+/// comparison.)
+fn consolidate_silver<'a>(changes: impl IntoIterator<Item = (&'a SilverRow, isize)>) -> SilverChanges {
+    let mut order: Vec<(u64, u64, &SilverRow, isize)> = changes
+        .into_iter()
+        .map(|(row, d)| {
+            let e = &row.event;
+            let bucket = (u64::from(e.session_date.days_since_epoch() as u32) << 16)
+                | (u64::from(e.car_number) << 8)
+                | u64::from(e.lap);
+            (bucket, racecast_dataflow::silver::route(&e.event_id()), row, d)
+        })
         .collect();
-    order.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| rows[a.1].0.cmp(&rows[b.1].0)));
-    let mut rows: Vec<Option<(SilverRow, isize)>> = rows.into_iter().map(Some).collect();
-    let mut out: Vec<(SilverRow, isize)> = Vec::with_capacity(order.len());
-    let mut last: Option<u64> = None;
-    for (hash, i) in order {
-        let Some((row, d)) = rows[i].take() else {
-            continue;
-        };
-        match out.last_mut() {
-            Some((previous, sum)) if last == Some(hash) && *previous == row => *sum += d,
-            _ => {
-                if out.last().is_some_and(|(_, sum)| *sum == 0) {
-                    out.pop();
-                }
-                out.push((row, d));
-            }
+    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.cmp(b.2)));
+    let mut summed: Vec<(u64, &SilverRow, isize)> = Vec::with_capacity(order.len());
+    for (_, hash, row, d) in order {
+        match summed.last_mut() {
+            Some((h, previous, sum)) if *h == hash && *previous == row => *sum += d,
+            _ => summed.push((hash, row, d)),
         }
-        last = Some(hash);
     }
-    if out.last().is_some_and(|(_, sum)| *sum == 0) {
-        out.pop();
+    summed.retain(|(_, _, sum)| *sum != 0);
+    // A correction retracts the old revision and inserts the new one,
+    // perhaps in another lap's bucket: match insertions against the
+    // (few) retractions by id hash, then by id.
+    let mut retracted: HashMap<u64, Vec<&SilverRow>> = HashMap::new();
+    for (hash, row, _) in summed.iter().filter(|(_, _, d)| *d < 0) {
+        retracted.entry(*hash).or_default().push(row);
     }
-    out
+    let corrections = if retracted.is_empty() {
+        0
+    } else {
+        summed
+            .iter()
+            .filter(|(hash, row, d)| {
+                *d > 0
+                    && retracted.get(hash).is_some_and(|old| {
+                        old.iter().any(|o| {
+                            o.event.event_id() == row.event.event_id()
+                                && o.event.revision != row.event.revision
+                        })
+                    })
+            })
+            .count() as u64
+    };
+    SilverChanges {
+        rows: summed.into_iter().map(|(_, row, d)| (row.clone(), d)).collect(),
+        corrections,
+    }
 }
+
+/// Capacity of the batches a [`PartSink`] makes for updates that arrive
+/// in a batch of another epoch.
+const LOOSE_BATCH: usize = 1024;
 
 /// One pending epoch of a [`PartSink`].
 struct Epoch {
     capability: Capability<Time>,
-    updates: Vec<Update>,
+    /// The epoch's updates, in the batches they arrived in: a batch is
+    /// kept whole rather than copied into one growing vector (whose
+    /// doublings copied every update again into freshly faulted pages).
+    batches: Vec<Vec<Update>>,
     /// When the frontier first passed the epoch (Unix ms).
     processed_ms: Option<i64>,
 }
@@ -296,21 +316,37 @@ impl PartSink {
     /// capability's), everything else to the capability's.
     pub fn push(&mut self, capability: Capability<Time>, updates: &mut Vec<Update>) {
         let at = *capability.time();
-        for update in updates.drain(..) {
-            let time = match &update {
-                Update::Silver(_, t, _) => (*t).max(at),
-                _ => at,
-            };
-            self.pending
-                .entry(time)
-                .or_insert_with(|| Epoch {
-                    capability: capability.delayed(&time),
-                    updates: Vec::new(),
-                    processed_ms: None,
-                })
-                .updates
-                .push(update);
+        let time_of = |update: &Update| match update {
+            Update::Silver(_, t, _) => (*t).max(at),
+            _ => at,
+        };
+        if updates.iter().all(|u| time_of(u) == at) {
+            // The usual case: the whole batch belongs to one epoch.
+            let batch = std::mem::take(updates);
+            self.epoch(&capability, at).batches.push(batch);
+            return;
         }
+        for update in updates.drain(..) {
+            let time = time_of(&update);
+            let batches = &mut self.epoch(&capability, time).batches;
+            match batches.last_mut() {
+                Some(batch) if batch.len() < batch.capacity() => batch.push(update),
+                _ => {
+                    let mut batch = Vec::with_capacity(LOOSE_BATCH);
+                    batch.push(update);
+                    batches.push(batch);
+                }
+            }
+        }
+    }
+
+    /// The pending epoch `time` (at or after `capability`'s), created if new.
+    fn epoch(&mut self, capability: &Capability<Time>, time: Time) -> &mut Epoch {
+        self.pending.entry(time).or_insert_with(|| Epoch {
+            capability: capability.delayed(&time),
+            batches: Vec::new(),
+            processed_ms: None,
+        })
     }
 
     /// Writes the part of every complete checkpoint; returns each with the
@@ -346,15 +382,26 @@ impl PartSink {
         // (`None` only when no epoch was given.)
         let mut part = Part::default();
         let mut changes = PartChanges::default();
-        let mut silver: Vec<(SilverRow, isize)> = Vec::new();
+        let mut silver: Vec<(&SilverRow, isize)> = Vec::new();
         let mut latencies = self.measure.then(Latencies::default);
         let mut capability = None;
         let mut positions: BTreeMap<(u32, u32), Position> = BTreeMap::new();
         let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
         part.checkpoint = checkpoint_number(first, self.k);
-        for (_, epoch) in epochs {
-            capability.get_or_insert(epoch.capability);
-            for update in epoch.updates {
+        let (mut bronze, mut quarantine, mut silver_n) = (0, 0, 0);
+        for update in epochs.values().flat_map(|e| &e.batches).flatten() {
+            match update {
+                Update::Bronze(_) => bronze += 1,
+                Update::Quarantine(_) => quarantine += 1,
+                Update::Silver(..) => silver_n += 1,
+                _ => {}
+            }
+        }
+        changes.bronze.reserve_exact(bronze);
+        changes.quarantine.reserve_exact(quarantine);
+        silver.reserve_exact(silver_n);
+        for epoch in epochs.values() {
+            for update in epoch.batches.iter().flatten() {
                 match update {
                     Update::Bronze(row) => {
                         part.records += 1;
@@ -378,15 +425,17 @@ impl PartSink {
                         }
                         changes.quarantine.push(row);
                     }
-                    Update::Silver(row, _, d) => silver.push((row, d)),
-                    Update::Position(p) => Positions::merge(&mut positions, p),
-                    Update::Run(id) => self.run_id = Some(id),
-                    Update::Failed(why) => part.failed = Some(why),
+                    Update::Silver(row, _, d) => silver.push((row, *d)),
+                    Update::Position(p) => Positions::merge(&mut positions, *p),
+                    Update::Run(id) => self.run_id = Some(id.clone()),
+                    Update::Failed(why) => part.failed = Some(why.clone()),
                 }
             }
         }
         part.positions = positions.into_values().collect();
-        changes.silver = consolidate_silver(silver);
+        let consolidated = consolidate_silver(silver);
+        changes.silver = consolidated.rows;
+        part.corrections = consolidated.corrections;
         let mut drivers = HashMap::new();
         for (row, d) in &changes.silver {
             part.silver_delta += *d as i64;
@@ -401,7 +450,6 @@ impl PartSink {
             .into_iter()
             .map(|((s, c), d)| ((s.to_string(), c), d.to_string()))
             .collect();
-        part.corrections = corrections_applied(&changes.silver);
         part.latencies = latencies;
         // Kafka delivers in the background while the Delta files are
         // written; the part goes to worker 0 only once both are done. A
@@ -411,6 +459,10 @@ impl PartSink {
             && let Err(why) = self.write_part(&mut part, &changes)
         {
             part.failed = Some(format!("worker {}: {why}", self.worker));
+        }
+        drop(changes);
+        for epoch in epochs.into_values() {
+            capability.get_or_insert(epoch.capability);
         }
         capability.map(|c| (c, part))
     }
@@ -937,8 +989,9 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        /// Consolidating by hashed id gives what a map of rows gives, with
-        /// the rows of one id adjacent.
+        /// Consolidating by bucket and hashed id gives what a map of rows
+        /// gives, and counts as corrections the ids with a retracted and an
+        /// inserted row of different revisions.
         #[test]
         fn silver_changes_consolidate_as_a_map_of_rows(
             changes in proptest::collection::vec(
@@ -955,12 +1008,18 @@ pub(crate) mod tests {
                 *expected.entry(row.clone()).or_insert(0) += d;
             }
             expected.retain(|_, d| *d != 0);
-            let got = consolidate_silver(rows);
-            let mut ids_seen = std::collections::HashSet::new();
-            for run in got.chunk_by(|(a, _), (b, _)| a.event.event_id() == b.event.event_id()) {
-                proptest::prop_assert!(ids_seen.insert(run[0].0.event.event_id().to_string()), "an id's rows are not adjacent");
+            let mut revisions: BTreeMap<String, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+            for (row, d) in &expected {
+                let (old, new) = revisions.entry(row.event.event_id().to_string()).or_default();
+                if *d < 0 { old.push(row.event.revision) } else { new.push(row.event.revision) }
             }
-            let got: BTreeMap<SilverRow, isize> = got.into_iter().collect();
+            let corrections: u64 = revisions
+                .values()
+                .map(|(old, new)| new.iter().filter(|n| old.iter().any(|o| o != *n)).count() as u64)
+                .sum();
+            let got = consolidate_silver(rows.iter().map(|(r, d)| (r, *d)));
+            proptest::prop_assert_eq!(got.corrections, corrections);
+            let got: BTreeMap<SilverRow, isize> = got.rows.into_iter().collect();
             proptest::prop_assert_eq!(got, expected);
         }
     }

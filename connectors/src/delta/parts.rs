@@ -50,14 +50,16 @@ pub const COMPACT_AFTER: usize = 16;
 
 type Bucket = (SessionDate, u8, u8);
 
-/// One worker's changes for one checkpoint, consolidated.
+/// One worker's changes for one checkpoint, consolidated (the rows stay
+/// where the sink received them).
 #[derive(Debug, Default)]
-pub struct PartChanges {
+pub struct PartChanges<'a> {
     /// New bronze rows.
-    pub bronze: Vec<BronzeRow>,
+    pub bronze: Vec<&'a BronzeRow>,
     /// New quarantine rows.
-    pub quarantine: Vec<QuarantineRow>,
-    /// Silver changes (+1 insert, -1 retract) of the buckets this worker owns.
+    pub quarantine: Vec<&'a QuarantineRow>,
+    /// Silver changes (+1 insert, -1 retract) of the buckets this worker
+    /// owns, in bucket order.
     pub silver: Vec<(SilverRow, isize)>,
 }
 
@@ -142,7 +144,7 @@ impl PartWriter {
 
     /// Writes the files of one checkpoint's changes; returns, per table,
     /// the actions that commit them.
-    pub fn write(&mut self, changes: &PartChanges) -> Result<BTreeMap<Table, TablePart>, DeltaError> {
+    pub fn write(&mut self, changes: &PartChanges<'_>) -> Result<BTreeMap<Table, TablePart>, DeltaError> {
         let mut out = BTreeMap::new();
         let started = Instant::now();
         let actions = self.bronze_actions(&changes.bronze)?;
@@ -159,10 +161,10 @@ impl PartWriter {
         Ok(out)
     }
 
-    fn bronze_actions(&self, rows: &[BronzeRow]) -> Result<Vec<Action>, DeltaError> {
+    fn bronze_actions(&self, rows: &[&BronzeRow]) -> Result<Vec<Action>, DeltaError> {
         let mut parts: BTreeMap<(Option<SessionDate>, Option<&'static str>), Vec<&BronzeRow>> =
             BTreeMap::new();
-        for row in rows {
+        for &row in rows {
             parts
                 .entry((row.session_date, row.event_type.map(|t| t.as_str())))
                 .or_default()
@@ -181,12 +183,11 @@ impl PartWriter {
         Ok(actions)
     }
 
-    fn quarantine_actions(&self, rows: &[QuarantineRow]) -> Result<Vec<Action>, DeltaError> {
+    fn quarantine_actions(&self, rows: &[&QuarantineRow]) -> Result<Vec<Action>, DeltaError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<&QuarantineRow> = rows.iter().collect();
-        let batch = schema::quarantine_batch(&rows, &self.sources);
+        let batch = schema::quarantine_batch(rows, &self.sources);
         Ok(vec![Action::Add(self.quarantine.write_file(
             &batch,
             &[],

@@ -59,7 +59,7 @@ impl KafkaEmitter {
         checkpoint: u64,
         run: &str,
         silver: &[(SilverRow, isize)],
-        quarantine: &[QuarantineRow],
+        quarantine: &[&QuarantineRow],
         sources: &[String],
     ) -> Result<(), KafkaError> {
         let topic = self.topics.silver.clone();

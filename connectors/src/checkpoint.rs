@@ -31,7 +31,8 @@ use timely::dataflow::operators::Capability;
 use timely::progress::frontier::AntichainRef;
 
 use crate::delta::{
-    CheckpointInfo, DeltaError, DeltaSink, PartChanges, PartWriter, Table, TableCommit, TablePart, merge_part,
+    Bucket, CheckpointInfo, DeltaError, DeltaSink, PartChanges, PartWriter, Table, TableCommit, TablePart,
+    merge_part,
 };
 use crate::kafka::{KafkaEmitter, ProgressRecord};
 use crate::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
@@ -180,61 +181,65 @@ pub struct Part {
     failed: Option<String>,
 }
 
+/// One checkpoint's silver changes as they arrived, by bucket.
+type SilverBuckets = HashMap<Bucket, Vec<(SilverRow, isize)>>;
+
 /// A checkpoint's silver changes, consolidated ([`consolidate_silver`]).
-struct SilverChanges {
-    /// Rows with their summed differences (none zero), in bucket order.
-    rows: Vec<(SilverRow, isize)>,
+struct SilverChanges<'a> {
+    /// Per bucket, rows with their summed differences (none zero), in the
+    /// order a silver file holds them.
+    buckets: BTreeMap<Bucket, Vec<(&'a SilverRow, isize)>>,
     /// Corrections applied: ids retracted and re-inserted with another
     /// revision.
     corrections: u64,
 }
 
-/// Silver changes consolidated: the differences of equal rows summed and
-/// rows whose sum is zero dropped, ordered by (date, car, lap) bucket (the
-/// order the sink writes them in), and the corrections among them counted.
+/// Silver changes consolidated: per bucket, the differences of equal rows
+/// summed and rows whose sum is zero dropped, ordered by (event type, time,
+/// sequence) as the sink writes them; and the corrections among them
+/// counted.
 ///
-/// Sorts keys taken in one sequential pass over the changes (bucket, hash
-/// of the `event_id`, reference) and compares whole rows only where those
-/// are equal; then copies each row once, in that order, so that what
-/// follows reads them sequentially. (Reading them through references in
-/// sorted order cost a cache miss per row in every later pass; ordering
-/// the rows themselves in a `BTreeMap`, before that, a miss per
-/// comparison.)
-fn consolidate_silver<'a>(changes: impl IntoIterator<Item = (&'a SilverRow, isize)>) -> SilverChanges {
-    let mut order: Vec<(u64, u64, &SilverRow, isize)> = changes
-        .into_iter()
-        .map(|(row, d)| {
-            let e = &row.event;
-            let bucket = (u64::from(e.session_date.days_since_epoch() as u32) << 16)
-                | (u64::from(e.car_number) << 8)
-                | u64::from(e.lap);
-            (bucket, racecast_dataflow::silver::route(&e.event_id()), row, d)
-        })
-        .collect();
-    order.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then_with(|| a.2.cmp(b.2)));
-    let mut summed: Vec<(u64, &SilverRow, isize)> = Vec::with_capacity(order.len());
-    for (_, hash, row, d) in order {
-        match summed.last_mut() {
-            Some((h, previous, sum)) if *h == hash && *previous == row => *sum += d,
-            _ => summed.push((hash, row, d)),
+/// The rows were put in their bucket as they arrived (while in cache), so
+/// that everything here reads one bucket's rows at a time: reading a
+/// checkpoint's rows in any global order (by id hash, before) cost a cache
+/// miss per row and pass. Only references are sorted; no row is moved.
+fn consolidate_silver(silver: &SilverBuckets) -> SilverChanges<'_> {
+    let mut buckets = BTreeMap::new();
+    for (bucket, rows) in silver {
+        let mut order: Vec<(&SilverRow, isize)> = rows.iter().map(|(r, d)| (r, *d)).collect();
+        order.sort_unstable_by(|(a, _), (b, _)| {
+            let key = |r: &SilverRow| (r.event.event_type(), r.event.timestamp_ms, r.event.sequence);
+            key(a).cmp(&key(b)).then_with(|| a.cmp(b))
+        });
+        let mut summed: Vec<(&SilverRow, isize)> = Vec::with_capacity(order.len());
+        for (row, d) in order {
+            match summed.last_mut() {
+                Some((previous, sum)) if *previous == row => *sum += d,
+                _ => summed.push((row, d)),
+            }
+        }
+        summed.retain(|(_, sum)| *sum != 0);
+        if !summed.is_empty() {
+            buckets.insert(*bucket, summed);
         }
     }
-    summed.retain(|(_, _, sum)| *sum != 0);
     // A correction retracts the old revision and inserts the new one,
-    // perhaps in another lap's bucket: match insertions against the
-    // (few) retractions by id hash, then by id.
+    // perhaps in another lap's bucket: match insertions against the (few)
+    // retractions by id hash, then by id.
+    let route = |row: &SilverRow| racecast_dataflow::silver::route(&row.event.event_id());
     let mut retracted: HashMap<u64, Vec<&SilverRow>> = HashMap::new();
-    for (hash, row, _) in summed.iter().filter(|(_, _, d)| *d < 0) {
-        retracted.entry(*hash).or_default().push(row);
+    for (row, _) in buckets.values().flatten().filter(|(_, d)| *d < 0) {
+        retracted.entry(route(row)).or_default().push(row);
     }
     let corrections = if retracted.is_empty() {
         0
     } else {
-        summed
-            .iter()
-            .filter(|(hash, row, d)| {
+        buckets
+            .values()
+            .flatten()
+            .filter(|(row, d)| {
                 *d > 0
-                    && retracted.get(hash).is_some_and(|old| {
+                    && retracted.get(&route(row)).is_some_and(|old| {
                         old.iter().any(|o| {
                             o.event.event_id() == row.event.event_id()
                                 && o.event.revision != row.event.revision
@@ -243,15 +248,16 @@ fn consolidate_silver<'a>(changes: impl IntoIterator<Item = (&'a SilverRow, isiz
             })
             .count() as u64
     };
-    SilverChanges {
-        rows: summed.into_iter().map(|(_, row, d)| (row.clone(), d)).collect(),
-        corrections,
-    }
+    SilverChanges { buckets, corrections }
 }
 
 /// Capacity of the batches a [`PartSink`] makes for updates that arrive
 /// in a batch of another epoch.
 const LOOSE_BATCH: usize = 1024;
+
+/// Starting capacity of a checkpoint's silver bucket (most get hundreds
+/// to thousands of rows; a few late ones get one).
+const BUCKET_START: usize = 64;
 
 /// One pending epoch of a [`PartSink`].
 struct Epoch {
@@ -274,6 +280,8 @@ pub struct PartSink {
     run_id: Option<String>,
     shared: Arc<Shared>,
     pending: BTreeMap<Time, Epoch>,
+    /// Silver changes by the boundary of their checkpoint, then bucket.
+    silver: BTreeMap<Time, SilverBuckets>,
     measure: bool,
 }
 
@@ -307,34 +315,49 @@ impl PartSink {
             run_id: None,
             shared,
             pending: BTreeMap::new(),
+            silver: BTreeMap::new(),
             measure,
         }
     }
 
     /// Buffers `updates` of the epoch `capability` holds.
     /// Silver changes go to the epoch of their own time (at or after the
-    /// capability's), everything else to the capability's.
+    /// capability's) and into their bucket; everything else to the
+    /// capability's epoch, in the batches it came in.
     pub fn push(&mut self, capability: Capability<Time>, updates: &mut Vec<Update>) {
         let at = *capability.time();
-        let time_of = |update: &Update| match update {
-            Update::Silver(_, t, _) => (*t).max(at),
-            _ => at,
-        };
-        if updates.iter().all(|u| time_of(u) == at) {
-            // The usual case: the whole batch belongs to one epoch.
+        if !updates.iter().any(|u| matches!(u, Update::Silver(..))) {
+            // A batch is kept whole rather than copied into one growing
+            // vector (whose doublings copied every update again into
+            // freshly faulted pages).
             let batch = std::mem::take(updates);
             self.epoch(&capability, at).batches.push(batch);
             return;
         }
         for update in updates.drain(..) {
-            let time = time_of(&update);
-            let batches = &mut self.epoch(&capability, time).batches;
-            match batches.last_mut() {
-                Some(batch) if batch.len() < batch.capacity() => batch.push(update),
-                _ => {
-                    let mut batch = Vec::with_capacity(LOOSE_BATCH);
-                    batch.push(update);
-                    batches.push(batch);
+            match update {
+                Update::Silver(row, t, d) => {
+                    let time = t.max(at);
+                    self.epoch(&capability, time);
+                    let e = &row.event;
+                    let bucket = (e.session_date, e.car_number, e.lap);
+                    self.silver
+                        .entry(boundary_after(time, self.k))
+                        .or_default()
+                        .entry(bucket)
+                        .or_insert_with(|| Vec::with_capacity(BUCKET_START))
+                        .push((row, d));
+                }
+                update => {
+                    let batches = &mut self.epoch(&capability, at).batches;
+                    match batches.last_mut() {
+                        Some(batch) if batch.len() < batch.capacity() => batch.push(update),
+                        _ => {
+                            let mut batch = Vec::with_capacity(LOOSE_BATCH);
+                            batch.push(update);
+                            batches.push(batch);
+                        }
+                    }
                 }
             }
         }
@@ -371,35 +394,46 @@ impl PartSink {
             }
             let rest = self.pending.split_off(&boundary);
             let epochs = std::mem::replace(&mut self.pending, rest);
-            if let Some(part) = self.write(epochs) {
+            // Silver is kept by boundary: take every boundary up to this one.
+            let mut rest = self.silver.split_off(&boundary);
+            // (Every silver change has an epoch, so no earlier boundary is
+            // left; merged all the same, should one be.)
+            let mut silver = rest.remove(&boundary).unwrap_or_default();
+            for buckets in std::mem::replace(&mut self.silver, rest).into_values() {
+                for (bucket, rows) in buckets {
+                    silver.entry(bucket).or_default().extend(rows);
+                }
+            }
+            if let Some(part) = self.write(epochs, silver) {
                 out.push(part);
             }
         }
         out
     }
 
-    fn write(&mut self, epochs: BTreeMap<Time, Epoch>) -> Option<(Capability<Time>, Part)> {
+    fn write(
+        &mut self,
+        epochs: BTreeMap<Time, Epoch>,
+        silver: SilverBuckets,
+    ) -> Option<(Capability<Time>, Part)> {
         // (`None` only when no epoch was given.)
         let mut part = Part::default();
         let mut changes = PartChanges::default();
-        let mut silver: Vec<(&SilverRow, isize)> = Vec::new();
         let mut latencies = self.measure.then(Latencies::default);
         let mut capability = None;
         let mut positions: BTreeMap<(u32, u32), Position> = BTreeMap::new();
         let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
         part.checkpoint = checkpoint_number(first, self.k);
-        let (mut bronze, mut quarantine, mut silver_n) = (0, 0, 0);
+        let (mut bronze, mut quarantine) = (0, 0);
         for update in epochs.values().flat_map(|e| &e.batches).flatten() {
             match update {
                 Update::Bronze(_) => bronze += 1,
                 Update::Quarantine(_) => quarantine += 1,
-                Update::Silver(..) => silver_n += 1,
                 _ => {}
             }
         }
         changes.bronze.reserve_exact(bronze);
         changes.quarantine.reserve_exact(quarantine);
-        silver.reserve_exact(silver_n);
         for epoch in epochs.values() {
             for update in epoch.batches.iter().flatten() {
                 match update {
@@ -425,7 +459,8 @@ impl PartSink {
                         }
                         changes.quarantine.push(row);
                     }
-                    Update::Silver(row, _, d) => silver.push((row, *d)),
+                    // (Silver changes are kept by bucket: see `push`.)
+                    Update::Silver(..) => {}
                     Update::Position(p) => Positions::merge(&mut positions, *p),
                     Update::Run(id) => self.run_id = Some(id.clone()),
                     Update::Failed(why) => part.failed = Some(why.clone()),
@@ -433,11 +468,11 @@ impl PartSink {
             }
         }
         part.positions = positions.into_values().collect();
-        let consolidated = consolidate_silver(silver);
-        changes.silver = consolidated.rows;
+        let consolidated = consolidate_silver(&silver);
+        changes.silver = consolidated.buckets;
         part.corrections = consolidated.corrections;
         let mut drivers = HashMap::new();
-        for (row, d) in &changes.silver {
+        for (row, d) in changes.silver.values().flatten() {
             part.silver_delta += *d as i64;
             if let Some(entry) = &row.entry {
                 drivers.insert((entry.session_id, entry.car_number), entry.driver_code);
@@ -485,13 +520,8 @@ impl PartSink {
             return Err(why);
         }
         if let (Some(kafka), Some(run)) = (self.kafka.as_mut(), self.run_id.as_deref()) {
-            let sent = kafka.send_part(
-                part.checkpoint,
-                run,
-                &changes.silver,
-                &changes.quarantine,
-                &self.sources,
-            );
+            let silver: Vec<(&SilverRow, isize)> = changes.silver.values().flatten().copied().collect();
+            let sent = kafka.send_part(part.checkpoint, run, &silver, &changes.quarantine, &self.sources);
             if let Err(e) = sent {
                 return Err(self.kafka_failed(e));
             }
@@ -989,8 +1019,8 @@ pub(crate) mod tests {
     }
 
     proptest::proptest! {
-        /// Consolidating by bucket and hashed id gives what a map of rows
-        /// gives, and counts as corrections the ids with a retracted and an
+        /// Consolidating by bucket gives what a map of rows gives, in file
+        /// order, and counts as corrections the ids with a retracted and an
         /// inserted row of different revisions.
         #[test]
         fn silver_changes_consolidate_as_a_map_of_rows(
@@ -1017,9 +1047,22 @@ pub(crate) mod tests {
                 .values()
                 .map(|(old, new)| new.iter().filter(|n| old.iter().any(|o| o != *n)).count() as u64)
                 .sum();
-            let got = consolidate_silver(rows.iter().map(|(r, d)| (r, *d)));
+            let mut buckets = SilverBuckets::new();
+            for (row, d) in rows {
+                let e = &row.event;
+                buckets.entry((e.session_date, e.car_number, e.lap)).or_default().push((row, d));
+            }
+            let got = consolidate_silver(&buckets);
             proptest::prop_assert_eq!(got.corrections, corrections);
-            let got: BTreeMap<SilverRow, isize> = got.rows.into_iter().collect();
+            for (bucket, rows) in &got.buckets {
+                for (row, _) in rows {
+                    proptest::prop_assert_eq!((row.event.session_date, row.event.car_number, row.event.lap), *bucket);
+                }
+                let order = |r: &SilverRow| (r.event.event_type(), r.event.timestamp_ms, r.event.sequence);
+                proptest::prop_assert!(rows.is_sorted_by(|a, b| order(a.0) <= order(b.0)), "a bucket's rows are in file order");
+            }
+            let got: BTreeMap<SilverRow, isize> =
+                got.buckets.into_values().flatten().map(|(r, d)| (r.clone(), d)).collect();
             proptest::prop_assert_eq!(got, expected);
         }
     }

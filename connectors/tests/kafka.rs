@@ -115,8 +115,9 @@ fn expected(sent: &[Ingested]) -> [BTreeSet<String>; 3] {
     fn ones<T>(rows: BTreeSet<T>) -> Vec<(T, isize)> {
         rows.into_iter().map(|r| (r, 1)).collect()
     }
+    let silver: Vec<_> = batch.silver.iter().map(|r| (r, 1)).collect();
     [
-        canonical_rows(silver_records(&ones(batch.silver))),
+        canonical_rows(silver_records(&silver)),
         canonical_rows(lap_records(&ones(batch.laps))),
         canonical_rows(session_records(&ones(batch.sessions))),
     ]

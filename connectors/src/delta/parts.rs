@@ -48,7 +48,9 @@ use super::table::TableFiles;
 /// A silver bucket with more files than this is compacted into one.
 pub const COMPACT_AFTER: usize = 16;
 
-type Bucket = (SessionDate, u8, u8);
+/// A silver bucket: (`session_date`, `car_number`, `lap`), whose rows a
+/// silver file holds.
+pub type Bucket = (SessionDate, u8, u8);
 
 /// One worker's changes for one checkpoint, consolidated (the rows stay
 /// where the sink received them).
@@ -59,8 +61,9 @@ pub struct PartChanges<'a> {
     /// New quarantine rows.
     pub quarantine: Vec<&'a QuarantineRow>,
     /// Silver changes (+1 insert, -1 retract) of the buckets this worker
-    /// owns, in bucket order.
-    pub silver: Vec<(SilverRow, isize)>,
+    /// owns, per bucket in the order its file holds them (event type,
+    /// time, sequence).
+    pub silver: BTreeMap<Bucket, Vec<(&'a SilverRow, isize)>>,
 }
 
 /// What one worker wrote to one table for a checkpoint.
@@ -156,7 +159,9 @@ impl PartWriter {
         out.insert(Table::Quarantine, TablePart::timed(actions, started, rows));
         let started = Instant::now();
         let actions = self.silver_actions(&changes.silver)?;
-        let rows = signed_counts(&changes.silver);
+        let inserted = changes.silver.values().flatten().filter(|(_, d)| *d > 0).count() as u64;
+        let all = changes.silver.values().map(Vec::len).sum::<usize>() as u64;
+        let rows = (inserted, all - inserted);
         out.insert(Table::Silver, TablePart::timed(actions, started, rows));
         Ok(out)
     }
@@ -195,29 +200,36 @@ impl PartWriter {
         )?)])
     }
 
-    fn silver_actions(&mut self, changes: &[(SilverRow, isize)]) -> Result<Vec<Action>, DeltaError> {
-        let mut buckets: BTreeMap<Bucket, (Vec<&SilverRow>, BTreeSet<String>)> = BTreeMap::new();
-        for (row, diff) in changes {
-            let e = &row.event;
-            let slot = buckets.entry((e.session_date, e.car_number, e.lap)).or_default();
-            match diff {
-                1 => slot.0.push(row),
-                -1 => {
-                    slot.1.insert(e.event_id().to_string());
-                }
-                d => panic!("silver is a set: a checkpoint changed a row by {d}"),
-            }
-        }
+    fn silver_actions(
+        &mut self,
+        changes: &BTreeMap<Bucket, Vec<(&SilverRow, isize)>>,
+    ) -> Result<Vec<Action>, DeltaError> {
         let mut actions = Vec::new();
         let mut vectors = VectorFile::default();
-        for (bucket, (mut inserts, retracted)) in buckets {
-            // By type, then time: a file's rows of one type are adjacent,
-            // so the columns the other types leave null are long runs
-            // (cheap to encode, small), and readers get each type in order.
-            inserts.sort_unstable_by_key(|r| {
-                let e = &r.event;
-                (e.event_type().as_str(), e.timestamp_ms, e.sequence)
-            });
+        for (&bucket, changes) in changes {
+            // In the order of `changes`: by type, then time, so that a
+            // file's rows of one type are adjacent, the columns the other
+            // types leave null are long runs (cheap to encode, small), and
+            // readers get each type in order.
+            let mut inserts: Vec<&SilverRow> = Vec::with_capacity(changes.len());
+            let mut retracted: BTreeSet<String> = BTreeSet::new();
+            for &(row, diff) in changes {
+                match diff {
+                    1 => inserts.push(row),
+                    -1 => {
+                        retracted.insert(row.event.event_id().to_string());
+                    }
+                    d => {
+                        return Err(DeltaError::BadRow {
+                            path: self.silver.dir.clone(),
+                            detail: format!(
+                                "silver is a set, but a checkpoint changed the row of {} by {d}",
+                                row.event.event_id()
+                            ),
+                        });
+                    }
+                }
+            }
             let (date, car, lap) = bucket;
             let partition = [
                 ("session_date", Some(date.to_string())),

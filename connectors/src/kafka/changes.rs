@@ -177,11 +177,11 @@ fn records<T>(
 }
 
 /// Change records of silver changes.
-pub fn silver_records(changes: &[(SilverRow, isize)]) -> Vec<ChangeRecord> {
+pub fn silver_records(changes: &[(&SilverRow, isize)]) -> Vec<ChangeRecord> {
     let mut id = String::new();
     records(
         changes,
-        silver_batch,
+        |rows: &[&&SilverRow]| silver_batch(&rows.iter().map(|r| **r).collect::<Vec<_>>()),
         |r, out| {
             push_date_field(out, Some(r.event.session_date));
             let _ = write!(out, ",\"car_number\":{}", r.event.car_number);

@@ -58,7 +58,7 @@ impl KafkaEmitter {
         &mut self,
         checkpoint: u64,
         run: &str,
-        silver: &[(SilverRow, isize)],
+        silver: &[(&SilverRow, isize)],
         quarantine: &[&QuarantineRow],
         sources: &[String],
     ) -> Result<(), KafkaError> {

@@ -160,7 +160,12 @@ pub struct RecordReader<R: BufRead> {
     base: u64,
     path: PathBuf,
     done: bool,
+    /// Length of the last record read.
+    last_len: usize,
 }
+
+/// The most room reserved for a record before its bytes are read.
+const RESERVE_AT_MOST: usize = 1 << 20;
 
 /// A reader that counts the bytes taken from it.
 struct Counted<R> {
@@ -225,6 +230,7 @@ impl<R: BufRead> RecordReader<R> {
             base: 0,
             path: path.to_owned(),
             done: false,
+            last_len: 0,
         }
     }
 
@@ -252,6 +258,9 @@ impl<R: BufRead> RecordReader<R> {
         };
         let found = match self.format {
             Format::Json => {
+                // Lines are of similar lengths: room for the last one's
+                // saves growing a taken (empty) buffer step by step.
+                value.reserve(self.last_len);
                 let read = self.input.read_until(b'\n', value).map_err(io)?;
                 if value.last() == Some(&b'\n') {
                     value.pop();
@@ -273,6 +282,10 @@ impl<R: BufRead> RecordReader<R> {
                 }
                 Some(Ok(len)) => {
                     let len = usize::try_from(len).unwrap_or(usize::MAX);
+                    // Room up front (a buffer grown from empty by
+                    // `read_to_end` was reallocated 3-4 times per record),
+                    // but not on the word of a damaged prefix alone.
+                    value.reserve_exact(len.min(RESERVE_AT_MOST));
                     let mut limited = (&mut self.input).take(len as u64);
                     limited.read_to_end(value).map_err(io)?;
                     if value.len() < len {
@@ -287,6 +300,7 @@ impl<R: BufRead> RecordReader<R> {
             self.done = true;
             return Ok(None);
         }
+        self.last_len = value.len();
         let index = self.next_index;
         self.next_index += 1;
         Ok(Some(index))

@@ -32,7 +32,7 @@ use timely::progress::frontier::AntichainRef;
 
 use crate::delta::{
     Bucket, CheckpointInfo, DeltaError, DeltaSink, PartChanges, PartWriter, Table, TableCommit, TablePart,
-    merge_part,
+    bucket_of, merge_part,
 };
 use crate::kafka::{KafkaEmitter, ProgressRecord};
 use crate::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
@@ -338,9 +338,9 @@ impl PartSink {
             match update {
                 Update::Silver(row, t, d) => {
                     let time = t.max(at);
+                    // The epoch holds the capability its part goes out at.
                     self.epoch(&capability, time);
-                    let e = &row.event;
-                    let bucket = (e.session_date, e.car_number, e.lap);
+                    let bucket = bucket_of(&row);
                     self.silver
                         .entry(boundary_after(time, self.k))
                         .or_default()
@@ -420,7 +420,6 @@ impl PartSink {
         let mut part = Part::default();
         let mut changes = PartChanges::default();
         let mut latencies = self.measure.then(Latencies::default);
-        let mut capability = None;
         let mut positions: BTreeMap<(u32, u32), Position> = BTreeMap::new();
         let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
         part.checkpoint = checkpoint_number(first, self.k);
@@ -495,11 +494,8 @@ impl PartSink {
         {
             part.failed = Some(format!("worker {}: {why}", self.worker));
         }
-        drop(changes);
-        for epoch in epochs.into_values() {
-            capability.get_or_insert(epoch.capability);
-        }
-        capability.map(|c| (c, part))
+        let capability = epochs.into_values().next()?.capability;
+        Some((capability, part))
     }
 
     /// Sends `changes` to Kafka (when wanted) and writes their Delta files,
@@ -1049,14 +1045,13 @@ pub(crate) mod tests {
                 .sum();
             let mut buckets = SilverBuckets::new();
             for (row, d) in rows {
-                let e = &row.event;
-                buckets.entry((e.session_date, e.car_number, e.lap)).or_default().push((row, d));
+                buckets.entry(bucket_of(&row)).or_default().push((row, d));
             }
             let got = consolidate_silver(&buckets);
             proptest::prop_assert_eq!(got.corrections, corrections);
             for (bucket, rows) in &got.buckets {
                 for (row, _) in rows {
-                    proptest::prop_assert_eq!((row.event.session_date, row.event.car_number, row.event.lap), *bucket);
+                    proptest::prop_assert_eq!(bucket_of(row), *bucket);
                 }
                 let order = |r: &SilverRow| (r.event.event_type(), r.event.timestamp_ms, r.event.sequence);
                 proptest::prop_assert!(rows.is_sorted_by(|a, b| order(a.0) <= order(b.0)), "a bucket's rows are in file order");

@@ -28,7 +28,7 @@ pub mod table;
 use std::path::PathBuf;
 
 pub use manifest::Manifest;
-pub use parts::{Bucket, PartChanges, PartWriter, TablePart};
+pub use parts::{Bucket, PartChanges, PartWriter, TablePart, bucket_of};
 pub use schema::Table;
 pub use sink::{CheckpointInfo, DeltaSink, TableCommit, merge_part};
 

@@ -52,6 +52,12 @@ pub const COMPACT_AFTER: usize = 16;
 /// silver file holds.
 pub type Bucket = (SessionDate, u8, u8);
 
+/// The bucket a silver row belongs to.
+pub fn bucket_of(row: &SilverRow) -> Bucket {
+    let e = &row.event;
+    (e.session_date, e.car_number, e.lap)
+}
+
 /// One worker's changes for one checkpoint, consolidated (the rows stay
 /// where the sink received them).
 #[derive(Debug, Default)]
@@ -159,9 +165,11 @@ impl PartWriter {
         out.insert(Table::Quarantine, TablePart::timed(actions, started, rows));
         let started = Instant::now();
         let actions = self.silver_actions(&changes.silver)?;
-        let inserted = changes.silver.values().flatten().filter(|(_, d)| *d > 0).count() as u64;
-        let all = changes.silver.values().map(Vec::len).sum::<usize>() as u64;
-        let rows = (inserted, all - inserted);
+        let rows = changes
+            .silver
+            .values()
+            .map(|bucket| signed_counts(bucket))
+            .fold((0, 0), |(i, r), (bi, br)| (i + bi, r + br));
         out.insert(Table::Silver, TablePart::timed(actions, started, rows));
         Ok(out)
     }

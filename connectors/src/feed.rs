@@ -29,6 +29,10 @@ use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 /// Records read from Kafka between two looks at the dataflow.
 const KAFKA_BATCH: usize = 4096;
 
+/// How long the dataflow may stay behind before the Kafka partitions are
+/// paused: shorter stalls (a checkpoint's commits) only stop reading.
+const PAUSE_AFTER: Duration = Duration::from_secs(2);
+
 /// The restore inputs of a resumed run.
 pub(crate) struct RestoreInputs<'a> {
     /// Silver's events.
@@ -420,14 +424,19 @@ impl Feeder<'_> {
                 reported = true;
                 self.report_partitions(&source);
             }
-            // Pause the partitions while the dataflow is behind (the tick
-            // waits for it), so the client stops fetching ahead.
-            let behind = self.behind(probe);
-            if behind {
-                source.set_paused(true)?;
-            }
             self.tick(worker, probe);
-            if behind {
+            // While the dataflow is behind, stop reading: the client stops
+            // fetching once its capped queue is full, and keeps what it
+            // fetched. Only a long stall pauses the partitions (which
+            // drops that queue: a resume fetches it again).
+            if self.behind(probe) {
+                let stalled = Instant::now();
+                while self.behind(probe) && !stop.load(Ordering::Relaxed) {
+                    if stalled.elapsed() >= PAUSE_AFTER {
+                        source.set_paused(true)?;
+                    }
+                    self.tick(worker, probe);
+                }
                 source.set_paused(false)?;
             }
             if let Some(m) = self.metrics.as_mut()

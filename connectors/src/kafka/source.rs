@@ -4,8 +4,9 @@
 //! first), are dealt to the workers of all processes round-robin; each
 //! worker assigns its pairs explicitly (no consumer group, no offset
 //! commits: the positions it reports belong to the checkpoint). Memory is
-//! bounded twice: librdkafka's prefetch queue is capped, and the run pauses
-//! a worker's partitions while the dataflow is behind.
+//! bounded twice: librdkafka's prefetch queue is capped, and the run stops
+//! reading while the dataflow is behind (pausing the partitions when that
+//! lasts: see [`crate::feed`]).
 //!
 //! With `--stop-at-end` a replay reads every partition up to the end offset
 //! found at the start, then on until the partition has been quiet for
@@ -167,6 +168,13 @@ const FETCH_BYTES: &str = "8388608";
 /// Prefetch cap per consumer (librdkafka's local queue).
 const PREFETCH_KBYTES: &str = "32768";
 
+/// How long librdkafka postpones a partition's next fetch once its queue is
+/// over the prefetch thresholds (its default, 1 s, left the workers idle
+/// for 0.2-0.5 s after every stretch in which they were busy with a
+/// checkpoint and did not read: the queue filled, then ran dry with no
+/// fetch under way).
+const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+
 impl KafkaSource {
     /// Opens worker `index` of `peers`'s share of `topics`, starting every
     /// partition at `start` (source, partition) → offset, or at its
@@ -186,6 +194,7 @@ impl KafkaSource {
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("queued.max.messages.kbytes", PREFETCH_KBYTES)
+            .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
             .set("fetch.wait.max.ms", "10")
             .set("max.partition.fetch.bytes", FETCH_BYTES)
             .set("fetch.max.bytes", FETCH_BYTES)
@@ -334,7 +343,8 @@ impl KafkaSource {
     }
 
     /// Pauses (`true`) or resumes (`false`) every unfinished partition: the
-    /// run pauses while the dataflow is behind.
+    /// run pauses when the dataflow stays behind for long. A resume seeks
+    /// back to the next offset (pausing drops what the client fetched).
     pub fn set_paused(&mut self, paused: bool) -> Result<(), KafkaError> {
         if paused == self.paused {
             return Ok(());

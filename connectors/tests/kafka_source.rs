@@ -3,7 +3,8 @@
 //! pauses the partitions (the dataflow is behind) for longer than the
 //! quiet time right after the first record of a partition's last batch,
 //! or is busy elsewhere that long, and when it resumes from the middle of
-//! a record batch.
+//! a record batch; a replay that read past the end offset is finished as
+//! soon as the client's queue is empty.
 
 mod common;
 
@@ -109,6 +110,30 @@ fn a_busy_caller_that_does_not_read_for_longer_than_the_quiet_time_loses_no_reco
     std::thread::sleep(QUIET + Duration::from_millis(200));
     let offsets = read_to_finish(&mut source, offsets);
     assert_every_record_once(&offsets);
+}
+
+#[test]
+fn a_replay_that_read_past_the_end_offset_is_finished_once_drained() {
+    let broker = Broker::start();
+    produce(&broker, "drained");
+    let mut source =
+        KafkaSource::open(&broker.addr, &topics("drained"), 0, 1, &BTreeMap::new(), true).expect("opens");
+    let mut offsets = read_first(&mut source);
+    let started = Instant::now();
+    while offsets.len() < RECORDS {
+        assert!(started.elapsed() < Duration::from_secs(30), "every record comes");
+        source
+            .read(Duration::from_millis(10), RECORDS, |r| offsets.push(r.offset))
+            .expect("reads");
+    }
+    assert_every_record_once(&offsets);
+    // One read that finds the queue empty: no quiet wait is needed, as a
+    // record at or past the end offset came (with the rest of its batch).
+    let read = source
+        .read(Duration::ZERO, RECORDS, |r| offsets.push(r.offset))
+        .expect("reads");
+    assert_eq!(read, 0, "nothing after the last record");
+    assert!(source.finished(), "finished without waiting {QUIET:?}");
 }
 
 #[test]

@@ -263,13 +263,12 @@ fn throughput(args: &Args, events: usize) {
     .expect("the run succeeds");
     let elapsed = started.elapsed();
     println!(
-        "racecast run --kafka -w {} --stop-at-end: {} records in {:.2}s = {:.0} events/s ({} checkpoints; includes the {:?} quiet wait at the end)",
+        "racecast run --kafka -w {} --stop-at-end: {} records in {:.2}s = {:.0} events/s ({} checkpoints)",
         args.workers,
         summary.records,
         elapsed.as_secs_f64(),
         summary.records as f64 / elapsed.as_secs_f64(),
         summary.checkpoints,
-        racecast_connectors::kafka::source::QUIET,
     );
 }
 

@@ -9,8 +9,13 @@
 //! lasts: see [`crate::feed`]).
 //!
 //! With `--stop-at-end` a replay reads every partition up to the end offset
-//! found at the start, then on until the partition has been quiet for
-//! [`QUIET`] (some brokers report an end offset short of the last batch).
+//! found at the start. Some brokers (tansu 0.6) report the base offset of a
+//! partition's last record batch as its end, so reaching the end offset is
+//! not enough: a partition is read once a record at or past its end offset
+//! came in (a fetch brings a record batch whole, so the rest of that batch
+//! is in the client's queue, which the source drains), or, when none can
+//! come (the start was at or past the end), once it stayed quiet for
+//! [`QUIET`].
 //!
 //! After every seek (a resumed run starts mid-partition; pausing seeks
 //! back), the source makes sure the broker did not skip records: tansu
@@ -76,6 +81,8 @@ struct Assigned {
     /// (not paused) with nothing new: a seek, a pause or any record the
     /// broker sends clears it.
     quiet_since: Option<Instant>,
+    /// Whether a record at or past `end` was delivered since the last seek.
+    past_end: bool,
     /// Kafka timestamp of the last record read (Unix ms).
     last_timestamp_ms: Option<i64>,
     /// The low watermark found at the start.
@@ -102,6 +109,7 @@ impl Assigned {
         }
         self.verified = false;
         self.quiet_since = None;
+        self.past_end = false;
         self.step = self.step.max(PROBE_STEP / 2) * 2;
         self.sought = Instant::now();
         Some((self.next - self.step).max(self.low))
@@ -226,6 +234,7 @@ impl KafkaSource {
                 next,
                 end: stop_at_end.then_some(high),
                 quiet_since: None,
+                past_end: false,
                 last_timestamp_ms: None,
                 low,
                 verified: true,
@@ -312,6 +321,9 @@ impl KafkaSource {
                 continue;
             }
             a.next = offset + 1;
+            if a.end.is_some_and(|end| offset >= end) {
+                a.past_end = true;
+            }
             a.last_timestamp_ms = message.timestamp().to_millis();
             deliver(Ingested {
                 source: a.source,
@@ -373,27 +385,31 @@ impl KafkaSource {
         // any seek, that the broker does not skip to a later batch).
         for a in &mut self.assigned {
             a.step = 0;
+            a.past_end = false;
             let from = a.probe_from().unwrap_or(a.next);
             seek(consumer, a, from)?;
         }
         Ok(())
     }
 
-    /// Whether every partition reached its end offset and stayed quiet for
-    /// [`QUIET`] while being read (never, without `stop_at_end`, unless the
-    /// worker has no partitions), and the last read found the client's
-    /// queue empty. Quiet is counted only while not paused, from a verified
-    /// position, and the last read must have found nothing: a run that
-    /// paused, or spent longer than [`QUIET`] on a checkpoint, right after
-    /// the first record of a partition's last batch must still read the
-    /// rest of that batch.
+    /// Whether every partition was read to its end offset (never, without
+    /// `stop_at_end`, unless the worker has no partitions), and the last
+    /// read found the client's queue empty. A partition is read once a
+    /// record at or past its end offset was delivered since the last seek
+    /// (the rest of its batch came with it), or else once it reached the
+    /// end offset and stayed quiet for [`QUIET`]. Quiet is counted only
+    /// while not paused, from a verified position, and the last read must
+    /// have found nothing: a run that paused, or spent longer than
+    /// [`QUIET`] on a checkpoint, right after the first record of a
+    /// partition's last batch must still read the rest of that batch.
     pub fn finished(&self) -> bool {
         !self.paused
             && self.drained
             && self.assigned.iter().all(|a| {
                 a.verified
-                    && a.end.is_some_and(|end| a.next >= end)
-                    && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)
+                    && (a.past_end
+                        || (a.end.is_some_and(|end| a.next >= end)
+                            && a.quiet_since.is_some_and(|t| t.elapsed() >= QUIET)))
             })
     }
 

@@ -5,7 +5,8 @@
 //!   gold), so that every change of one row lands in one partition, in order;
 //! - value: `{"op": "insert" | "retract", "row": {…}}`, the row with the
 //!   column names and JSON encodings of its Delta table (the same arrow
-//!   schema, through arrow's JSON writer; null columns are left out);
+//!   schema, through arrow's JSON writer; null columns are left out; silver
+//!   rows are written directly, to the same bytes);
 //! - headers: [`super::CHECKPOINT_HEADER`] and [`super::RUN_HEADER`], set by
 //!   the producer.
 //!
@@ -19,7 +20,8 @@ use racecast_dataflow::SessionDate;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 
-use crate::delta::schema::{lap_batch, session_batch, silver_batch};
+use super::silver_json::push_silver_fields;
+use crate::delta::schema::{lap_batch, session_batch};
 
 /// Whether a change inserts or retracts its row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -106,8 +108,14 @@ fn push_with_fields(out: &mut String, object: &str, fields: &str) {
 }
 
 /// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
-fn push_json_string(out: &mut String, s: &str) {
+pub(crate) fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
+        // Nothing to escape (ids, names, codes): the text as it is.
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -176,25 +184,39 @@ fn records<T>(
     out
 }
 
-/// Change records of silver changes.
+/// Change records of silver changes, written straight from the rows (see
+/// [`super::silver_json`]: the same bytes as through the silver batch).
 pub fn silver_records(changes: &[(&SilverRow, isize)]) -> Vec<ChangeRecord> {
     let mut id = String::new();
-    records(
-        changes,
-        |rows: &[&&SilverRow]| silver_batch(&rows.iter().map(|r| **r).collect::<Vec<_>>()),
-        |r, out| {
-            push_date_field(out, Some(r.event.session_date));
-            let _ = write!(out, ",\"car_number\":{}", r.event.car_number);
-        },
-        |r, out| {
-            id.clear();
-            let _ = write!(id, "{}", r.event.event_id());
-            out.push_str("{\"event_id\":");
-            push_json_string(out, &id);
-            out.push('}');
-        },
-    )
+    let mut out = Vec::with_capacity(changes.len());
+    for (row, diff) in changes {
+        if *diff == 0 {
+            continue;
+        }
+        let mut value = String::with_capacity(VALUE_ROOM);
+        value.push_str("{\"op\":\"");
+        value.push_str(Op::of(*diff).as_str());
+        value.push_str("\",\"row\":{");
+        push_date_field(&mut value, Some(row.event.session_date));
+        let _ = write!(value, ",\"car_number\":{}", row.event.car_number);
+        push_silver_fields(&mut value, row, &mut id);
+        value.push_str("}}");
+        // The id's text is in `id` now.
+        let mut key = String::with_capacity(id.len() + 16);
+        key.push_str("{\"event_id\":");
+        push_json_string(&mut key, &id);
+        key.push('}');
+        let record = ChangeRecord { key, value };
+        for _ in 1..diff.unsigned_abs() {
+            out.push(record.clone());
+        }
+        out.push(record);
+    }
+    out
 }
+
+/// Room for a silver change value (most are 300-400 bytes).
+const VALUE_ROOM: usize = 512;
 
 /// Change records of `gold.lap_metrics` changes.
 pub fn lap_records(changes: &[(LapRow, isize)]) -> Vec<ChangeRecord> {
@@ -264,10 +286,12 @@ mod tests {
         /// Strings are escaped exactly as `serde_json` escapes them.
         #[test]
         fn strings_escape_as_serde_json_does(s in proptest::prelude::any::<String>(), control in 0u32..0x20) {
-            let s = format!("{s}{}\"\\/", char::from_u32(control).expect("a control character"));
-            let mut out = String::new();
-            push_json_string(&mut out, &s);
-            proptest::prop_assert_eq!(out, serde_json::to_string(&s).expect("strings serialize"));
+            let escaped = format!("{s}{}\"\\/", char::from_u32(control).expect("a control character"));
+            for s in [s, escaped] {
+                let mut out = String::new();
+                push_json_string(&mut out, &s);
+                proptest::prop_assert_eq!(out, serde_json::to_string(&s).expect("strings serialize"));
+            }
         }
     }
 }

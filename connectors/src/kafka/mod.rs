@@ -28,6 +28,7 @@ pub mod emit;
 pub mod fold;
 pub mod producer;
 pub mod progress;
+pub mod silver_json;
 pub mod source;
 
 use std::time::Duration;

@@ -431,6 +431,48 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
     }
 }
 
+/// A record the broker refuses is reported by the checkpoint's `finish`
+/// (delivery reports come for failures only), and a checkpoint the broker
+/// took whole is not.
+#[test]
+fn a_refused_record_fails_its_checkpoint() {
+    use racecast_connectors::kafka::{CheckpointProducer, KafkaError};
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let brokers = mock.bootstrap_servers();
+    mock.create_topic("refused", 1, 1).expect("topic");
+    let mut producer = CheckpointProducer::new(&brokers, None).expect("a producer");
+    for i in 0..100 {
+        producer
+            .send(
+                "refused",
+                None,
+                format!("{i}").as_bytes(),
+                CheckpointProducer::headers(1, "r"),
+            )
+            .expect("queued");
+    }
+    producer
+        .finish(1)
+        .expect("every record of checkpoint 1 acknowledged");
+    // A non-retriable error for the next produce request.
+    mock.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED],
+    );
+    producer
+        .send("refused", None, b"refused", CheckpointProducer::headers(2, "r"))
+        .expect("queued");
+    match producer.finish(2) {
+        Err(KafkaError::Delivery {
+            checkpoint: 2,
+            count: 1,
+            ..
+        }) => {}
+        other => panic!("checkpoint 2 must fail with one undelivered record: {other:?}"),
+    }
+}
+
 /// Two timely processes (threads here, talking over loopback TCP) share the
 /// partitions; worker 0 of process 0 commits; the folds equal the batch
 /// reference.

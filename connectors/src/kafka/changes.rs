@@ -187,13 +187,34 @@ fn records<T>(
 /// Change records of silver changes, written straight from the rows (see
 /// [`super::silver_json`]: the same bytes as through the silver batch).
 pub fn silver_records(changes: &[(&SilverRow, isize)]) -> Vec<ChangeRecord> {
-    let mut id = String::new();
     let mut out = Vec::with_capacity(changes.len());
+    each_silver_record(changes, |key, value| {
+        out.push(ChangeRecord {
+            key: key.to_owned(),
+            value: value.to_owned(),
+        });
+        Ok::<(), std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
+    out
+}
+
+/// Calls `send` with the key and value of each of `changes`' records in
+/// order (those of [`silver_records`]), written into two buffers that are
+/// reused: no allocation per record (the silver stream has a record per
+/// input event). Stops at the first error `send` returns.
+pub fn each_silver_record<E>(
+    changes: &[(&SilverRow, isize)],
+    mut send: impl FnMut(&str, &str) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut id = String::new();
+    let mut key = String::with_capacity(64);
+    let mut value = String::with_capacity(VALUE_ROOM);
     for (row, diff) in changes {
         if *diff == 0 {
             continue;
         }
-        let mut value = String::with_capacity(VALUE_ROOM);
+        value.clear();
         value.push_str("{\"op\":\"");
         value.push_str(Op::of(*diff).as_str());
         value.push_str("\",\"row\":{");
@@ -202,17 +223,15 @@ pub fn silver_records(changes: &[(&SilverRow, isize)]) -> Vec<ChangeRecord> {
         push_silver_fields(&mut value, row, &mut id);
         value.push_str("}}");
         // The id's text is in `id` now.
-        let mut key = String::with_capacity(id.len() + 16);
+        key.clear();
         key.push_str("{\"event_id\":");
         push_json_string(&mut key, &id);
         key.push('}');
-        let record = ChangeRecord { key, value };
-        for _ in 1..diff.unsigned_abs() {
-            out.push(record.clone());
+        for _ in 0..diff.unsigned_abs() {
+            send(&key, &value)?;
         }
-        out.push(record);
     }
-    out
+    Ok(())
 }
 
 /// Room for a silver change value (most are 300-400 bytes).

@@ -12,7 +12,7 @@ use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 use rdkafka::message::Header;
 
-use super::changes::{ChangeRecord, lap_records, session_records, silver_records};
+use super::changes::{ChangeRecord, each_silver_record, lap_records, session_records};
 use super::producer::CheckpointProducer;
 use super::progress::ProgressRecord;
 use super::{
@@ -63,7 +63,17 @@ impl KafkaEmitter {
         sources: &[String],
     ) -> Result<(), KafkaError> {
         let topic = self.topics.silver.clone();
-        self.send_changes(&topic, silver_records(silver), checkpoint, run)?;
+        let headers = CheckpointProducer::headers(checkpoint, run);
+        let producer = &mut self.producer;
+        let mut sent = 0usize;
+        each_silver_record(silver, |key, value| {
+            producer.send(&topic, Some(key.as_bytes()), value.as_bytes(), headers.clone())?;
+            sent += 1;
+            if sent.is_multiple_of(1024) {
+                producer.poll();
+            }
+            Ok(())
+        })?;
         if crate::crash::armed("kafka-part", checkpoint) {
             // Make the partial checkpoint durable, then die.
             let _ = self.producer.finish(checkpoint);

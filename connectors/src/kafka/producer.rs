@@ -95,7 +95,13 @@ impl CheckpointProducer {
             .set("batch.num.messages", "10000")
             .set("queue.buffering.max.messages", "1000000")
             .set("queue.buffering.max.kbytes", "262144")
-            .set("message.timeout.ms", "60000");
+            .set("message.timeout.ms", "60000")
+            // Reports for failures only: a delivered record is freed by the
+            // client's own thread instead of coming back through `poll` as
+            // an event per record (a record per input event on the silver
+            // stream). `in_flight_count` still counts every record until
+            // the broker acknowledged it.
+            .set("delivery.report.only.error", "true");
         if let Some(id) = transactional_id {
             config
                 .set("transactional.id", id)

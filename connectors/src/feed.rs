@@ -99,6 +99,18 @@ impl Feeder<'_> {
     /// corrected silver buckets: 3 checkpoints instead of 8-9 took 2 M
     /// records through in 5.5-6.3 s instead of 8.4-9.1 s).
     fn tick(&mut self, worker: &mut timely::worker::Worker, probe: &ProbeHandle<Time>) {
+        // Infallible: the hook never fails.
+        let _ = self.tick_with(worker, probe, |_| Ok(()));
+    }
+
+    /// [`Self::tick`], calling `stalled` with the time spent so far at
+    /// every step while the dataflow is behind.
+    fn tick_with(
+        &mut self,
+        worker: &mut timely::worker::Worker,
+        probe: &ProbeHandle<Time>,
+        mut stalled: impl FnMut(Duration) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
         let elapsed = self.epoch_started.elapsed();
         if elapsed >= self.epoch_length {
             if self.live {
@@ -122,12 +134,15 @@ impl Feeder<'_> {
             crate::crash::point("ingest", reading);
         }
         worker.step();
+        let since = Instant::now();
         while self.behind(probe) {
+            stalled(since.elapsed())?;
             worker.step();
         }
         if let Some(m) = self.metrics.as_mut() {
             m.publish_when_due();
         }
+        Ok(())
     }
 
     /// Feeds a resumed run's state at its restore epochs (this worker's
@@ -424,21 +439,18 @@ impl Feeder<'_> {
                 reported = true;
                 self.report_partitions(&source);
             }
-            self.tick(worker, probe);
-            // While the dataflow is behind, stop reading: the client stops
-            // fetching once its capped queue is full, and keeps what it
-            // fetched. Only a long stall pauses the partitions (which
-            // drops that queue: a resume fetches it again).
-            if self.behind(probe) {
-                let stalled = Instant::now();
-                while self.behind(probe) && !stop.load(Ordering::Relaxed) {
-                    if stalled.elapsed() >= PAUSE_AFTER {
-                        source.set_paused(true)?;
-                    }
-                    self.tick(worker, probe);
+            // While the dataflow is behind, the tick waits for it and
+            // nothing is read: the client stops fetching once its capped
+            // queue is full, and keeps what it fetched. Only a long stall
+            // pauses the partitions (which drops that queue: a resume
+            // fetches it again).
+            self.tick_with(worker, probe, |stalled| {
+                if stalled >= PAUSE_AFTER {
+                    source.set_paused(true)?;
                 }
-                source.set_paused(false)?;
-            }
+                Ok(())
+            })?;
+            source.set_paused(false)?;
             if let Some(m) = self.metrics.as_mut()
                 && last_lag.elapsed() >= Duration::from_secs(1)
             {

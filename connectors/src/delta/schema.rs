@@ -349,6 +349,118 @@ pub fn quarantine_batch(rows: &[&QuarantineRow], sources: &[String]) -> RecordBa
     )
 }
 
+/// An event's payload as the silver table's payload columns (null where
+/// the payload has no such field), in table order: the [`SILVER_PAYLOAD_REALS`]
+/// columns, then the rest. What the silver batch and the silver change
+/// records both write.
+pub(crate) struct PayloadColumns<'a> {
+    /// The `f64` columns, as [`SILVER_PAYLOAD_REALS`] names them.
+    pub reals: [Option<f64>; 19],
+    pub sector: Option<i32>,
+    pub gear: Option<i32>,
+    pub corner: Option<&'a str>,
+    pub drs_open: Option<bool>,
+    pub severity: Option<&'a str>,
+    pub flag: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub message: Option<&'a str>,
+}
+
+/// The silver payload columns of `payload`.
+pub(crate) fn payload_columns(payload: &Payload) -> PayloadColumns<'_> {
+    let mut c = PayloadColumns {
+        reals: [None; 19],
+        sector: None,
+        gear: None,
+        corner: None,
+        drs_open: None,
+        severity: None,
+        flag: None,
+        code: None,
+        message: None,
+    };
+    match payload {
+        Payload::Position {
+            x_m,
+            y_m,
+            z_m,
+            speed_kph,
+            heading_deg,
+            sector,
+        } => {
+            c.reals[0..5].copy_from_slice(&[
+                Some(x_m.0),
+                Some(y_m.0),
+                Some(z_m.0),
+                Some(speed_kph.0),
+                Some(heading_deg.0),
+            ]);
+            c.sector = Some(i32::from(*sector));
+        }
+        Payload::Dynamics {
+            throttle_pct,
+            brake_pct,
+            gear,
+            g_lat,
+            g_long,
+        } => {
+            c.reals[5..9].copy_from_slice(&[
+                Some(throttle_pct.0),
+                Some(brake_pct.0),
+                Some(g_lat.0),
+                Some(g_long.0),
+            ]);
+            c.gear = Some(i32::from(*gear));
+        }
+        Payload::PowerUnit {
+            rpm,
+            ers_store_pct,
+            water_temp_c,
+            oil_temp_c,
+        } => {
+            c.reals[9..13].copy_from_slice(&[
+                Some(rpm.0),
+                Some(ers_store_pct.0),
+                Some(water_temp_c.0),
+                Some(oil_temp_c.0),
+            ]);
+        }
+        Payload::Tire {
+            corner,
+            pressure_psi,
+            surface_temp_c,
+            wear_pct,
+        } => {
+            c.reals[13..16].copy_from_slice(&[
+                Some(pressure_psi.0),
+                Some(surface_temp_c.0),
+                Some(wear_pct.0),
+            ]);
+            c.corner = Some(corner.as_str());
+        }
+        Payload::Aerodynamics {
+            drs_open,
+            front_wing_deg,
+            rear_wing_deg,
+            brake_balance_pct,
+        } => {
+            c.reals[16..19].copy_from_slice(&[
+                Some(front_wing_deg.0),
+                Some(rear_wing_deg.0),
+                Some(brake_balance_pct.0),
+            ]);
+            c.drs_open = Some(*drs_open);
+        }
+        Payload::System(p) => {
+            c.severity = Some(p.severity.as_str());
+            c.flag = Some(p.flag.as_str());
+            c.code = Some(&*p.code);
+            c.message = Some(&*p.message);
+        }
+    }
+    c
+}
+
 /// Silver rows (without `session_date`, `car_number`).
 pub fn silver_batch(rows: &[&SilverRow]) -> RecordBatch {
     let spec = Table::Silver.spec();
@@ -391,99 +503,18 @@ pub fn silver_batch(rows: &[&SilverRow]) -> RecordBatch {
         lap.append_value(i32::from(e.lap));
         ts.append_value(e.timestamp_ms);
         sequence.append_value(i128::from(e.sequence));
-        let mut values: [Option<f64>; 19] = [None; 19];
-        let (mut s, mut g, mut c, mut d) = (None, None, None, None);
-        let (mut sev, mut fl, mut co, mut me) = (None, None, None, None);
-        match &e.payload {
-            Payload::Position {
-                x_m,
-                y_m,
-                z_m,
-                speed_kph,
-                heading_deg,
-                sector,
-            } => {
-                values[0..5].copy_from_slice(&[
-                    Some(x_m.0),
-                    Some(y_m.0),
-                    Some(z_m.0),
-                    Some(speed_kph.0),
-                    Some(heading_deg.0),
-                ]);
-                s = Some(i32::from(*sector));
-            }
-            Payload::Dynamics {
-                throttle_pct,
-                brake_pct,
-                gear,
-                g_lat,
-                g_long,
-            } => {
-                values[5..9].copy_from_slice(&[
-                    Some(throttle_pct.0),
-                    Some(brake_pct.0),
-                    Some(g_lat.0),
-                    Some(g_long.0),
-                ]);
-                g = Some(i32::from(*gear));
-            }
-            Payload::PowerUnit {
-                rpm,
-                ers_store_pct,
-                water_temp_c,
-                oil_temp_c,
-            } => {
-                values[9..13].copy_from_slice(&[
-                    Some(rpm.0),
-                    Some(ers_store_pct.0),
-                    Some(water_temp_c.0),
-                    Some(oil_temp_c.0),
-                ]);
-            }
-            Payload::Tire {
-                corner,
-                pressure_psi,
-                surface_temp_c,
-                wear_pct,
-            } => {
-                values[13..16].copy_from_slice(&[
-                    Some(pressure_psi.0),
-                    Some(surface_temp_c.0),
-                    Some(wear_pct.0),
-                ]);
-                c = Some(corner.as_str());
-            }
-            Payload::Aerodynamics {
-                drs_open,
-                front_wing_deg,
-                rear_wing_deg,
-                brake_balance_pct,
-            } => {
-                values[16..19].copy_from_slice(&[
-                    Some(front_wing_deg.0),
-                    Some(rear_wing_deg.0),
-                    Some(brake_balance_pct.0),
-                ]);
-                d = Some(*drs_open);
-            }
-            Payload::System(p) => {
-                sev = Some(p.severity.as_str());
-                fl = Some(p.flag.as_str());
-                co = Some(&*p.code);
-                me = Some(&*p.message);
-            }
-        }
-        for (builder, v) in reals.iter_mut().zip(values) {
+        let p = payload_columns(&e.payload);
+        for (builder, v) in reals.iter_mut().zip(p.reals) {
             builder.append_option(v);
         }
-        sector.append_option(s);
-        gear.append_option(g);
-        corner.append_option(c);
-        drs.append_option(d);
-        severity.append_option(sev);
-        flag.append_option(fl);
-        code.append_option(co);
-        message.append_option(me);
+        sector.append_option(p.sector);
+        gear.append_option(p.gear);
+        corner.append_option(p.corner);
+        drs.append_option(p.drs_open);
+        severity.append_option(p.severity);
+        flag.append_option(p.flag);
+        code.append_option(p.code);
+        message.append_option(p.message);
         let entry = row.entry.as_ref();
         driver.append_option(entry.map(|x| x.driver_code.as_str()));
         team.append_option(entry.map(|x| x.team.as_str()));

@@ -4,16 +4,17 @@
 //! change), and going through the silver table's arrow batch and arrow's
 //! JSON writer cost about a tenth of a Kafka run's worker time. This
 //! writes the same bytes directly: the data columns of the silver table in
-//! table order, null columns left out, strings escaped as `serde_json`
+//! table order (the payload's through the same [`payload_columns`] as the
+//! batch), null columns left out, strings escaped as `serde_json`
 //! escapes them, integers and floats formatted by `lexical-core` as arrow's
 //! writer formats them (the tests compare both writers on every payload).
 
 use std::fmt::Write as _;
 
-use racecast_dataflow::event::Payload;
 use racecast_dataflow::silver::SilverRow;
 
 use super::changes::push_json_string;
+use crate::delta::schema::{SILVER_PAYLOAD_REALS, payload_columns};
 
 /// Writes `,"name":`.
 fn push_name(out: &mut String, name: &str) {
@@ -70,74 +71,33 @@ pub fn push_silver_fields(out: &mut String, row: &SilverRow, id: &mut String) {
     // Decimal(20, 0): its digits, unquoted.
     push_name(out, "sequence");
     let _ = write!(out, "{}", e.sequence);
-    match &e.payload {
-        Payload::Position {
-            x_m,
-            y_m,
-            z_m,
-            speed_kph,
-            heading_deg,
-            sector,
-        } => {
-            push_real(out, "x_m", x_m.0);
-            push_real(out, "y_m", y_m.0);
-            push_real(out, "z_m", z_m.0);
-            push_real(out, "speed_kph", speed_kph.0);
-            push_real(out, "heading_deg", heading_deg.0);
-            push_int(out, "sector", i64::from(*sector));
+    let p = payload_columns(&e.payload);
+    for (name, value) in SILVER_PAYLOAD_REALS.iter().zip(p.reals) {
+        if let Some(v) = value {
+            push_real(out, name, v);
         }
-        Payload::Dynamics {
-            throttle_pct,
-            brake_pct,
-            gear,
-            g_lat,
-            g_long,
-        } => {
-            push_real(out, "throttle_pct", throttle_pct.0);
-            push_real(out, "brake_pct", brake_pct.0);
-            push_real(out, "g_lat", g_lat.0);
-            push_real(out, "g_long", g_long.0);
-            push_int(out, "gear", i64::from(*gear));
-        }
-        Payload::PowerUnit {
-            rpm,
-            ers_store_pct,
-            water_temp_c,
-            oil_temp_c,
-        } => {
-            push_real(out, "rpm", rpm.0);
-            push_real(out, "ers_store_pct", ers_store_pct.0);
-            push_real(out, "water_temp_c", water_temp_c.0);
-            push_real(out, "oil_temp_c", oil_temp_c.0);
-        }
-        Payload::Tire {
-            corner,
-            pressure_psi,
-            surface_temp_c,
-            wear_pct,
-        } => {
-            push_real(out, "pressure_psi", pressure_psi.0);
-            push_real(out, "surface_temp_c", surface_temp_c.0);
-            push_real(out, "wear_pct", wear_pct.0);
-            push_text(out, "corner", corner.as_str());
-        }
-        Payload::Aerodynamics {
-            drs_open,
-            front_wing_deg,
-            rear_wing_deg,
-            brake_balance_pct,
-        } => {
-            push_real(out, "front_wing_deg", front_wing_deg.0);
-            push_real(out, "rear_wing_deg", rear_wing_deg.0);
-            push_real(out, "brake_balance_pct", brake_balance_pct.0);
-            push_name(out, "drs_open");
-            out.push_str(if *drs_open { "true" } else { "false" });
-        }
-        Payload::System(p) => {
-            push_text(out, "severity", p.severity.as_str());
-            push_text(out, "flag", p.flag.as_str());
-            push_text(out, "code", &p.code);
-            push_text(out, "message", &p.message);
+    }
+    if let Some(v) = p.sector {
+        push_int(out, "sector", i64::from(v));
+    }
+    if let Some(v) = p.gear {
+        push_int(out, "gear", i64::from(v));
+    }
+    if let Some(v) = p.corner {
+        push_text(out, "corner", v);
+    }
+    if let Some(v) = p.drs_open {
+        push_name(out, "drs_open");
+        out.push_str(if v { "true" } else { "false" });
+    }
+    for (name, value) in [
+        ("severity", p.severity),
+        ("flag", p.flag),
+        ("code", p.code),
+        ("message", p.message),
+    ] {
+        if let Some(v) = value {
+            push_text(out, name, v);
         }
     }
     if let Some(entry) = &row.entry {

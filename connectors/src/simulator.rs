@@ -855,6 +855,45 @@ impl Iterator for Simulator {
     }
 }
 
+/// Silver rows of every event a small race simulates (all six payloads,
+/// valid by construction), two in three with their car's entry: what tests
+/// of the silver writers write.
+#[cfg(test)]
+pub(crate) fn simulated_silver_rows() -> Vec<racecast_dataflow::silver::SilverRow> {
+    use racecast_dataflow::{Entry, Limits, decode_entry, decode_event};
+    let config = SimConfig {
+        cars: 3,
+        laps: 1,
+        ..SimConfig::default()
+    };
+    let entries: Vec<Entry> = entry_list(&config)
+        .iter()
+        .map(|e| {
+            decode_entry(
+                &prost::Message::encode_to_vec(e),
+                racecast_dataflow::Format::Protobuf,
+                &Limits::default(),
+            )
+            .expect("a valid entry")
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (i, d) in Simulator::new(config).enumerate() {
+        let SimRecord::Event(e) = d.record else { continue };
+        let event = decode_event(
+            &prost::Message::encode_to_vec(&e),
+            racecast_dataflow::Format::Protobuf,
+            &Limits::default(),
+        )
+        .expect("a valid event");
+        let entry = (i % 3 != 0)
+            .then(|| entries.iter().find(|x| x.car_number == event.car_number).cloned())
+            .flatten();
+        rows.push(racecast_dataflow::silver::SilverRow { event, entry });
+    }
+    rows
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

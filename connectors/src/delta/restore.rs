@@ -443,43 +443,12 @@ fn each_event(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
-    use racecast_dataflow::{Limits, decode_entry, decode_event};
 
     /// Every simulated event (all six payloads, with and without an entry)
     /// comes back from a silver batch equal to the row that was written.
     #[test]
     fn silver_rows_come_back_equal() {
-        let config = SimConfig {
-            cars: 3,
-            laps: 1,
-            ..SimConfig::default()
-        };
-        let entries: Vec<Entry> = entry_list(&config)
-            .iter()
-            .map(|e| {
-                decode_entry(
-                    &prost::Message::encode_to_vec(e),
-                    racecast_dataflow::Format::Protobuf,
-                    &Limits::default(),
-                )
-                .expect("a valid entry")
-            })
-            .collect();
-        let mut rows: Vec<SilverRow> = Vec::new();
-        for (i, d) in Simulator::new(config).enumerate() {
-            let SimRecord::Event(e) = d.record else { continue };
-            let event = decode_event(
-                &prost::Message::encode_to_vec(&e),
-                racecast_dataflow::Format::Protobuf,
-                &Limits::default(),
-            )
-            .expect("a valid event");
-            let entry = (i % 3 != 0)
-                .then(|| entries.iter().find(|x| x.car_number == event.car_number).cloned())
-                .flatten();
-            rows.push(SilverRow { event, entry });
-        }
+        let rows = crate::simulator::simulated_silver_rows();
         let types: std::collections::BTreeSet<EventType> =
             rows.iter().map(|r| r.event.event_type()).collect();
         assert_eq!(types.len(), 6, "every payload is covered");

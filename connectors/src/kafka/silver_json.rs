@@ -114,12 +114,10 @@ mod tests {
     use racecast_dataflow::event::{EventId, Payload, StoredId};
     use racecast_dataflow::real::Real;
     use racecast_dataflow::silver::SilverRow;
-    use racecast_dataflow::{Entry, Limits, decode_entry, decode_event};
 
     use super::super::changes::{ChangeRecord, json_rows};
     use super::*;
     use crate::delta::schema::silver_batch;
-    use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 
     /// What arrow's JSON writer writes for `rows`' silver batch.
     fn through_arrow(rows: &[&SilverRow]) -> Vec<String> {
@@ -132,46 +130,9 @@ mod tests {
         format!("{{{}}}", &fields[1..])
     }
 
-    /// Every simulated payload, with and without an entry, with the
-    /// simulator's text ids and canonical ids.
-    fn simulated() -> Vec<SilverRow> {
-        let config = SimConfig {
-            cars: 3,
-            laps: 1,
-            ..SimConfig::default()
-        };
-        let entries: Vec<Entry> = entry_list(&config)
-            .iter()
-            .filter_map(|e| {
-                decode_entry(
-                    &prost::Message::encode_to_vec(e),
-                    racecast_dataflow::Format::Protobuf,
-                    &Limits::default(),
-                )
-                .ok()
-            })
-            .collect();
-        let mut rows = Vec::new();
-        for (i, d) in Simulator::new(config).enumerate() {
-            let SimRecord::Event(e) = d.record else { continue };
-            let Ok(event) = decode_event(
-                &prost::Message::encode_to_vec(&e),
-                racecast_dataflow::Format::Protobuf,
-                &Limits::default(),
-            ) else {
-                continue;
-            };
-            let entry = (i % 3 != 0)
-                .then(|| entries.iter().find(|x| x.car_number == event.car_number).cloned())
-                .flatten();
-            rows.push(SilverRow { event, entry });
-        }
-        rows
-    }
-
     #[test]
     fn simulated_rows_are_written_as_arrow_writes_them() {
-        let rows = simulated();
+        let rows = crate::simulator::simulated_silver_rows();
         let types: std::collections::BTreeSet<_> = rows.iter().map(|r| r.event.event_type()).collect();
         assert_eq!(types.len(), 6, "every payload is covered");
         assert!(rows.iter().any(|r| r.entry.is_none()) && rows.iter().any(|r| r.entry.is_some()));
@@ -188,7 +149,7 @@ mod tests {
     /// front.
     #[test]
     fn change_records_are_unchanged() {
-        let rows = simulated();
+        let rows = crate::simulator::simulated_silver_rows();
         let changes: Vec<(&SilverRow, isize)> = rows
             .iter()
             .take(400)
@@ -233,7 +194,7 @@ mod tests {
             revision in proptest::prelude::any::<u32>(),
             timestamp_ms in proptest::prelude::any::<i64>(),
         ) {
-            let mut rows = simulated();
+            let mut rows = crate::simulator::simulated_silver_rows();
             rows.truncate(300);
             for (i, row) in rows.iter_mut().enumerate() {
                 let e = &mut row.event;

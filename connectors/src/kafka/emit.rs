@@ -10,7 +10,7 @@
 use racecast_dataflow::bronze::QuarantineRow;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
-use rdkafka::message::Header;
+use rdkafka::message::{Header, OwnedHeaders};
 
 use super::changes::{ChangeRecord, each_silver_record, lap_records, session_records};
 use super::producer::CheckpointProducer;
@@ -41,13 +41,9 @@ impl KafkaEmitter {
         checkpoint: u64,
         run: &str,
     ) -> Result<(), KafkaError> {
-        let headers = CheckpointProducer::headers(checkpoint, run);
-        for (i, r) in records.iter().enumerate() {
-            self.producer
-                .send(topic, Some(r.key.as_bytes()), r.value.as_bytes(), headers.clone())?;
-            if i % 1024 == 1023 {
-                self.producer.poll();
-            }
+        let mut changes = ChangeSender::new(&mut self.producer, topic, checkpoint, run);
+        for r in &records {
+            changes.send(&r.key, &r.value)?;
         }
         Ok(())
     }
@@ -62,18 +58,8 @@ impl KafkaEmitter {
         quarantine: &[&QuarantineRow],
         sources: &[String],
     ) -> Result<(), KafkaError> {
-        let topic = self.topics.silver.clone();
-        let headers = CheckpointProducer::headers(checkpoint, run);
-        let producer = &mut self.producer;
-        let mut sent = 0usize;
-        each_silver_record(silver, |key, value| {
-            producer.send(&topic, Some(key.as_bytes()), value.as_bytes(), headers.clone())?;
-            sent += 1;
-            if sent.is_multiple_of(1024) {
-                producer.poll();
-            }
-            Ok(())
-        })?;
+        let mut changes = ChangeSender::new(&mut self.producer, &self.topics.silver, checkpoint, run);
+        each_silver_record(silver, |key, value| changes.send(key, value))?;
         if crate::crash::armed("kafka-part", checkpoint) {
             // Make the partial checkpoint durable, then die.
             let _ = self.producer.finish(checkpoint);
@@ -128,6 +114,40 @@ impl KafkaEmitter {
         )?;
         self.producer.finish(record.checkpoint)?;
         crate::crash::point("after-progress", record.checkpoint);
+        Ok(())
+    }
+}
+
+/// Sends one checkpoint's change records to one topic, with its headers,
+/// serving delivery reports every 1024 records.
+struct ChangeSender<'a> {
+    producer: &'a mut CheckpointProducer,
+    topic: &'a str,
+    headers: OwnedHeaders,
+    sent: usize,
+}
+
+impl<'a> ChangeSender<'a> {
+    fn new(producer: &'a mut CheckpointProducer, topic: &'a str, checkpoint: u64, run: &str) -> Self {
+        ChangeSender {
+            producer,
+            topic,
+            headers: CheckpointProducer::headers(checkpoint, run),
+            sent: 0,
+        }
+    }
+
+    fn send(&mut self, key: &str, value: &str) -> Result<(), KafkaError> {
+        self.producer.send(
+            self.topic,
+            Some(key.as_bytes()),
+            value.as_bytes(),
+            self.headers.clone(),
+        )?;
+        self.sent += 1;
+        if self.sent.is_multiple_of(1024) {
+            self.producer.poll();
+        }
         Ok(())
     }
 }

@@ -13,7 +13,13 @@
 //!   as fast as possible (the broker's produce rate), reads it back with a
 //!   plain consumer (its consume rate), then runs the pipeline on it with
 //!   `--stop-at-end` on `--workers` workers, change streams to Kafka and
-//!   Delta tables on disk (events/s over the whole run).
+//!   Delta tables on disk (events/s over the whole run). Then the same
+//!   Kafka traffic without the pipeline: a plain consumer reads the input
+//!   again while a producer configured as racecast's writes a copy of every
+//!   change record the run wrote (same keys, values, headers), at once. Its
+//!   rate is the most the pipeline could sustain on this machine, with the
+//!   broker and the clients' threads on the same cores, if its own work
+//!   were free.
 //! - `latency`: runs the pipeline on a live topic while a producer sends at
 //!   `--rate` records/s; a record's latency is from its Kafka timestamp
 //!   (produce time) to the completion of the first checkpoint whose progress
@@ -37,7 +43,7 @@ use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list
 use racecast_dataflow::{Format, Limits};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::Message;
+use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -269,6 +275,139 @@ fn throughput(args: &Args, events: usize) {
         elapsed.as_secs_f64(),
         summary.records as f64 / elapsed.as_secs_f64(),
         summary.checkpoints,
+    );
+    if !args.no_kafka_out {
+        broker_in_and_out(args, &prefix, records.len());
+    }
+}
+
+/// One change record as the run wrote it: key, value and headers.
+type Written = (Option<Vec<u8>>, Vec<u8>, OwnedHeaders);
+
+/// Every record of `topic`, in partition order.
+fn read_all(brokers: &str, topic: &str) -> Vec<Written> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", "bench-copy")
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("log_level", "3")
+        .create()
+        .expect("a consumer");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions as i32 {
+        list.add_partition_offset(topic, p, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&list).expect("assign");
+    let (mut out, mut at_end) = (Vec::new(), 0);
+    let started = Instant::now();
+    while at_end < partitions && started.elapsed() < Duration::from_secs(120) {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(m)) => out.push((
+                m.key().map(<[u8]>::to_vec),
+                m.payload().unwrap_or_default().to_vec(),
+                m.headers().map_or_else(OwnedHeaders::new, |h| h.detach()),
+            )),
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The pipeline's Kafka traffic without the pipeline: reads the input
+/// topic again with a plain consumer while a producer configured as
+/// racecast's (idempotent, `linger.ms` 5, reports of failures only) sends
+/// a copy of every change record the run wrote (same keys, values and
+/// headers), at once, on the same machine. Its rate in input events/s is
+/// the most the pipeline could sustain here if its own work were free.
+fn broker_in_and_out(args: &Args, prefix: &str, events: usize) {
+    let out = OutTopics::with_prefix(prefix);
+    let mut copies = Vec::new();
+    for topic in [&out.silver, &out.laps, &out.sessions] {
+        copies.extend(read_all(&args.brokers, topic));
+    }
+    let copy_topic = format!("{prefix}.copy");
+    ensure_topics(&args.brokers, &[(&copy_topic, 4)]).expect("the copy topic");
+    let copier: BaseProducer = ClientConfig::new()
+        .set("bootstrap.servers", &args.brokers)
+        .set("enable.idempotence", "true")
+        .set("linger.ms", "5")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "1000000")
+        .set("queue.buffering.max.kbytes", "262144")
+        .set("delivery.report.only.error", "true")
+        .set("log_level", "3")
+        .create()
+        .expect("a producer");
+    let (brokers, topic, partitions) = (args.brokers.clone(), format!("{prefix}.in"), args.partitions);
+    let bytes: usize = copies
+        .iter()
+        .map(|(k, v, _)| v.len() + k.as_ref().map_or(0, Vec::len))
+        .sum();
+    let started = Instant::now();
+    let reader = std::thread::spawn(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &brokers)
+            .set("group.id", "bench-in")
+            .set("enable.auto.commit", "false")
+            .set("fetch.wait.max.ms", "10")
+            .set("max.partition.fetch.bytes", "8388608")
+            .set("fetch.max.bytes", "8388608")
+            .set("log_level", "3")
+            .create()
+            .expect("a consumer");
+        let mut list = TopicPartitionList::new();
+        for partition in 0..partitions {
+            list.add_partition_offset(&topic, partition, Offset::Beginning)
+                .expect("assign");
+        }
+        consumer.assign(&list).expect("assign");
+        let mut read = 0;
+        while read < events && started.elapsed() < Duration::from_secs(600) {
+            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+                read += 1;
+            }
+        }
+        (read, started.elapsed())
+    });
+    for (i, (key, value, headers)) in copies.iter().enumerate() {
+        let mut record = BaseRecord::to(&copy_topic)
+            .payload(value)
+            .headers(headers.clone());
+        if let Some(key) = key {
+            record = record.key(key);
+        }
+        loop {
+            match copier.send(record) {
+                Ok(()) => break,
+                Err((_, back)) => {
+                    record = back;
+                    copier.poll(Duration::from_millis(1));
+                }
+            }
+        }
+        if i % 1024 == 0 {
+            copier.poll(Duration::ZERO);
+        }
+    }
+    copier.flush(Duration::from_secs(300)).expect("flush");
+    let written = started.elapsed();
+    let (read, reading) = reader.join().expect("the reader");
+    let elapsed = started.elapsed();
+    println!(
+        "broker in + out (no pipeline): {read} input records read (in {:.2}s) while {} change records ({:.0} MB) are written (in {:.2}s): {:.2}s = {:.0} events/s",
+        reading.as_secs_f64(),
+        copies.len(),
+        bytes as f64 / 1e6,
+        written.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        read as f64 / elapsed.as_secs_f64()
     );
 }
 

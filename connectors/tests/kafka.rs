@@ -187,7 +187,77 @@ fn fold_at(brokers: &str, topic: &str, progress: &str) -> BTreeSet<String> {
     })
     .expect("fold opens");
     fold.round().expect("fold reads");
-    fold.rows().expect("a collection").into_iter().collect()
+    match fold.rows() {
+        Ok(rows) => rows.into_iter().collect(),
+        Err(e) => {
+            if let racecast_connectors::kafka::KafkaError::NotACollection { row, .. } = &e {
+                dump_records_of(brokers, topic, progress, row);
+            }
+            panic!("a collection: {e:?}");
+        }
+    }
+}
+
+/// Prints every record of `topic` whose row is `row` (canonical JSON), and
+/// the progress records: what a failed fold needs to be understood.
+fn dump_records_of(brokers: &str, topic: &str, progress: &str, row: &str) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::{Headers, Message};
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    for (name, every) in [(topic, false), (progress, true)] {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "dump")
+            .set("enable.partition.eof", "true")
+            .create()
+            .expect("a consumer");
+        let metadata = consumer
+            .fetch_metadata(Some(name), Duration::from_secs(10))
+            .expect("metadata");
+        let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions as i32 {
+            list.add_partition_offset(name, p, Offset::Offset(0))
+                .expect("assign");
+        }
+        consumer.assign(&list).expect("assign");
+        let (mut at_end, mut count) = (0, 0);
+        let started = std::time::Instant::now();
+        while at_end < partitions && started.elapsed() < Duration::from_secs(60) {
+            match consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(m)) => {
+                    count += 1;
+                    let payload = m.payload().unwrap_or_default();
+                    let matches = every
+                        || serde_json::from_slice::<ChangeValue>(payload)
+                            .is_ok_and(|v| canonical(&v.row) == row);
+                    if matches {
+                        let headers: Vec<String> = m.headers().map_or_else(Vec::new, |h| {
+                            h.iter()
+                                .map(|h| {
+                                    format!(
+                                        "{}={}",
+                                        h.key,
+                                        String::from_utf8_lossy(h.value.unwrap_or_default())
+                                    )
+                                })
+                                .collect()
+                        });
+                        eprintln!(
+                            "{name}/{} @{} {:?}: {}",
+                            m.partition(),
+                            m.offset(),
+                            headers,
+                            String::from_utf8_lossy(&payload[..payload.len().min(300)])
+                        );
+                    }
+                }
+                Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+                _ => {}
+            }
+        }
+        eprintln!("{name}: {count} records read");
+    }
 }
 
 /// The Python fold of `topic`.

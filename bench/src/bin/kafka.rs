@@ -300,7 +300,9 @@ fn read_all(brokers: &str, topic: &str) -> Vec<Written> {
     let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
     let mut list = TopicPartitionList::new();
     for p in 0..partitions as i32 {
-        list.add_partition_offset(topic, p, Offset::Beginning)
+        // Offset 0: tansu's earliest offset is that of the batch stored
+        // first, not always 0 when several producers wrote the partition.
+        list.add_partition_offset(topic, p, Offset::Offset(0))
             .expect("assign");
     }
     consumer.assign(&list).expect("assign");

@@ -20,6 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::admin::{client_config, partition_count};
 use super::changes::{ChangeValue, Op, canonical};
+use super::gaps::{self, OffsetGaps, Take};
 use super::progress::{Lineage, ProgressRecord};
 use super::{CHECKPOINT_HEADER, KafkaError, REQUEST_TIMEOUT, RUN_HEADER};
 
@@ -49,12 +50,13 @@ pub struct AppliedChange {
     pub row: String,
 }
 
-/// Reads one topic, every partition, from the beginning.
+/// Reads one topic, every partition, from the beginning, every record
+/// once and none skipped (see [`OffsetGaps`]).
 struct TopicReader {
     consumer: BaseConsumer,
     topic: String,
-    /// Next offset per partition.
-    next: Vec<i64>,
+    /// Next offset per partition, and the gaps being reread.
+    gaps: OffsetGaps,
 }
 
 impl TopicReader {
@@ -71,7 +73,13 @@ impl TopicReader {
         let partitions = partition_count(&consumer, brokers, topic)?;
         let mut list = TopicPartitionList::new();
         for p in 0..partitions {
-            list.add_partition_offset(topic, p, Offset::Beginning)
+            // Offset 0, not `Offset::Beginning`: tansu 0.6 answers a query
+            // for the earliest offset with the batch *stored* first, which
+            // need not be the one at offset 0 when several producers write
+            // a partition (a reader then missed the partition's first
+            // records). Below a real broker's log start, the reset policy
+            // moves the reader up to it.
+            list.add_partition_offset(topic, p, Offset::Offset(0))
                 .map_err(KafkaError::client("assigning partitions"))?;
         }
         consumer
@@ -80,7 +88,7 @@ impl TopicReader {
         Ok(TopicReader {
             consumer,
             topic: topic.to_owned(),
-            next: vec![0; partitions as usize],
+            gaps: OffsetGaps::new(partitions as usize),
         })
     }
 
@@ -96,8 +104,9 @@ impl TopicReader {
         timeout: Duration,
         mut each: impl FnMut(&BorrowedMessage<'_>) -> Result<(), KafkaError>,
     ) -> Result<(), KafkaError> {
-        let mut ends = Vec::with_capacity(self.next.len());
-        for p in 0..self.next.len() as i32 {
+        let partitions = self.gaps.next().len();
+        let mut ends = Vec::with_capacity(partitions);
+        for p in 0..partitions as i32 {
             let (_, high) = self
                 .consumer
                 .fetch_watermarks(&self.topic, p, REQUEST_TIMEOUT)
@@ -107,17 +116,15 @@ impl TopicReader {
                 )))?;
             ends.push(high);
         }
-        let mut at_end = vec![false; self.next.len()];
-        for (p, next) in self.next.iter().enumerate() {
+        let mut at_end = vec![false; partitions];
+        for (p, next) in self.gaps.next().iter().enumerate() {
             if *next > 0 {
-                self.consumer
-                    .seek(&self.topic, p as i32, Offset::Offset(*next), REQUEST_TIMEOUT)
-                    .map_err(KafkaError::client(format!("seeking {}/{p}", self.topic)))?;
+                self.seek(p, *next)?;
             }
         }
         let started = Instant::now();
         loop {
-            let behind = self.next.iter().zip(&ends).any(|(n, e)| n < e);
+            let behind = self.gaps.next().iter().zip(&ends).any(|(n, e)| n < e);
             if !behind && at_end.iter().all(|e| *e) {
                 return Ok(());
             }
@@ -126,7 +133,7 @@ impl TopicReader {
                     brokers: format!("topic {}", self.topic),
                     reason: format!(
                         "did not reach the end offsets {ends:?} within {timeout:?} (at {:?})",
-                        self.next
+                        self.gaps.next()
                     ),
                 });
             }
@@ -136,10 +143,15 @@ impl TopicReader {
                     if let Some(e) = at_end.get_mut(p) {
                         *e = false;
                     }
-                    if let Some(next) = self.next.get_mut(p) {
-                        *next = (*next).max(message.offset() + 1);
+                    match self.gaps.take(p, message.offset()) {
+                        Take::Apply => each(&message)?,
+                        Take::Skip => {}
+                        Take::Reread { from, attempt } => {
+                            drop(message);
+                            std::thread::sleep(gaps::pause(attempt));
+                            self.seek(p, from)?;
+                        }
                     }
-                    each(&message)?;
                 }
                 Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
                     if let Some(e) = at_end.get_mut(p as usize) {
@@ -149,10 +161,8 @@ impl TopicReader {
                     // delivered: take the consumer's position too.
                     if let Ok(positions) = self.consumer.position() {
                         for e in positions.elements() {
-                            if let (Offset::Offset(o), Some(next)) =
-                                (e.offset(), self.next.get_mut(e.partition() as usize))
-                            {
-                                *next = (*next).max(o);
+                            if let Offset::Offset(o) = e.offset() {
+                                self.gaps.skip_to(e.partition() as usize, o);
                             }
                         }
                     }
@@ -160,6 +170,17 @@ impl TopicReader {
                 Some(Err(_)) | None => {}
             }
         }
+    }
+
+    fn seek(&self, partition: usize, offset: i64) -> Result<(), KafkaError> {
+        self.consumer
+            .seek(
+                &self.topic,
+                partition as i32,
+                Offset::Offset(offset),
+                REQUEST_TIMEOUT,
+            )
+            .map_err(KafkaError::client(format!("seeking {}/{partition}", self.topic)))
     }
 }
 

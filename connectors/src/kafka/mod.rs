@@ -26,6 +26,7 @@ pub mod catchup;
 pub mod changes;
 pub mod emit;
 pub mod fold;
+pub mod gaps;
 pub mod producer;
 pub mod progress;
 pub mod silver_json;

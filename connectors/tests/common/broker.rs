@@ -31,7 +31,23 @@ fn tansu() -> PathBuf {
 
 impl Broker {
     /// Starts tansu on a free port and waits until it accepts connections.
+    ///
+    /// The port is free when picked, but another test running at the same
+    /// time may take it before tansu binds it (a second broker, or a timely
+    /// process address): then tansu exits, and a connection would reach the
+    /// other listener. So the broker counts as started only once the port
+    /// accepts connections *and* tansu is still running a moment later;
+    /// otherwise it starts again on another port.
     pub fn start() -> Broker {
+        for _ in 0..5 {
+            if let Some(broker) = Self::try_start() {
+                return broker;
+            }
+        }
+        panic!("tansu did not start on a free port in 5 attempts");
+    }
+
+    fn try_start() -> Option<Broker> {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -52,15 +68,25 @@ impl Broker {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu starts");
+        let mut broker = Broker { child, addr };
         let started = Instant::now();
-        while TcpStream::connect(&addr).is_err() {
+        while TcpStream::connect(&broker.addr).is_err() {
+            if broker.exited() {
+                return None;
+            }
             assert!(
                 started.elapsed() < Duration::from_secs(20),
-                "tansu did not listen on {addr}"
+                "tansu did not listen on {}",
+                broker.addr
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Broker { child, addr }
+        std::thread::sleep(Duration::from_millis(200));
+        (!broker.exited()).then_some(broker)
+    }
+
+    fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Creates topics (name, partitions).

@@ -43,6 +43,7 @@ use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list
 use racecast_dataflow::{Format, Limits};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::ToBytes;
 use rdkafka::message::{Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
@@ -121,6 +122,16 @@ fn send(p: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8]>, value: &[
     if let Some(key) = key {
         record = record.key(key);
     }
+    send_record(p, record);
+}
+
+/// Sends `record`, serving delivery reports while the local queue is full.
+fn send_record<C, K, V>(p: &BaseProducer<C>, mut record: BaseRecord<'_, K, V>)
+where
+    C: ProducerContext<DeliveryOpaque = ()>,
+    K: ToBytes + ?Sized,
+    V: ToBytes + ?Sized,
+{
     loop {
         match p.send(record) {
             Ok(()) => return,
@@ -130,6 +141,40 @@ fn send(p: &BaseProducer<Deliveries>, topic: &str, key: Option<&[u8]>, value: &[
             }
         }
     }
+}
+
+/// A plain consumer of every partition of the input `topic`, from the
+/// beginning, with 8 MB fetches.
+fn input_consumer(brokers: &str, group: &str, topic: &str, partitions: i32) -> BaseConsumer {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("fetch.wait.max.ms", "10")
+        .set("max.partition.fetch.bytes", "8388608")
+        .set("fetch.max.bytes", "8388608")
+        .set("log_level", "3")
+        .create()
+        .expect("a consumer");
+    let mut list = TopicPartitionList::new();
+    for partition in 0..partitions {
+        list.add_partition_offset(topic, partition, Offset::Beginning)
+            .expect("assign");
+    }
+    consumer.assign(&list).expect("assign");
+    consumer
+}
+
+/// Reads until `events` records came (or 600 s from `started` passed);
+/// returns how many came.
+fn count_records(consumer: &BaseConsumer, events: usize, started: Instant) -> usize {
+    let mut read = 0;
+    while read < events && started.elapsed() < Duration::from_secs(600) {
+        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
+            read += 1;
+        }
+    }
+    read
 }
 
 /// The adversarial race, 20 cars, long enough for any run here.
@@ -228,29 +273,9 @@ fn throughput(args: &Args, events: usize) {
         records.len() as f64 / produce.as_secs_f64()
     );
 
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &args.brokers)
-        .set("group.id", "bench")
-        .set("enable.auto.commit", "false")
-        .set("fetch.wait.max.ms", "10")
-        .set("max.partition.fetch.bytes", "8388608")
-        .set("fetch.max.bytes", "8388608")
-        .set("log_level", "3")
-        .create()
-        .expect("a consumer");
-    let mut list = TopicPartitionList::new();
-    for partition in 0..args.partitions {
-        list.add_partition_offset(&topic, partition, Offset::Beginning)
-            .expect("assign");
-    }
-    consumer.assign(&list).expect("assign");
+    let consumer = input_consumer(&args.brokers, "bench", &topic, args.partitions);
     let started = Instant::now();
-    let mut read = 0;
-    while read < records.len() && started.elapsed() < Duration::from_secs(600) {
-        if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-            read += 1;
-        }
-    }
+    let read = count_records(&consumer, records.len(), started);
     let consume = started.elapsed();
     println!(
         "broker consume (one consumer): {read} records in {:.2}s = {:.0} records/s",
@@ -354,28 +379,8 @@ fn broker_in_and_out(args: &Args, prefix: &str, events: usize) {
         .sum();
     let started = Instant::now();
     let reader = std::thread::spawn(move || {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &brokers)
-            .set("group.id", "bench-in")
-            .set("enable.auto.commit", "false")
-            .set("fetch.wait.max.ms", "10")
-            .set("max.partition.fetch.bytes", "8388608")
-            .set("fetch.max.bytes", "8388608")
-            .set("log_level", "3")
-            .create()
-            .expect("a consumer");
-        let mut list = TopicPartitionList::new();
-        for partition in 0..partitions {
-            list.add_partition_offset(&topic, partition, Offset::Beginning)
-                .expect("assign");
-        }
-        consumer.assign(&list).expect("assign");
-        let mut read = 0;
-        while read < events && started.elapsed() < Duration::from_secs(600) {
-            if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
-                read += 1;
-            }
-        }
+        let consumer = input_consumer(&brokers, "bench-in", &topic, partitions);
+        let read = count_records(&consumer, events, started);
         (read, started.elapsed())
     });
     for (i, (key, value, headers)) in copies.iter().enumerate() {
@@ -385,15 +390,7 @@ fn broker_in_and_out(args: &Args, prefix: &str, events: usize) {
         if let Some(key) = key {
             record = record.key(key);
         }
-        loop {
-            match copier.send(record) {
-                Ok(()) => break,
-                Err((_, back)) => {
-                    record = back;
-                    copier.poll(Duration::from_millis(1));
-                }
-            }
-        }
+        send_record(&copier, record);
         if i % 1024 == 0 {
             copier.poll(Duration::ZERO);
         }

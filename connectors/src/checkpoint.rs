@@ -226,7 +226,7 @@ fn consolidate_silver(silver: &SilverBuckets) -> SilverChanges<'_> {
     // A correction retracts the old revision and inserts the new one,
     // perhaps in another lap's bucket: match insertions against the (few)
     // retractions by id hash, then by id.
-    let route = |row: &SilverRow| racecast_dataflow::silver::route(&row.event.event_id());
+    let route = |row: &SilverRow| racecast_dataflow::route::route(&row.event.event_id());
     let mut retracted: HashMap<u64, Vec<&SilverRow>> = HashMap::new();
     for (row, _) in buckets.values().flatten().filter(|(_, d)| *d < 0) {
         retracted.entry(route(row)).or_default().push(row);

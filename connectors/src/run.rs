@@ -443,7 +443,7 @@ pub fn run_with_metrics(
             });
             // Silver has no rows at the restore epochs: they are in the
             // tables already.
-            let out = pipeline::build_counted(scope.input_from(&mut records), config.limits, restored, stats);
+            let out = pipeline::build(scope.input_from(&mut records), config.limits, restored, stats);
             let silver = out.silver.inner;
             let local = vec![
                 out.bronze.map(Update::Bronze),

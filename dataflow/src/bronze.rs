@@ -2,7 +2,7 @@
 //! and ingest time, decoded once into a valid event / entry or the reasons it
 //! is invalid.
 //!
-//! [`decode_records`] is the dataflow's first operator: it runs on the worker
+//! [`DecodeRecords::decode_records`] is the dataflow's first operator: it runs on the worker
 //! that read the record (no exchange), and splits the input into four
 //! streams without copying the bytes more than once (timely's `partition`).
 
@@ -82,7 +82,7 @@ pub struct QuarantineRow {
     pub reasons: Reasons,
 }
 
-/// The four streams [`decode_records`] produces.
+/// The four streams [`DecodeRecords::decode_records`] produces.
 pub struct Decoded<'scope> {
     /// Every record (valid or not).
     pub bronze: StreamVec<'scope, Time, BronzeRow>,
@@ -101,14 +101,21 @@ enum Split {
     Entry(Entry),
 }
 
-/// Decodes and validates each record where it was read.
-pub fn decode_records<'scope>(records: StreamVec<'scope, Time, Ingested>, limits: Limits) -> Decoded<'scope> {
-    decode_records_counted(records, limits, None)
+/// Decodes and validates records where they were read.
+pub trait DecodeRecords<'scope> {
+    /// Splits these records into bronze, quarantine, valid events and valid
+    /// entries, counting records, reasons and late events in `stats` when
+    /// given.
+    fn decode_records(self, limits: Limits, stats: Option<Rc<PipelineStats>>) -> Decoded<'scope>;
 }
 
-/// As [`decode_records`], counting records, reasons and late events in
-/// `stats` when given.
-pub fn decode_records_counted<'scope>(
+impl<'scope> DecodeRecords<'scope> for StreamVec<'scope, Time, Ingested> {
+    fn decode_records(self, limits: Limits, stats: Option<Rc<PipelineStats>>) -> Decoded<'scope> {
+        decode_records(self, limits, stats)
+    }
+}
+
+fn decode_records<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
     stats: Option<Rc<PipelineStats>>,

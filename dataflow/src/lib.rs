@@ -4,8 +4,16 @@
 //! Start with [`event`] (the domain record) and [`codec`] (bytes → valid
 //! event or reasons), then [`pipeline`], which wires [`bronze`] (decode and
 //! quarantine), [`silver`] (upsert by `event_id`, joined with the entry
-//! list) and [`gold`] (lap and session metrics). Sources, sinks, the
-//! simulator and checkpoints live in `racecast-connectors`.
+//! list) and [`gold`] (lap and session metrics). Operators are extension
+//! traits named for what they compute, as differential's own:
+//! [`bronze::DecodeRecords::decode_records`],
+//! [`silver::UpsertLatest::upsert_latest`],
+//! [`gold::LapPartials::lap_partials`], [`gold::GoldViews::gold_views`].
+//! With the `testing` feature, [`reference`] is the batch computation every
+//! crate's tests compare with, and [`testing`] runs the pipeline
+//! in-process. Sources and sinks live in `racecast-connectors`, the
+//! orchestration of a run (epochs, checkpoints, recovery) in
+//! `racecast-engine`, the race simulator in `racecast-sim`.
 #![deny(missing_docs)]
 
 pub mod bronze;
@@ -17,10 +25,13 @@ pub mod gold;
 pub mod pipeline;
 pub mod real;
 pub mod reason;
+#[cfg(any(test, feature = "testing"))]
+pub mod reference;
+pub mod route;
 pub mod silver;
 pub mod stats;
 pub mod symbol;
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time_order;
 

@@ -11,12 +11,12 @@ use timely::dataflow::StreamVec;
 use timely::dataflow::operators::Concat;
 
 use crate::Time;
-use crate::bronze::{BronzeRow, Ingested, QuarantineRow, decode_records_counted};
+use crate::bronze::{BronzeRow, DecodeRecords, Ingested, QuarantineRow};
 use crate::codec::Limits;
 use crate::entry::Entry;
 use crate::event::Event;
-use crate::gold::{LapRow, SessionRow, gold_views};
-use crate::silver::{Restore, SilverRow, silver_upsert_counted};
+use crate::gold::{GoldViews, LapRow, SessionRow};
+use crate::silver::{Restore, SilverRow, UpsertLatest};
 use crate::stats::PipelineStats;
 
 /// The pipeline's outputs.
@@ -52,24 +52,15 @@ pub struct Restored<'scope> {
 }
 
 /// Builds the pipeline over `records`, starting from `restored` when a run
-/// resumes.
+/// resumes, and counting what it sees in `stats` when given (see
+/// [`crate::stats`]).
 pub fn build<'scope>(
-    records: StreamVec<'scope, Time, Ingested>,
-    limits: Limits,
-    restored: Option<Restored<'scope>>,
-) -> Outputs<'scope> {
-    build_counted(records, limits, restored, None)
-}
-
-/// As [`build`], counting what the pipeline sees in `stats` when given
-/// (see [`crate::stats`]).
-pub fn build_counted<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
     restored: Option<Restored<'scope>>,
     stats: Option<Rc<PipelineStats>>,
 ) -> Outputs<'scope> {
-    let decoded = decode_records_counted(records, limits, stats.clone());
+    let decoded = records.decode_records(limits, stats.clone());
     let (events, entries, restore) = match restored {
         Some(r) => (
             decoded.events.concat(r.events),
@@ -78,8 +69,8 @@ pub fn build_counted<'scope>(
         ),
         None => (decoded.events, decoded.entries, None),
     };
-    let silver = silver_upsert_counted(events, entries, stats, restore);
-    let gold = gold_views(silver.samples);
+    let silver = events.upsert_latest(entries, restore, stats);
+    let gold = silver.samples.gold_views();
     Outputs {
         bronze: decoded.bronze,
         quarantine: decoded.quarantine,

@@ -29,8 +29,8 @@ use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_connectors::run::{RunConfig, Source, run};
 use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
-use racecast_dataflow::bronze::{Ingested, RecordKind, decode_records};
-use racecast_dataflow::silver::silver_upsert;
+use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
+use racecast_dataflow::silver::UpsertLatest;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -201,14 +201,14 @@ fn dataflow(
         worker.dataflow::<Time, _, _>(|scope| {
             let records = scope.input_from(&mut input);
             if stages != Stages::Gold {
-                let decoded = decode_records(records, Limits::default());
+                let decoded = records.decode_records(Limits::default(), None);
                 decoded.bronze.probe_with(&probe);
                 decoded.quarantine.probe_with(&probe);
                 if stages == Stages::Decode {
                     decoded.events.probe_with(&probe);
                     decoded.entries.probe_with(&probe);
                 } else {
-                    let silver = silver_upsert(decoded.events, decoded.entries);
+                    let silver = decoded.events.upsert_latest(decoded.entries, None, None);
                     silver
                         .rows
                         .inner
@@ -220,7 +220,7 @@ fn dataflow(
                 }
                 return;
             }
-            let out = pipeline::build_counted(records, Limits::default(), None, stats);
+            let out = pipeline::build(records, Limits::default(), None, stats);
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {

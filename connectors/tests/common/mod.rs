@@ -3,7 +3,6 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod broker;
-pub mod reference;
 pub mod tables;
 
 use std::collections::BTreeMap;
@@ -15,7 +14,8 @@ use racecast_dataflow::{Format, Limits, codec::json, pipeline};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
-pub use reference::{Batch, batch};
+pub use racecast_dataflow::reference::{Batch, batch};
+pub use racecast_dataflow::testing::{Accumulated, run_dataflow};
 
 /// The records of a simulated race (events in arrival order, entries first).
 pub fn simulated(config: &SimConfig, format: Format) -> Vec<Ingested> {
@@ -55,95 +55,6 @@ pub fn simulated(config: &SimConfig, format: Format) -> Vec<Ingested> {
             bytes,
         })
         .collect()
-}
-
-/// Collections accumulated from the dataflow's outputs: row → multiplicity.
-#[derive(Debug, Default)]
-pub struct Accumulated {
-    pub silver: BTreeMap<racecast_dataflow::silver::SilverRow, isize>,
-    pub laps: BTreeMap<racecast_dataflow::gold::LapRow, isize>,
-    pub sessions: BTreeMap<racecast_dataflow::gold::SessionRow, isize>,
-    pub quarantined: usize,
-    pub bronze: usize,
-}
-
-impl Accumulated {
-    /// As a [`Batch`], asserting every multiplicity is exactly 1.
-    pub fn into_batch(self) -> Batch {
-        fn set<T: Ord + std::fmt::Debug>(
-            map: BTreeMap<T, isize>,
-            what: &str,
-        ) -> std::collections::BTreeSet<T> {
-            map.into_iter()
-                .filter(|(_, c)| *c != 0)
-                .map(|(row, c)| {
-                    assert_eq!(c, 1, "{what} row with multiplicity {c}: {row:?}");
-                    row
-                })
-                .collect()
-        }
-        Batch {
-            silver: set(self.silver, "silver"),
-            laps: set(self.laps, "lap"),
-            sessions: set(self.sessions, "session"),
-            quarantined: self.quarantined,
-            bronze: self.bronze,
-        }
-    }
-}
-
-/// Runs the pipeline on `workers` threads. `epochs` assigns each record its
-/// epoch (records are fed in the order given, worker `i % workers` feeding
-/// record `i`). Returns what the outputs accumulate to.
-pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) -> Accumulated {
-    assert_eq!(records.len(), epochs.len());
-    let shared = Arc::new((records, epochs));
-    let result = Arc::new(Mutex::new(Accumulated::default()));
-    let sink = Arc::clone(&result);
-    timely::execute(timely::Config::process(workers), move |worker| {
-        let (index, peers) = (worker.index(), worker.peers());
-        let mut input = InputHandle::new();
-        let probe = ProbeHandle::new();
-        let sink = Arc::clone(&sink);
-        worker.dataflow::<u64, _, _>(|scope| {
-            let records = scope.input_from(&mut input);
-            let out = pipeline::build(records, Limits::default(), None);
-            let s = Arc::clone(&sink);
-            out.silver.inner.inspect(move |(row, _, d)| {
-                *s.lock().expect("lock").silver.entry(row.clone()).or_default() += d;
-            });
-            let s = Arc::clone(&sink);
-            out.lap_metrics.inner.inspect(move |(row, _, d)| {
-                *s.lock().expect("lock").laps.entry(row.clone()).or_default() += d;
-            });
-            let s = Arc::clone(&sink);
-            out.session_metrics.inner.inspect(move |(row, _, d)| {
-                *s.lock().expect("lock").sessions.entry(row.clone()).or_default() += d;
-            });
-            let s = Arc::clone(&sink);
-            out.quarantine
-                .inspect(move |_| s.lock().expect("lock").quarantined += 1);
-            let s = Arc::clone(&sink);
-            out.bronze
-                .inspect(move |_| s.lock().expect("lock").bronze += 1)
-                .probe_with(&probe);
-        });
-        let (records, epochs) = &*shared;
-        for (i, (record, &epoch)) in records.iter().zip(epochs).enumerate() {
-            if i % peers == index {
-                if epoch > *input.time() {
-                    input.advance_to(epoch);
-                }
-                input.send(record.clone());
-            }
-        }
-    })
-    .expect("timely runs");
-    Arc::try_unwrap(result)
-        .map_err(|_| ())
-        .expect("workers are done")
-        .into_inner()
-        .expect("lock")
 }
 
 /// Runs `config()` as two timely processes (one worker each, threads of

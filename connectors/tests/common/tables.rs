@@ -310,7 +310,7 @@ pub fn assert_checkpoints_consistent(
 pub fn assert_checkpoint_consistent(data: &Path, c: &racecast_connectors::delta::history::CheckpointEntry) {
     let version = |t: Table| Some(c.versions[t.path()]);
     let silver = silver_rows(data, version(Table::Silver));
-    let (laps, sessions) = super::reference::gold(&silver);
+    let (laps, sessions) = racecast_dataflow::reference::gold(&silver);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -1,4 +1,4 @@
-//! [`lap_partials`]: each lap's sums and extremes ([`LapPartial`]) kept up
+//! [`LapPartials::lap_partials`]: each lap's sums and extremes ([`LapPartial`]) kept up
 //! to date sample by sample, in one operator keyed by lap.
 //!
 //! Sums: [`LapSums`] is an abelian group (counts and fixed-point sums);
@@ -46,7 +46,7 @@ use super::{LapKey, LapPartial, LapSums};
 use crate::Time;
 use crate::date::SessionDate;
 use crate::real::Real;
-use crate::silver::route;
+use crate::route::route;
 use crate::symbol::Symbol;
 use crate::time_order::{TimeOrder, earliest};
 
@@ -191,9 +191,20 @@ fn apply(laps: &mut HashMap<LapKey, Lap>, touched: &mut HashSet<LapKey>, ((key, 
     touched.insert(key);
 }
 
-/// Each lap's partial, as a collection of `((session, car), (lap, partial))`
-/// (keyed by car, for the car's reduce).
-pub fn lap_partials<'scope>(
+/// Keeps each lap's sums and extremes up to date from its samples.
+pub trait LapPartials<'scope> {
+    /// Each lap's partial, as a collection of `((session, car), (lap,
+    /// partial))` (keyed by car, for the car's reduce).
+    fn lap_partials(self) -> VecCollection<'scope, Time, CarLap, isize>;
+}
+
+impl<'scope> LapPartials<'scope> for VecCollection<'scope, Time, (LapKey, LapSample), isize> {
+    fn lap_partials(self) -> VecCollection<'scope, Time, CarLap, isize> {
+        lap_partials(self)
+    }
+}
+
+fn lap_partials<'scope>(
     samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>,
 ) -> VecCollection<'scope, Time, CarLap, isize> {
     samples
@@ -386,7 +397,7 @@ mod tests {
             timely::execute_directly(move |worker| {
                 let mut input = worker.dataflow::<Time, _, _>(|scope| {
                     let (input, stream) = scope.new_input::<Vec<Sent>>();
-                    lap_partials(stream.as_collection()).inner.capture_into(send);
+                    stream.as_collection().lap_partials().inner.capture_into(send);
                     input
                 });
                 for (sent, update) in to_send {

@@ -41,6 +41,7 @@ use crate::symbol::Symbol;
 pub use lap_extremes::{LapExtremes, LapValue};
 pub use lap_sample::{LapSample, Measure};
 pub use lap_sums::LapSums;
+pub use lap_upkeep::LapPartials;
 pub use rows::{CarSummary, LapPartial, LapRow, SessionRow};
 
 /// (`session_id`, `car_number`, `lap`).
@@ -66,11 +67,22 @@ pub struct Gold<'scope> {
     pub session_metrics: VecCollection<'scope, Time, SessionRow, isize>,
 }
 
-/// The gold views of a silver collection, given as its events' lap keys
-/// and samples ([`crate::silver::Silver::samples`]).
-pub fn gold_views<'scope>(samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>) -> Gold<'scope> {
+/// Computes the gold views of a silver collection, given as its events'
+/// lap keys and samples ([`crate::silver::Silver::samples`]).
+pub trait GoldViews<'scope> {
+    /// `gold.lap_metrics` and `gold.session_metrics` of these samples.
+    fn gold_views(self) -> Gold<'scope>;
+}
+
+impl<'scope> GoldViews<'scope> for VecCollection<'scope, Time, (LapKey, LapSample), isize> {
+    fn gold_views(self) -> Gold<'scope> {
+        gold_views(self)
+    }
+}
+
+fn gold_views<'scope>(samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>) -> Gold<'scope> {
     let per_car =
-        lap_upkeep::lap_partials(samples).reduce_named("CarLaps", |&(session, car), laps, output| {
+        samples.lap_partials().reduce_named("CarLaps", |&(session, car), laps, output| {
             let laps: Vec<(u8, LapPartial)> = laps
                 .iter()
                 .filter(|(_, count)| *count > 0)

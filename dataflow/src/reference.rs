@@ -1,23 +1,30 @@
-//! The batch reference: silver and gold computed in one pass over a set of
-//! records with plain loops, straight from SPEC §2-§3. Deliberately dumb and
-//! independent of the dataflow's gold code (it shares only the decoder and
-//! the row types).
+//! The batch reference (the `testing` feature): silver and gold computed in
+//! one pass over a set of records with plain loops, straight from SPEC
+//! §2-§3. Deliberately dumb and independent of the dataflow's silver and
+//! gold code (it shares only the decoder and the row types): every crate's
+//! tests compare what they produce (dataflow output, Delta tables, Kafka
+//! folds, query results) with [`batch`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use racecast_dataflow::bronze::{Ingested, RecordKind};
-use racecast_dataflow::event::{Event, Payload};
-use racecast_dataflow::gold::{LapRow, SessionRow};
-use racecast_dataflow::silver::SilverRow;
-use racecast_dataflow::{Entry, Limits, Real, decode_entry, decode_event};
+use crate::bronze::{Ingested, RecordKind};
+use crate::event::{Event, Payload};
+use crate::gold::{LapRow, SessionRow};
+use crate::silver::SilverRow;
+use crate::{Entry, Limits, Real, decode_entry, decode_event};
 
 /// What a batch computation gives for a set of records.
 #[derive(Debug, Default, PartialEq)]
 pub struct Batch {
+    /// Silver rows.
     pub silver: BTreeSet<SilverRow>,
+    /// `gold.lap_metrics` rows.
     pub laps: BTreeSet<LapRow>,
+    /// `gold.session_metrics` rows.
     pub sessions: BTreeSet<SessionRow>,
+    /// Invalid records.
     pub quarantined: usize,
+    /// Records (bronze rows).
     pub bronze: usize,
 }
 
@@ -41,6 +48,7 @@ fn pct(hits: usize, of: usize) -> Option<Real> {
     (of > 0).then(|| Real(100.0 * hits as f64 / of as f64))
 }
 
+/// Bronze, quarantine, silver and gold of `records`, computed in one batch.
 pub fn batch(records: &[Ingested]) -> Batch {
     let limits = Limits::default();
     let mut out = Batch {

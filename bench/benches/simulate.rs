@@ -8,8 +8,8 @@ use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use racecast_connectors::files::RecordWriter;
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator};
 use racecast_dataflow::Format;
+use racecast_sim::{SimConfig, SimRecord, Simulator};
 
 fn simulate(c: &mut Criterion) {
     let config = SimConfig {

@@ -1,8 +1,9 @@
 //! Shared helpers of racecast's benchmarks: fixed, seeded inputs so that runs
 //! compare. See `bench/README.md` for the commands and the recorded figures.
 
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator};
 use racecast_dataflow::Format;
+use racecast_sim::records::record_bytes;
+use racecast_sim::{SimConfig, Simulator};
 
 /// The first `n` records of a seeded race (with duplicates, late events and
 /// corrections, no invalid records), encoded in `format`.
@@ -15,17 +16,7 @@ pub fn encoded_race(n: usize, format: Format) -> Vec<Vec<u8>> {
     };
     Simulator::new(config)
         .take(n)
-        .map(|d| {
-            let SimRecord::Event(e) = d.record else {
-                unreachable!("no invalid records requested")
-            };
-            let mut out = Vec::new();
-            match format {
-                Format::Json => racecast_dataflow::codec::json::encode_event(&e, &mut out),
-                Format::Protobuf => prost::Message::encode(&e, &mut out).expect("a Vec grows"),
-            }
-            out
-        })
+        .map(|d| record_bytes(d.record, format))
         .collect()
 }
 

@@ -24,7 +24,7 @@ use crate::metrics::worker::WorkerMetrics;
 use crate::positions::{BLOCK, LANES, Position, Positions, lane_of, reads_lane};
 use crate::resume::Resume;
 use crate::run::{RunError, now_ms};
-use crate::simulator::{SimConfig, SimRecord, Simulator, entry_list};
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 
 /// Records read from Kafka between two looks at the dataflow.
 const KAFKA_BATCH: usize = 4096;

@@ -13,10 +13,9 @@
 //! - [`positions`]: source positions, resumable with any worker count.
 //! - [`resume`]: resuming from the last complete checkpoint.
 //! - [`run`]: `racecast run`: sources → dataflow → sinks, checkpoints.
-//! - [`simulator`]: a deterministic race that produces telemetry in arrival
-//!   order, with duplicates, late events, corrections and invalid records.
 //!
-//! The pure dataflow and the decoder live in `racecast-dataflow`.
+//! The pure dataflow and the decoder live in `racecast-dataflow`, the race
+//! simulator in `racecast-sim`.
 #![deny(missing_docs)]
 
 pub mod checkpoint;
@@ -29,4 +28,3 @@ pub mod metrics;
 pub mod positions;
 pub mod resume;
 pub mod run;
-pub mod simulator;

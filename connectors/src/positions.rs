@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::simulator::SimConfig;
+use racecast_sim::SimConfig;
 
 /// Records per block when dealing file records to lanes.
 pub const BLOCK: u64 = 1024;

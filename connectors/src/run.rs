@@ -56,7 +56,7 @@ use crate::metrics::worker::WorkerMetrics;
 use crate::metrics::{Metrics, MetricsError, MetricsServer};
 use crate::positions::Positions;
 use crate::resume::{self, Prepared, Resume};
-use crate::simulator::SimConfig;
+use racecast_sim::SimConfig;
 
 /// Default wall time per ingestion epoch.
 pub const EPOCH: Duration = Duration::from_millis(100);

@@ -23,9 +23,9 @@ use racecast_connectors::kafka::changes::{
 };
 use racecast_connectors::kafka::{ChangeFold, FoldOptions, KafkaOut, OutTopics, SourceTopics, Transactions};
 use racecast_connectors::run::{EPOCH, RunConfig, RunSummary, Source, run};
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::{Format, Limits};
+use racecast_sim::SimConfig;
 
 const APP: &str = "racecast-kafka-test";
 /// The run's record size limit and expected Confluent schema id.

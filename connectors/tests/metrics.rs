@@ -18,9 +18,9 @@ use racecast_connectors::metrics::server::CONTENT_TYPE;
 use racecast_connectors::metrics::{Metrics, MetricsServer};
 use racecast_connectors::positions::{BLOCK, lane_of, reads_lane};
 use racecast_connectors::run::{RunConfig, Source, run_with_metrics};
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::bronze::RecordKind;
 use racecast_dataflow::{Format, Limits, decode_entry, decode_event};
+use racecast_sim::SimConfig;
 
 /// One sample: metric name, labels, value.
 #[derive(Debug)]

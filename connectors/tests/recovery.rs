@@ -19,8 +19,8 @@ use common::tables::{
 use racecast_connectors::delta::Table;
 use racecast_connectors::delta::history;
 use racecast_connectors::run::{RetentionConfig, RunConfig, RunSummary, Source, run};
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::Format;
+use racecast_sim::SimConfig;
 use serde_json::{Map, Value};
 
 fn race() -> SimConfig {

@@ -5,8 +5,8 @@
 mod common;
 
 use proptest::prelude::*;
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::Format;
+use racecast_sim::SimConfig;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 

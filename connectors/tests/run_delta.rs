@@ -18,9 +18,9 @@ use racecast_connectors::checkpoint::silver_owner;
 use racecast_connectors::delta::Table;
 use racecast_connectors::files::RecordWriter;
 use racecast_connectors::run::{RunConfig, Source, run};
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::Format;
 use racecast_dataflow::bronze::RecordKind;
+use racecast_sim::SimConfig;
 use serde_json::{Map, Value, json};
 
 const APP: &str = "racecast-test";

@@ -5,8 +5,8 @@
 use std::path::Path;
 
 use racecast_connectors::files::{RecordReader, RecordWriter};
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::{Format, Limits, decode_event};
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 
 fn schema(name: &str) -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use racecast_connectors::kafka::Transactions;
-use racecast_connectors::simulator::{SimConfig, full_race_laps};
 use racecast_dataflow::Format;
+use racecast_sim::{SimConfig, full_race_laps};
 
 /// racecast: exact, always-current Formula 1 telemetry analytics.
 #[derive(Debug, Parser)]

@@ -13,8 +13,8 @@ use racecast_connectors::kafka::{KafkaOut, OutTopics, SourceTopics};
 use racecast_connectors::run::{
     RetentionConfig, RunConfig, RunSummary, Source, check_input, run as run_pipeline,
 };
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::{Limits, SessionDate};
+use racecast_sim::SimConfig;
 
 use crate::cli::RunArgs;
 

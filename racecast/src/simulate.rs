@@ -13,10 +13,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use racecast_connectors::files::{RecordWriter, format_of};
 use racecast_connectors::kafka::producer::Headers;
 use racecast_connectors::kafka::{CheckpointProducer, ensure_topics};
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::Format;
 use racecast_dataflow::codec::json;
 use racecast_proto::v1 as pb;
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 
 use crate::cli::SimulateArgs;
 

@@ -26,9 +26,9 @@ use std::time::{Duration, Instant};
 use common::broker::Broker;
 use common::tables::{assert_checkpoints_consistent, assert_tables_hold, json_rows, read, sorted};
 use racecast_connectors::delta::Table;
-use racecast_connectors::simulator::SimConfig;
 use racecast_dataflow::Format;
 use racecast_dataflow::bronze::Ingested;
+use racecast_sim::SimConfig;
 
 /// The race every case replays: enough records for a dozen checkpoints at
 /// 20 ms epochs, with every kind of disorder.

@@ -39,8 +39,8 @@ use racecast_connectors::kafka::{
     KafkaOut, OutTopics, ProgressRecord, SourceTopics, Transactions, ensure_topics,
 };
 use racecast_connectors::run::{EPOCH, RunConfig, Source, run};
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::{Format, Limits};
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::ToBytes;

@@ -28,10 +28,10 @@ use racecast_bench::adversarial_race;
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_connectors::run::{RunConfig, Source, run};
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
 use racecast_dataflow::silver::UpsertLatest;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
 

@@ -448,7 +448,7 @@ mod tests {
     /// comes back from a silver batch equal to the row that was written.
     #[test]
     fn silver_rows_come_back_equal() {
-        let rows = crate::simulator::simulated_silver_rows();
+        let rows = racecast_sim::records::simulated_silver_rows();
         let types: std::collections::BTreeSet<EventType> =
             rows.iter().map(|r| r.event.event_type()).collect();
         assert_eq!(types.len(), 6, "every payload is covered");

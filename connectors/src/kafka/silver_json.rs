@@ -132,7 +132,7 @@ mod tests {
 
     #[test]
     fn simulated_rows_are_written_as_arrow_writes_them() {
-        let rows = crate::simulator::simulated_silver_rows();
+        let rows = racecast_sim::records::simulated_silver_rows();
         let types: std::collections::BTreeSet<_> = rows.iter().map(|r| r.event.event_type()).collect();
         assert_eq!(types.len(), 6, "every payload is covered");
         assert!(rows.iter().any(|r| r.entry.is_none()) && rows.iter().any(|r| r.entry.is_some()));
@@ -149,7 +149,7 @@ mod tests {
     /// front.
     #[test]
     fn change_records_are_unchanged() {
-        let rows = crate::simulator::simulated_silver_rows();
+        let rows = racecast_sim::records::simulated_silver_rows();
         let changes: Vec<(&SilverRow, isize)> = rows
             .iter()
             .take(400)
@@ -194,7 +194,7 @@ mod tests {
             revision in proptest::prelude::any::<u32>(),
             timestamp_ms in proptest::prelude::any::<i64>(),
         ) {
-            let mut rows = crate::simulator::simulated_silver_rows();
+            let mut rows = racecast_sim::records::simulated_silver_rows();
             rows.truncate(300);
             for (i, row) in rows.iter_mut().enumerate() {
                 let e = &mut row.event;

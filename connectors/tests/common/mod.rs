@@ -8,54 +8,15 @@ pub mod tables;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use racecast_connectors::simulator::{SimConfig, SimRecord, Simulator, entry_list};
 use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::{Format, Limits, codec::json, pipeline};
+use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandle, ProbeHandle};
 
 pub use racecast_dataflow::reference::{Batch, batch};
 pub use racecast_dataflow::testing::{Accumulated, run_dataflow};
-
-/// The records of a simulated race (events in arrival order, entries first).
-pub fn simulated(config: &SimConfig, format: Format) -> Vec<Ingested> {
-    let mut records = Vec::new();
-    for entry in entry_list(config) {
-        let mut bytes = Vec::new();
-        match format {
-            Format::Json => json::encode_entry(&entry, &mut bytes),
-            Format::Protobuf => prost::Message::encode(&entry, &mut bytes).expect("vec"),
-        }
-        records.push((RecordKind::Entry, bytes));
-    }
-    for d in Simulator::new(config.clone()) {
-        let bytes = match d.record {
-            SimRecord::Event(e) => {
-                let mut bytes = Vec::new();
-                match format {
-                    Format::Json => json::encode_event(&e, &mut bytes),
-                    Format::Protobuf => prost::Message::encode(&e, &mut bytes).expect("vec"),
-                }
-                bytes
-            }
-            SimRecord::Garbage(bytes) => bytes,
-        };
-        records.push((RecordKind::Event, bytes));
-    }
-    records
-        .into_iter()
-        .enumerate()
-        .map(|(i, (kind, bytes))| Ingested {
-            source: 0,
-            partition: 0,
-            offset: i as u64,
-            ingested_ms: 0,
-            kind,
-            format,
-            bytes,
-        })
-        .collect()
-}
+pub use racecast_sim::simulated;
 
 /// Runs `config()` as two timely processes (one worker each, threads of
 /// this test talking over loopback TCP); returns each process's summary.

@@ -13,12 +13,12 @@ use timely::dataflow::{InputHandle, ProbeHandle};
 use crate::bronze::Ingested;
 use crate::codec::Limits;
 use crate::date::SessionDate;
+use crate::event::{Event, EventId, EventType, Payload, StoredId};
 use crate::gold::{LapRow, SessionRow};
 use crate::pipeline;
+use crate::real::Real;
 use crate::reference::Batch;
 use crate::silver::SilverRow;
-use crate::event::{Event, EventId, EventType, Payload, StoredId};
-use crate::real::Real;
 use crate::symbol::Symbol;
 
 /// A position event of car `car` with sequence `sequence` (its id, as a

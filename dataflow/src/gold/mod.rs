@@ -81,8 +81,9 @@ impl<'scope> GoldViews<'scope> for VecCollection<'scope, Time, (LapKey, LapSampl
 }
 
 fn gold_views<'scope>(samples: VecCollection<'scope, Time, (LapKey, LapSample), isize>) -> Gold<'scope> {
-    let per_car =
-        samples.lap_partials().reduce_named("CarLaps", |&(session, car), laps, output| {
+    let per_car = samples
+        .lap_partials()
+        .reduce_named("CarLaps", |&(session, car), laps, output| {
             let laps: Vec<(u8, LapPartial)> = laps
                 .iter()
                 .filter(|(_, count)| *count > 0)

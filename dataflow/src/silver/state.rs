@@ -66,7 +66,12 @@ impl Upsert {
     /// Applies entries, emitting the changes of the silver collection
     /// (none at a restore time): every held row of a key whose entry changed
     /// moves to the new entry. Samples do not depend on entries.
-    pub(super) fn entries(&mut self, entries: Vec<Entry>, phase: Phase, mut row: impl FnMut(SilverRow, isize)) {
+    pub(super) fn entries(
+        &mut self,
+        entries: Vec<Entry>,
+        phase: Phase,
+        mut row: impl FnMut(SilverRow, isize),
+    ) {
         let known = &mut self.known;
         let mut before: HashMap<(Symbol, u8), Option<Entry>> = HashMap::default();
         for entry in entries {

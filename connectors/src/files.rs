@@ -13,9 +13,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use prost::Message;
 use racecast_dataflow::Format;
-use racecast_dataflow::codec::json;
+use racecast_dataflow::codec;
 use racecast_proto::v1 as pb;
 
 /// Errors of record files.
@@ -99,11 +98,7 @@ impl<W: Write> RecordWriter<W> {
     /// Writes one event in the file's format.
     pub fn write_event(&mut self, event: &pb::TelemetryEvent) -> Result<(), FileError> {
         let mut value = std::mem::take(&mut self.buffer);
-        value.clear();
-        match self.format {
-            Format::Json => json::encode_event(event, &mut value),
-            Format::Protobuf => event.encode(&mut value).expect("a Vec grows as needed"),
-        }
+        codec::encode_event(event, self.format, &mut value);
         let result = self.write_raw_value(&value);
         self.buffer = value;
         result
@@ -112,10 +107,7 @@ impl<W: Write> RecordWriter<W> {
     /// Writes one entry-list record in the file's format.
     pub fn write_entry(&mut self, entry: &pb::EntryListRecord) -> Result<(), FileError> {
         let mut value = Vec::new();
-        match self.format {
-            Format::Json => json::encode_entry(entry, &mut value),
-            Format::Protobuf => entry.encode(&mut value).expect("a Vec grows as needed"),
-        }
+        codec::encode_entry(entry, self.format, &mut value);
         self.write_raw_value(&value)
     }
 

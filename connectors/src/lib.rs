@@ -1,30 +1,34 @@
-//! racecast's I/O: everything that touches files, clocks or the network.
+//! racecast's adapters: everything that touches files, clocks or the
+//! network, each behind a cargo feature of its own. Nothing here knows how
+//! a run is orchestrated (epochs, checkpoints, recovery): that is
+//! `racecast-engine`, which calls these.
 //!
-//! - [`files`]: `.jsonl` / length-delimited `.pb` record files (read and write).
-//! - [`checkpoint`]: the sink operators: every worker writes its files, worker 0
-//!   commits each checkpoint.
+//! - [`files`] (feature `files`): `.jsonl` / length-delimited `.pb` record
+//!   files, read and written.
+//! - [`delta`] (feature `delta`): the five Delta Lake tables: each worker's
+//!   files of a checkpoint, the commit of a checkpoint, reading back,
+//!   history, retention.
+//! - [`kafka`] (feature `kafka`): the Kafka source, change streams,
+//!   dead-letter and progress topics, and the change-topic fold
+//!   (`racecast changes`).
+//! - [`metrics`] (feature `metrics`): Prometheus metrics and the `/metrics`
+//!   endpoint.
 //! - [`crash`]: crash points for recovery tests (`RACECAST_CRASH_AT`).
-//! - [`delta`]: the Delta Lake sink (five tables, one commit per checkpoint).
-//! - [`feed`]: what each worker feeds the dataflow (restored state, files,
-//!   the simulator, Kafka).
-//! - [`kafka`]: the Kafka source, change streams, dead-letter and progress
-//!   topics, and the change-topic fold (`racecast changes`).
-//! - [`metrics`]: Prometheus metrics and the `/metrics` endpoint.
-//! - [`positions`]: source positions, resumable with any worker count.
-//! - [`resume`]: resuming from the last complete checkpoint.
-//! - [`run`]: `racecast run`: sources → dataflow → sinks, checkpoints.
+//! - [`host`]: the wall clock and an async runtime; [`json`]: JSON text
+//!   written by hand.
 //!
 //! The pure dataflow and the decoder live in `racecast-dataflow`, the race
 //! simulator in `racecast-sim`.
 #![deny(missing_docs)]
 
-pub mod checkpoint;
 pub mod crash;
+#[cfg(feature = "delta")]
 pub mod delta;
-mod feed;
+#[cfg(feature = "files")]
 pub mod files;
+pub mod host;
+pub mod json;
+#[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "metrics")]
 pub mod metrics;
-pub mod positions;
-pub mod resume;
-pub mod run;

@@ -145,3 +145,11 @@ pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) ->
         .into_inner()
         .expect("lock")
 }
+
+/// A silver row (no entry) of a [`position`] event.
+pub fn silver_row(car: u8, sequence: u64, text_id: bool, revision: u32, speed: u8) -> SilverRow {
+    SilverRow {
+        event: position(car, sequence, text_id, revision, speed),
+        entry: None,
+    }
+}

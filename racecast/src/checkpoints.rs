@@ -6,13 +6,14 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use racecast_connectors::delta::Table;
 use racecast_connectors::delta::history::checkpoints;
+use racecast_connectors::delta::{Table, has_tables};
+use racecast_engine::positions::Positions;
 
 use crate::cli::CheckpointsArgs;
 
 pub fn run(a: CheckpointsArgs) -> anyhow::Result<ExitCode> {
-    if !a.data.join(Table::Bronze.path()).join("_delta_log").exists() {
+    if !has_tables(&a.data) {
         bail!(
             "\"{}\" holds no racecast tables (is --data right?)",
             a.data.display()
@@ -52,7 +53,8 @@ pub fn run(a: CheckpointsArgs) -> anyhow::Result<ExitCode> {
                 None => write!(out, " {:>10}", "-")?,
             }
         }
-        let positions = c.positions.as_ref().map_or(String::from("-"), |p| {
+        let positions = c.positions.clone().and_then(|p| Positions::from_json(p).ok());
+        let positions = positions.as_ref().map_or(String::from("-"), |p| {
             let mut per_source: Vec<String> = Vec::new();
             for (i, name) in p.sources.iter().enumerate() {
                 let next: Vec<u64> = p

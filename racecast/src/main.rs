@@ -1,7 +1,12 @@
-//! The `racecast` command line: parses arguments, turns them into validated
-//! configs and hands them to the library crates. No business logic lives
-//! here. Exit codes: 0 ok, 1 an error the user can fix (or, for `validate`,
-//! invalid records), 2 an internal error.
+//! The `racecast` command line: parses arguments, turns them into
+//! validated configs, hands them to `racecast-engine` and prints what comes
+//! back. No business logic lives here.
+//!
+//! Exit codes: 0 ok; 1 an error the user can fix (a bad flag value, a
+//! missing file, an unreachable broker, a data directory of other inputs)
+//! or, for `validate`, invalid records; 2 a usage error reported by the
+//! argument parser, or an internal error (a broken invariant: a bug).
+//! Logs go to stderr through `tracing` (`RUST_LOG`, default `warn`).
 
 mod changes;
 mod checkpoints;
@@ -13,8 +18,21 @@ mod validate;
 use std::process::ExitCode;
 
 use clap::Parser;
+use racecast_engine::RunError;
+
+/// Exit code of an error the user can fix.
+const USER_ERROR: u8 = 1;
+/// Exit code of an internal error (and of usage errors, as clap reports them).
+const INTERNAL_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let args = cli::Cli::parse();
     let result = match args.command {
         cli::Command::Simulate(a) => simulate::run(a),
@@ -33,8 +51,16 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("racecast: error: {error:#}");
-            ExitCode::from(1)
+            let internal = error
+                .chain()
+                .any(|e| e.downcast_ref::<RunError>().is_some_and(RunError::is_internal));
+            if internal {
+                eprintln!("racecast: internal error (please report it): {error:#}");
+                ExitCode::from(INTERNAL_ERROR)
+            } else {
+                eprintln!("racecast: error: {error:#}");
+                ExitCode::from(USER_ERROR)
+            }
         }
     }
 }

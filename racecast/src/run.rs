@@ -1,29 +1,30 @@
 //! `racecast run`: validates the flags into a `RunConfig` and a timely
 //! `Config` (built by timely's own parser from `-w/-n/-p/-h`), runs the
-//! pipeline, and prints the summary.
+//! pipeline, and prints its progress and the summary.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
+use racecast_connectors::files::format_of;
 use racecast_connectors::kafka::{KafkaOut, OutTopics, SourceTopics};
-use racecast_connectors::run::{
-    RetentionConfig, RunConfig, RunSummary, Source, check_input, run as run_pipeline,
-};
 use racecast_dataflow::{Limits, SessionDate};
+use racecast_engine::{
+    APP_ID, RetentionConfig, RunConfig, RunObserver, RunSummary, Source, Unobserved, run as run_pipeline,
+};
 use racecast_sim::SimConfig;
 
 use crate::cli::RunArgs;
-
-const APP_ID: &str = "racecast";
 
 struct Validated {
     config: RunConfig,
     timely: timely::Config,
     json: bool,
+    /// Draw a live progress line on stderr.
+    progress: bool,
 }
 
 fn timely_config(a: &RunArgs) -> anyhow::Result<timely::Config> {
@@ -79,7 +80,7 @@ fn metrics_addr(addr: &str, process: usize) -> anyhow::Result<SocketAddr> {
 fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     let timely = timely_config(&a)?;
     for path in a.inputs.iter().chain(&a.entries) {
-        check_input(path)?;
+        format_of(path)?;
         if !path.is_file() {
             bail!("input \"{}\" does not exist or is not a file", path.display());
         }
@@ -190,7 +191,6 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             checkpoint_interval: a.checkpoint_interval,
             epoch: a.epoch,
             app_id: APP_ID.into(),
-            progress,
             metrics_addr,
             limits,
             kafka_out,
@@ -203,6 +203,7 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
         },
         timely,
         json: a.json,
+        progress,
     })
 }
 
@@ -219,13 +220,18 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     })
     .context("could not install the Ctrl-C handler")?;
     let data = v.config.data.clone();
-    let progress = v.config.progress;
+    let progress = v.progress;
+    let observer: Arc<dyn RunObserver> = if progress {
+        Arc::new(ProgressLine::default())
+    } else {
+        Arc::new(Unobserved)
+    };
     let summary = {
         // With -n, timely prints "awaiting connections" on stdout while the
         // processes connect: keep stdout for the report alone (the workers
         // write only to stderr).
         let _quiet = v.json.then(gag::Gag::stdout).and_then(Result::ok);
-        run_pipeline(v.config, v.timely, stop)?
+        run_pipeline(v.config, v.timely, stop, observer)?
     };
     if progress {
         eprintln!();
@@ -236,6 +242,49 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         print_summary(&summary, &data);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The live progress line on stderr (a terminal), at most twice a second.
+#[derive(Default)]
+struct ProgressLine {
+    last: Mutex<Option<Instant>>,
+}
+
+impl RunObserver for ProgressLine {
+    fn resuming(&self, checkpoint: u64, silver_rows: u64) {
+        eprintln!("resuming from checkpoint {checkpoint} ({silver_rows} silver rows to restore)");
+    }
+
+    fn committed(&self, summary: &RunSummary, elapsed: Duration) {
+        let Ok(mut last) = self.last.lock() else {
+            return;
+        };
+        if last.is_some_and(|t| t.elapsed() < Duration::from_millis(500)) {
+            return;
+        }
+        *last = Some(Instant::now());
+        let elapsed = elapsed.as_secs_f64().max(1e-3);
+        let leader = summary.leader().map_or(String::from("-"), |c| {
+            format!(
+                "{} ({} laps)",
+                c.driver_code
+                    .clone()
+                    .unwrap_or_else(|| format!("#{}", c.car_number)),
+                c.laps_completed
+            )
+        });
+        eprint!(
+            "\r\x1b[2K[{:>6.1}s] checkpoint {} | records {} ({:.0}/s) | quarantined {} | silver {} | laps {} | leader {}",
+            elapsed,
+            summary.last_checkpoint,
+            summary.records,
+            summary.records as f64 / elapsed,
+            summary.quarantined,
+            summary.silver_rows,
+            summary.lap_rows,
+            leader
+        );
+    }
 }
 
 fn print_summary(s: &RunSummary, data: &std::path::Path) {

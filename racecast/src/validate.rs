@@ -1,59 +1,15 @@
-//! `racecast validate`: decodes and validates every record of a file with the
-//! pipeline's own decoder and reports counts per event type and per reason.
+//! `racecast validate`: decodes and validates every record of a file with
+//! the pipeline's own decoder (`racecast_engine::validate`) and prints the
+//! counts per event type and per reason.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use racecast_connectors::files::RecordReader;
-use racecast_dataflow::{EventType, Limits, decode_entry, decode_event};
+use racecast_engine::validate::{ValidationReport, validate_file};
 
 use crate::cli::ValidateArgs;
 
-#[derive(Debug, Default, serde::Serialize)]
-struct Report {
-    file: PathBuf,
-    records: u64,
-    valid: u64,
-    invalid: u64,
-    valid_by_type: BTreeMap<&'static str, u64>,
-    invalid_by_reason: BTreeMap<String, u64>,
-}
-
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let mut reader = RecordReader::open(&args.file)?;
-    let format = reader.format();
-    let limits = Limits::default();
-    let mut report = Report {
-        file: args.file.clone(),
-        ..Report::default()
-    };
-    if !args.entries {
-        for t in EventType::ALL {
-            report.valid_by_type.insert(t.as_str(), 0);
-        }
-    }
-    let mut value = Vec::new();
-    while reader.read_into(&mut value)?.is_some() {
-        report.records += 1;
-        let outcome = if args.entries {
-            decode_entry(&value, format, &limits).map(|_| "entry")
-        } else {
-            decode_event(&value, format, &limits).map(|e| e.event_type().as_str())
-        };
-        match outcome {
-            Ok(kind) => {
-                report.valid += 1;
-                *report.valid_by_type.entry(kind).or_default() += 1;
-            }
-            Err(reasons) => {
-                report.invalid += 1;
-                for code in reasons.codes() {
-                    *report.invalid_by_reason.entry(code).or_default() += 1;
-                }
-            }
-        }
-    }
+    let report = validate_file(&args.file, args.entries)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -66,7 +22,7 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_table(report: &Report) {
+fn print_table(report: &ValidationReport) {
     println!(
         "{}: {} records, {} valid, {} invalid",
         report.file.display(),

@@ -3,27 +3,15 @@
 
 use racecast_dataflow::Format;
 use racecast_dataflow::bronze::{Ingested, RecordKind};
-use racecast_dataflow::codec::json;
+use racecast_dataflow::codec;
 use racecast_proto::v1 as pb;
 
 use crate::{SimConfig, SimRecord, Simulator, entry_list};
 
-/// Encodes `event` in `format` into `out` (which is cleared first).
-pub fn encode_event(event: &pb::TelemetryEvent, format: Format, out: &mut Vec<u8>) {
-    out.clear();
-    match format {
-        Format::Json => json::encode_event(event, out),
-        Format::Protobuf => prost::Message::encode(event, out).expect("a Vec grows as needed"),
-    }
-}
-
 /// Encodes `entry` in `format`.
 pub fn encode_entry(entry: &pb::EntryListRecord, format: Format) -> Vec<u8> {
     let mut out = Vec::new();
-    match format {
-        Format::Json => json::encode_entry(entry, &mut out),
-        Format::Protobuf => prost::Message::encode(entry, &mut out).expect("a Vec grows as needed"),
-    }
+    codec::encode_entry(entry, format, &mut out);
     out
 }
 
@@ -32,7 +20,7 @@ pub fn record_bytes(record: SimRecord, format: Format) -> Vec<u8> {
     match record {
         SimRecord::Event(e) => {
             let mut bytes = Vec::new();
-            encode_event(&e, format, &mut bytes);
+            codec::encode_event(&e, format, &mut bytes);
             bytes
         }
         SimRecord::Garbage(bytes) => bytes,

@@ -35,16 +35,17 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use racecast_bench::adversarial_race;
+use racecast_connectors::kafka::dump::read_topic;
 use racecast_connectors::kafka::{
     KafkaOut, OutTopics, ProgressRecord, SourceTopics, Transactions, ensure_topics,
 };
-use racecast_connectors::run::{EPOCH, RunConfig, Source, run};
 use racecast_dataflow::{Format, Limits};
+use racecast_engine::{EPOCH, RunConfig, Source, Unobserved, run};
 use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::ToBytes;
-use rdkafka::message::{Message, OwnedHeaders};
+use rdkafka::message::{Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
@@ -220,7 +221,6 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         checkpoint_interval: args.checkpoint_interval,
         epoch: EPOCH,
         app_id: "racecast-bench".into(),
-        progress: false,
         metrics_addr: None,
         limits: Limits::default(),
         fresh: true,
@@ -290,6 +290,7 @@ fn throughput(args: &Args, events: usize) {
         config(args, &prefix, true, &dir.path().join("data")),
         timely::Config::process(args.workers),
         Arc::new(AtomicBool::new(false)),
+        Arc::new(Unobserved),
     )
     .expect("the run succeeds");
     let elapsed = started.elapsed();
@@ -311,40 +312,19 @@ type Written = (Option<Vec<u8>>, Vec<u8>, OwnedHeaders);
 
 /// Every record of `topic`, in partition order.
 fn read_all(brokers: &str, topic: &str) -> Vec<Written> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", "bench-copy")
-        .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "true")
-        .set("log_level", "3")
-        .create()
-        .expect("a consumer");
-    let metadata = consumer
-        .fetch_metadata(Some(topic), Duration::from_secs(10))
-        .expect("metadata");
-    let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions as i32 {
-        // Offset 0: tansu's earliest offset is that of the batch stored
-        // first, not always 0 when several producers wrote the partition.
-        list.add_partition_offset(topic, p, Offset::Offset(0))
-            .expect("assign");
-    }
-    consumer.assign(&list).expect("assign");
-    let (mut out, mut at_end) = (Vec::new(), 0);
-    let started = Instant::now();
-    while at_end < partitions && started.elapsed() < Duration::from_secs(120) {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(m)) => out.push((
-                m.key().map(<[u8]>::to_vec),
-                m.payload().unwrap_or_default().to_vec(),
-                m.headers().map_or_else(OwnedHeaders::new, |h| h.detach()),
-            )),
-            Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
-            _ => {}
-        }
-    }
-    out
+    let records = read_topic(brokers, topic, Duration::from_secs(120)).expect("the topic reads");
+    records
+        .into_iter()
+        .map(|r| {
+            let headers = r.headers.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+                h.insert(Header {
+                    key,
+                    value: Some(value),
+                })
+            });
+            (r.key, r.value, headers)
+        })
+        .collect()
 }
 
 /// The pipeline's Kafka traffic without the pipeline: reads the input
@@ -428,7 +408,13 @@ fn latency(args: &Args, rate: u64, seconds: u64) {
     let workers = args.workers;
     let run_stop = Arc::clone(&stop);
     let pipeline = std::thread::spawn(move || {
-        run(run_config, timely::Config::process(workers), run_stop).expect("the run succeeds")
+        run(
+            run_config,
+            timely::Config::process(workers),
+            run_stop,
+            Arc::new(Unobserved),
+        )
+        .expect("the run succeeds")
     });
     std::thread::sleep(Duration::from_secs(2));
 

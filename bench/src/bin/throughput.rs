@@ -27,10 +27,10 @@ use clap::{Parser, ValueEnum};
 use racecast_bench::adversarial_race;
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
-use racecast_connectors::run::{RunConfig, Source, run};
 use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
 use racecast_dataflow::silver::UpsertLatest;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
+use racecast_engine::{RunConfig, Source, Unobserved, run};
 use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use timely::dataflow::operators::{Input, Inspect, Probe};
 use timely::dataflow::{InputHandleVec, ProbeHandle};
@@ -346,22 +346,17 @@ fn file_run(
     fresh: bool,
     deletion_vectors: bool,
 ) -> RunConfig {
+    let source = Source::Files {
+        inputs: vec![dir.join("events.pb")],
+        entries: Some(dir.join("entries.pb")),
+    };
     RunConfig {
-        source: Source::Files {
-            inputs: vec![dir.join("events.pb")],
-            entries: Some(dir.join("entries.pb")),
-        },
-        data: dir.join("data"),
-        checkpoint_interval: Duration::from_secs(1),
-        epoch: racecast_connectors::run::EPOCH,
         app_id: "racecast-bench".into(),
-        progress: false,
         metrics_addr,
-        limits: racecast_dataflow::Limits::default(),
         fresh,
         retention: None,
-        kafka_out: None,
         silver_deletion_vectors: deletion_vectors,
+        ..RunConfig::new(source, dir.join("data"))
     }
 }
 
@@ -377,6 +372,7 @@ fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, deletion
         file_run(dir.path(), None, true, deletion_vectors),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
+        Arc::new(Unobserved),
     )
     .expect("the run succeeds");
     let (_, peak) = memory();
@@ -412,6 +408,7 @@ fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
         file_run(dir, None, false, true),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
+        Arc::new(Unobserved),
     )
     .expect("the resumed run succeeds");
     let (_, peak) = memory();
@@ -446,6 +443,7 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: b
         config,
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
+        Arc::new(Unobserved),
     )
     .expect("the run succeeds");
     let elapsed = started.elapsed().as_secs_f64();

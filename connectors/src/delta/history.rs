@@ -10,8 +10,7 @@
 use std::path::Path;
 
 use super::DeltaError;
-use super::sink::{CHECKPOINT_KEY, POSITIONS_KEY, RUN_KEY, STARTED_KEY};
-use crate::positions::Positions;
+use super::commit_info::{CHECKPOINT_KEY, POSITIONS_KEY, RUN_KEY, STARTED_KEY};
 
 /// One commit of a checkpoint to one table.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,8 +25,9 @@ pub struct CheckpointCommit {
     pub started_ms: Option<i64>,
     /// The commit's own timestamp (Unix ms).
     pub timestamp_ms: Option<i64>,
-    /// The source positions it covers.
-    pub positions: Option<Positions>,
+    /// The source positions it covers (the engine's, as JSON), if it
+    /// recorded any.
+    pub positions: Option<serde_json::Value>,
 }
 
 fn log_dir(table_dir: &Path) -> std::path::PathBuf {
@@ -84,7 +84,7 @@ pub fn commit_at(table_dir: &Path, version: u64) -> Result<Option<CheckpointComm
             run_id: info[RUN_KEY].as_str().unwrap_or_default().to_owned(),
             started_ms: info[STARTED_KEY].as_i64(),
             timestamp_ms: info["timestamp"].as_i64(),
-            positions: serde_json::from_value(info[POSITIONS_KEY].clone()).ok(),
+            positions: info.get(POSITIONS_KEY).filter(|p| !p.is_null()).cloned(),
         }));
     }
     Ok(None)
@@ -125,8 +125,8 @@ pub struct CheckpointEntry {
     /// Whether every table holds it (a crash can leave the last one
     /// committed to some tables only, until a restart completes it).
     pub complete: bool,
-    /// The source positions it covers.
-    pub positions: Option<Positions>,
+    /// The source positions it covers (the engine's, as JSON).
+    pub positions: Option<serde_json::Value>,
 }
 
 /// Every checkpoint whose commits are still in the tables' logs, oldest

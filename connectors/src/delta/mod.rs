@@ -1,20 +1,26 @@
 //! The Delta Lake sink: the five tables of SPEC §4 under one root, each
 //! committed once per checkpoint.
 //!
-//! - [`schema`]: table schemas and rows → arrow batches.
+//! - [`schema`]: the tables and their arrow schemas.
+//! - [`batches`]: rows → arrow batches of those schemas.
+//! - [`gold`]: what the sinks need to know of a gold table's rows.
 //! - [`table`]: one table: write files, commit versions with `txn`.
 //! - [`read`]: a table version back as arrow batches.
 //! - [`deletion`]: deletion vectors (rows a version no longer holds).
 //! - [`restore`]: silver files back as silver rows (restart).
 //! - [`history`]: which table version holds which checkpoint.
 //! - [`retention`]: keep the last K checkpoints, delete what older ones needed.
+//! - [`commit_info`]: the keys of every checkpoint commit's `commitInfo`.
 //! - [`manifest`]: what a checkpoint commits to each table, written first
 //!   so that a restart can complete a half-committed checkpoint.
 //! - [`parts`]: each worker's bronze, quarantine and silver files for a
 //!   checkpoint, so that the cost of a checkpoint follows what changed.
 //! - [`sink`]: worker 0's gold tables and the commit of each checkpoint.
 
+pub mod batches;
+pub mod commit_info;
 pub mod deletion;
+pub mod gold;
 pub mod history;
 pub mod manifest;
 pub mod parts;
@@ -25,12 +31,17 @@ pub mod schema;
 pub mod sink;
 pub mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use manifest::Manifest;
 pub use parts::{Bucket, PartChanges, PartWriter, TablePart, bucket_of};
 pub use schema::Table;
 pub use sink::{CheckpointInfo, DeltaSink, TableCommit, merge_part};
+
+/// Whether `root` holds racecast tables.
+pub fn has_tables(root: &Path) -> bool {
+    root.join(Table::Bronze.path()).join("_delta_log").exists()
+}
 
 /// Errors of the Delta sink. All are definite: the run stops with the
 /// message, and a restart resumes from the last complete checkpoint.

@@ -41,8 +41,9 @@ use racecast_dataflow::bronze::{BronzeRow, QuarantineRow};
 use racecast_dataflow::silver::SilverRow;
 
 use super::DeltaError;
+use super::batches;
 use super::deletion::{LiveRows, VectorFile};
-use super::schema::{self, Table};
+use super::schema::Table;
 use super::table::TableFiles;
 
 /// A silver bucket with more files than this is compacted into one.
@@ -186,7 +187,7 @@ impl PartWriter {
         let writer = &self.bronze;
         let mut actions = Vec::new();
         for ((date, event_type), rows) in parts {
-            let batch = schema::bronze_batch(&rows, &self.sources);
+            let batch = batches::bronze_batch(&rows, &self.sources);
             let partition = [
                 ("session_date", date.map(|d| d.to_string())),
                 ("event_type", event_type.map(str::to_owned)),
@@ -200,7 +201,7 @@ impl PartWriter {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let batch = schema::quarantine_batch(rows, &self.sources);
+        let batch = batches::quarantine_batch(rows, &self.sources);
         Ok(vec![Action::Add(self.quarantine.write_file(
             &batch,
             &[],
@@ -254,7 +255,7 @@ impl PartWriter {
                 if inserts.is_empty() {
                     continue;
                 }
-                schema::silver_batch(&inserts)
+                batches::silver_batch(&inserts)
             } else {
                 // Rewrite the bucket: old live rows minus retracted ids,
                 // plus inserts. (Not sorted again: each file's rows are in
@@ -274,7 +275,7 @@ impl PartWriter {
                     }
                     actions.push(Action::Remove(writer.remove(add)));
                 }
-                batches.push(schema::silver_batch(&inserts));
+                batches.push(batches::silver_batch(&inserts));
                 concat_batches(&data_schema, &batches).map_err(|source| DeltaError::Arrow {
                     table: Table::Silver.path(),
                     source,
@@ -431,7 +432,7 @@ fn drop_ids(batch: &RecordBatch, ids: &BTreeSet<String>, path: &Path) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::tests::silver_row;
+    use racecast_dataflow::testing::silver_row;
 
     fn ids(batch: &RecordBatch) -> Vec<String> {
         let column = batch
@@ -444,7 +445,7 @@ mod tests {
     #[test]
     fn retracted_ids_are_dropped_from_a_rewritten_file() {
         let (a, b) = (silver_row(7, 1, false, 1, 100), silver_row(7, 2, true, 0, 90));
-        let batch = schema::silver_batch(&[&a, &b]);
+        let batch = batches::silver_batch(&[&a, &b]);
         let retracted: BTreeSet<String> = [b.event.event_id().to_string()].into();
         let kept = drop_ids(&batch, &retracted, Path::new("f.parquet")).expect("filtered");
         assert_eq!(ids(&kept), [a.event.event_id().to_string()]);
@@ -452,7 +453,7 @@ mod tests {
 
     #[test]
     fn a_silver_file_without_ids_is_an_error_not_a_panic() {
-        let batch = schema::silver_batch(&[&silver_row(7, 1, false, 1, 100)]);
+        let batch = batches::silver_batch(&[&silver_row(7, 1, false, 1, 100)]);
         let without_ids = batch.project(&[1, 2]).expect("a projection");
         let retracted: BTreeSet<String> = ["x".to_owned()].into();
         let error = drop_ids(&without_ids, &retracted, Path::new("old.parquet")).expect_err("no ids");

@@ -1,7 +1,9 @@
-//! Reading a racecast table back: the rows of one version (the latest, or a
-//! given one) as arrow batches in the table's full schema, partition columns
-//! included. Used to restore state on restart and by tests and tools that
-//! check what a run committed.
+//! Reading a racecast table back: one data file's live rows
+//! ([`for_each_live_batch`], the one place a data file is opened), and the
+//! rows of one version (the latest, or a given one) as arrow batches in the
+//! table's full schema, partition columns included. Used to restore state
+//! on restart, to catch Kafka up, and by tests and tools that check what a
+//! run committed.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -9,11 +11,79 @@ use std::sync::Arc;
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
 use deltalake::arrow::compute::cast;
 use deltalake::kernel::Add;
+use deltalake::parquet::arrow::ProjectionMask;
 use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::DeltaError;
 use super::deletion::LiveRows;
 use super::schema::Table;
+
+/// Rows per batch when reading a data file.
+const BATCH_ROWS: usize = 8192;
+
+/// Which columns of a data file to read.
+#[derive(Clone, Copy, Debug)]
+pub enum Columns<'a> {
+    /// Every column the file has.
+    All,
+    /// Only these.
+    Only(&'a [&'a str]),
+    /// All but these.
+    Except(&'a [&'a str]),
+}
+
+impl Columns<'_> {
+    fn wants(&self, name: &str) -> bool {
+        match self {
+            Columns::All => true,
+            Columns::Only(names) => names.contains(&name),
+            Columns::Except(names) => !names.contains(&name),
+        }
+    }
+}
+
+/// Opens one data file of `table` (`add`, relative to the table directory
+/// `dir`) and calls `each` with its batches of `columns` (the file's own
+/// columns: partition values are in `add`), without the rows its deletion
+/// vector marks deleted.
+pub fn for_each_live_batch(
+    dir: &Path,
+    add: &Add,
+    table: Table,
+    columns: Columns<'_>,
+    mut each: impl FnMut(RecordBatch) -> Result<(), DeltaError>,
+) -> Result<(), DeltaError> {
+    let path = dir.join(&add.path);
+    let file = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let parquet = |source| DeltaError::Parquet {
+        path: path.clone(),
+        source,
+    };
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
+        .map_err(parquet)?
+        .with_batch_size(BATCH_ROWS);
+    if !matches!(columns, Columns::All) {
+        let schema = builder.parquet_schema();
+        let wanted = (0..schema.num_columns()).filter(|&i| columns.wants(schema.column(i).name()));
+        let mask = ProjectionMask::leaves(schema, wanted);
+        builder = builder.with_projection(mask);
+    }
+    let reader = builder.build().map_err(parquet)?;
+    let mut live = LiveRows::of(dir, add.deletion_vector.as_ref())?;
+    for batch in reader {
+        let batch = batch
+            .and_then(|b| live.filter(b))
+            .map_err(|source| DeltaError::Arrow {
+                table: table.path(),
+                source,
+            })?;
+        each(batch)?;
+    }
+    Ok(())
+}
 
 /// One version of a table.
 #[derive(Debug)]
@@ -41,26 +111,7 @@ pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<
     for file in files {
         let path = dir.join(&file.path);
         let partitions = &file.partition_values;
-        let reader = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let parquet = |source| DeltaError::Parquet {
-            path: path.clone(),
-            source,
-        };
-        let rows = ParquetRecordBatchReaderBuilder::try_new(reader)
-            .map_err(parquet)?
-            .build()
-            .map_err(parquet)?;
-        let mut live = LiveRows::of(&dir, file.deletion_vector.as_ref())?;
-        for batch in rows {
-            let batch = batch
-                .and_then(|b| live.filter(b))
-                .map_err(|source| DeltaError::Arrow {
-                    table: table.path(),
-                    source,
-                })?;
+        for_each_live_batch(&dir, file, table, Columns::All, |batch| {
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
             for field in spec.schema.fields() {
                 let column = if spec.partition_columns.contains(field.name()) {
@@ -97,7 +148,8 @@ pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<
                 }
             })?;
             batches.push(full);
-        }
+            Ok(())
+        })?;
     }
     Ok(batches)
 }

@@ -18,14 +18,12 @@ use deltalake::arrow::array::{
 };
 use deltalake::arrow::datatypes::{Float64Type, Int32Type, Int64Type};
 use deltalake::kernel::Add;
-use deltalake::parquet::arrow::ProjectionMask;
-use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use racecast_dataflow::event::{Corner, Flag, Severity, SystemPayload};
 use racecast_dataflow::silver::SilverRow;
 use racecast_dataflow::{Entry, Event, EventType, Payload, Real, SessionDate, SessionType, StoredId, Symbol};
 
 use super::DeltaError;
-use super::deletion::LiveRows;
+use super::read::{Columns as Read, for_each_live_batch};
 use super::schema::Table;
 
 /// Reads one silver data file (`add`, relative to the table directory
@@ -81,35 +79,14 @@ fn read_batches(
         .ok()
         .filter(|c| (1..=99).contains(c))
         .ok_or_else(|| bad(format!("car_number {car:?}")))?;
-    let file = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let parquet = |source| DeltaError::Parquet {
-        path: path.clone(),
-        source,
+    let columns = if events_only {
+        Read::Except(&ENTRY_COLUMNS)
+    } else {
+        Read::All
     };
-    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet)?
-        .with_batch_size(8192);
-    if events_only {
-        let schema = builder.parquet_schema();
-        let wanted = (0..schema.num_columns()).filter(|&i| !ENTRY_COLUMNS.contains(&schema.column(i).name()));
-        let mask = ProjectionMask::leaves(schema, wanted);
-        builder = builder.with_projection(mask);
-    }
-    let reader = builder.build().map_err(parquet)?;
-    let mut live = LiveRows::of(dir, add.deletion_vector.as_ref())?;
-    for batch in reader {
-        let batch = batch
-            .and_then(|b| live.filter(b))
-            .map_err(|source| DeltaError::Arrow {
-                table: Table::Silver.path(),
-                source,
-            })?;
-        each(&batch, session_date, car_number).map_err(bad)?;
-    }
-    Ok(())
+    for_each_live_batch(dir, add, Table::Silver, columns, |batch| {
+        each(&batch, session_date, car_number).map_err(bad)
+    })
 }
 
 /// Live rows of a file, from its `add` statistics less the rows its
@@ -458,7 +435,7 @@ mod tests {
                 continue;
             }
             let date = of_car[0].event.session_date;
-            let batch = super::super::schema::silver_batch(&of_car);
+            let batch = super::super::batches::silver_batch(&of_car);
             let mut back = Vec::new();
             silver_rows(&batch, date, car, &mut back).expect("decodes");
             let mut events = Vec::new();

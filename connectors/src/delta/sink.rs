@@ -4,7 +4,7 @@
 //!
 //! - **gold** tables are small (a race has ~1.5 k lap rows): the sink keeps
 //!   them in memory and rewrites each touched `session_date` partition as
-//!   one file.
+//!   one file ([`GoldTable`]).
 //! - Several workers' parts, and several checkpoints' parts when a commit
 //!   catches up, are committed together: a file added and removed inside
 //!   one commit (a silver bucket rewritten twice) is left out of it.
@@ -13,29 +13,36 @@
 //! checkpoint did not change it, so that a table's version at any checkpoint
 //! is the one tagged with it), tagged `txn(app_id, checkpoint)`, with the
 //! checkpoint number, run id, start time and source positions in
-//! `commitInfo`. Before the first of them, the checkpoint's
-//! [`Manifest`] is written; tables are then committed bronze → quarantine →
-//! silver → gold, and a checkpoint is complete once the last of them has
-//! it. A restart first completes a checkpoint left half-committed from its
-//! manifest ([`DeltaSink::roll_forward`]).
+//! `commitInfo` ([`super::commit_info`]). Before the first of them, the
+//! checkpoint's [`Manifest`] is written; the five tables are then committed
+//! together (concurrent commits, each waiting on the file system in turn),
+//! and a checkpoint is complete once every table has it. A crash between
+//! them leaves some tables at the checkpoint and some before it: a restart
+//! first completes such a checkpoint from its manifest
+//! ([`DeltaSink::roll_forward`]).
+//!
+//! ```text
+//!  files written ─▶ manifest N ─▶ 5 table commits (txn N) ─▶ complete
+//!  (every worker)   (_racecast/)   in any order            (every table at N)
+//!        crash here: N never was   crash here: roll_forward commits the rest
+//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use deltalake::arrow::array::RecordBatch;
-use deltalake::kernel::{Action, Add};
+use deltalake::kernel::Action;
 use racecast_dataflow::gold::{LapRow, SessionRow};
-use racecast_dataflow::{SessionDate, Symbol};
-
-use crate::positions::Positions;
 
 use super::DeltaError;
+use super::commit_info::{CHECKPOINT_KEY, POSITIONS_KEY, RUN_KEY, STARTED_KEY};
 use super::deletion::LogicalFile;
+use super::gold::{GoldRow, GoldTable};
 use super::manifest::Manifest;
 use super::parts::{TablePart, signed_counts};
-use super::schema::{self, Table};
+use super::schema::Table;
 use super::table::TableWriter;
+use crate::host::now_ms;
 
 /// What identifies a checkpoint in every commit.
 #[derive(Clone, Debug)]
@@ -44,8 +51,8 @@ pub struct CheckpointInfo {
     pub number: u64,
     /// Id of the run that writes it.
     pub run_id: String,
-    /// Source positions the checkpoint covers.
-    pub positions: Positions,
+    /// Source positions the checkpoint covers (the engine's, as JSON).
+    pub positions: serde_json::Value,
     /// Whether it is the run's last checkpoint (its input is done).
     pub last: bool,
 }
@@ -58,16 +65,6 @@ impl CheckpointInfo {
         if self.last { u64::MAX } else { self.number }
     }
 }
-
-/// `commitInfo` key: the checkpoint number.
-pub const CHECKPOINT_KEY: &str = "racecast.checkpoint";
-/// `commitInfo` key: the id of the run that committed the checkpoint.
-pub const RUN_KEY: &str = "racecast.run_id";
-/// `commitInfo` key: the source positions ([`Positions`] as JSON).
-pub const POSITIONS_KEY: &str = "racecast.positions";
-/// `commitInfo` key: when the checkpoint's commits started (Unix ms; every
-/// `remove` of the checkpoint carries this time).
-pub const STARTED_KEY: &str = "racecast.started_ms";
 
 /// What one checkpoint did to one table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,9 +80,6 @@ pub struct TableCommit {
     /// Rows retracted.
     pub retracted: u64,
 }
-
-type LapKey = (Symbol, u8, u8);
-type CarKey = (Symbol, u8);
 
 /// Adds `part` (one worker's, one checkpoint's) to `into`.
 pub fn merge_part(into: &mut TablePart, part: TablePart) {
@@ -151,9 +145,8 @@ pub struct DeltaSink {
     last_started_ms: i64,
     app_id: String,
     tables: BTreeMap<Table, TableWriter>,
-    laps: BTreeMap<Option<SessionDate>, BTreeMap<LapKey, LapRow>>,
-    sessions: BTreeMap<Option<SessionDate>, BTreeMap<CarKey, SessionRow>>,
-    gold_files: BTreeMap<(Table, Option<SessionDate>), Vec<Add>>,
+    laps: GoldTable<LapRow>,
+    sessions: GoldTable<SessionRow>,
 }
 
 impl DeltaSink {
@@ -172,19 +165,11 @@ impl DeltaSink {
         for table in Table::ALL {
             tables.insert(table, TableWriter::open_or_create(root, table).await?);
         }
-        let mut gold_files: BTreeMap<(Table, Option<SessionDate>), Vec<Add>> = BTreeMap::new();
-        for table in [Table::LapMetrics, Table::SessionMetrics] {
-            let writer = tables.get(&table).expect("all five tables are open");
-            for add in writer.files()? {
-                let date = add
-                    .partition_values
-                    .get("session_date")
-                    .cloned()
-                    .flatten()
-                    .and_then(|d| SessionDate::parse(&d));
-                gold_files.entry((table, date)).or_default().push(add);
-            }
-        }
+        let files = |table: Table| tables.get(&table).expect("all five tables are open").files();
+        let (laps, sessions) = (
+            GoldTable::with_files(files(LapRow::TABLE)?),
+            GoldTable::with_files(files(SessionRow::TABLE)?),
+        );
         // Checkpoint start times only grow, across runs too (retention
         // dates replaced files by them), whatever the clock does.
         let last_started_ms = super::history::last_checkpoint_commit(&tables[&Table::Bronze].dir)?
@@ -195,9 +180,8 @@ impl DeltaSink {
             last_started_ms,
             app_id: app_id.to_owned(),
             tables,
-            laps: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            gold_files,
+            laps,
+            sessions,
         })
     }
 
@@ -252,25 +236,13 @@ impl DeltaSink {
     /// (what the dataflow recomputes from the restored silver): they are
     /// already in the tables, so only the sink's copy is set.
     pub fn restore_gold(&mut self, laps: Vec<LapRow>, sessions: Vec<SessionRow>) {
-        for row in laps {
-            let key = (row.session_id, row.car_number, row.lap);
-            self.laps.entry(row.session_date).or_default().insert(key, row);
-        }
-        for row in sessions {
-            let key = (row.session_id, row.car_number);
-            self.sessions
-                .entry(row.session_date)
-                .or_default()
-                .insert(key, row);
-        }
+        self.laps.restore(laps);
+        self.sessions.restore(sessions);
     }
 
     /// Gold rows held (lap rows, session rows).
     pub fn gold_rows(&self) -> (usize, usize) {
-        (
-            self.laps.values().map(BTreeMap::len).sum(),
-            self.sessions.values().map(BTreeMap::len).sum(),
-        )
+        (self.laps.len(), self.sessions.len())
     }
 
     /// One of the tables.
@@ -322,15 +294,15 @@ impl DeltaSink {
         let started_ms = now_ms().max(self.last_started_ms + 1);
         self.last_started_ms = started_ms;
         let (started, rows) = (Instant::now(), signed_counts(&laps));
-        let actions = self.lap_actions(laps)?;
-        parts.insert(Table::LapMetrics, TablePart::timed(actions, started, rows));
+        let actions = self.laps.apply(laps, &self.tables[&LapRow::TABLE])?;
+        parts.insert(LapRow::TABLE, TablePart::timed(actions, started, rows));
         let (started, rows) = (Instant::now(), signed_counts(&sessions));
-        let actions = self.session_actions(sessions)?;
-        parts.insert(Table::SessionMetrics, TablePart::timed(actions, started, rows));
+        let actions = self.sessions.apply(sessions, &self.tables[&SessionRow::TABLE])?;
+        parts.insert(SessionRow::TABLE, TablePart::timed(actions, started, rows));
         let mut metadata = HashMap::new();
         metadata.insert(CHECKPOINT_KEY.to_string(), serde_json::json!(info.number));
         metadata.insert(RUN_KEY.to_string(), serde_json::json!(info.run_id));
-        metadata.insert(POSITIONS_KEY.to_string(), info.positions.to_json());
+        metadata.insert(POSITIONS_KEY.to_string(), info.positions.clone());
         metadata.insert(STARTED_KEY.to_string(), serde_json::json!(started_ms));
         let mut manifest = Manifest {
             app_id: self.app_id.clone(),
@@ -393,99 +365,12 @@ impl DeltaSink {
         }
         Ok(commits)
     }
-
-    fn lap_actions(&mut self, changes: Vec<(LapRow, isize)>) -> Result<Vec<Action>, DeltaError> {
-        let mut touched = BTreeSet::new();
-        for (row, diff) in order_retractions_first(changes) {
-            let part = self.laps.entry(row.session_date).or_default();
-            let key = (row.session_id, row.car_number, row.lap);
-            touched.insert(row.session_date);
-            apply(part, key, row, diff);
-        }
-        let mut actions = Vec::new();
-        for date in touched {
-            let rows: Vec<&LapRow> = self
-                .laps
-                .get(&date)
-                .into_iter()
-                .flat_map(|m| m.values())
-                .collect();
-            let batch = schema::lap_batch(&rows);
-            actions.extend(self.replace_gold(Table::LapMetrics, date, &batch)?);
-        }
-        Ok(actions)
-    }
-
-    fn session_actions(&mut self, changes: Vec<(SessionRow, isize)>) -> Result<Vec<Action>, DeltaError> {
-        let mut touched = BTreeSet::new();
-        for (row, diff) in order_retractions_first(changes) {
-            let part = self.sessions.entry(row.session_date).or_default();
-            let key = (row.session_id, row.car_number);
-            touched.insert(row.session_date);
-            apply(part, key, row, diff);
-        }
-        let mut actions = Vec::new();
-        for date in touched {
-            let rows: Vec<&SessionRow> = self
-                .sessions
-                .get(&date)
-                .into_iter()
-                .flat_map(|m| m.values())
-                .collect();
-            let batch = schema::session_batch(&rows);
-            actions.extend(self.replace_gold(Table::SessionMetrics, date, &batch)?);
-        }
-        Ok(actions)
-    }
-
-    /// Replaces a gold partition's files with one file holding `batch`.
-    fn replace_gold(
-        &mut self,
-        table: Table,
-        date: Option<SessionDate>,
-        batch: &RecordBatch,
-    ) -> Result<Vec<Action>, DeltaError> {
-        let writer = self.tables.get(&table).expect("all five tables are open");
-        let old = self.gold_files.remove(&(table, date)).unwrap_or_default();
-        let mut actions: Vec<Action> = old.iter().map(|add| Action::Remove(writer.remove(add))).collect();
-        if batch.num_rows() > 0 {
-            let add = writer.write_file(batch, &[("session_date", date.map(|d| d.to_string()))], "")?;
-            actions.push(Action::Add(add.clone()));
-            self.gold_files.insert((table, date), vec![add]);
-        }
-        Ok(actions)
-    }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// Retractions before insertions, so that a row replaced under the same key
-/// ends up as the inserted one.
-fn order_retractions_first<T>(mut changes: Vec<(T, isize)>) -> Vec<(T, isize)> {
-    changes.sort_by_key(|(_, diff)| *diff);
-    changes
-}
-
-fn apply<K: Ord, V: std::fmt::Debug>(map: &mut BTreeMap<K, V>, key: K, row: V, diff: isize) {
-    match diff {
-        1 => {
-            map.insert(key, row);
-        }
-        -1 => {
-            map.remove(&key);
-        }
-        d => panic!("gold is a set: a checkpoint changed {row:?} by {d}"),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use deltalake::kernel::Remove;
+    use deltalake::kernel::{Add, Remove};
 
     fn add(path: &str) -> Action {
         Action::Add(

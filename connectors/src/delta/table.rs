@@ -466,15 +466,15 @@ fn file_properties(schema: &deltalake::arrow::datatypes::Schema) -> WriterProper
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checkpoint::tests::silver_row;
     use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+    use racecast_dataflow::testing::silver_row;
 
     #[test]
     fn silver_files_keep_dictionaries_only_for_repeated_values() {
         let root = tempfile::tempdir().expect("a temporary directory");
         let files = TableFiles::open(root.path(), Table::Silver).expect("the table's directory");
         let rows: Vec<_> = (1..=50).map(|s| silver_row(7, s, false, 1, s as u8)).collect();
-        let batch = super::super::schema::silver_batch(&rows.iter().collect::<Vec<_>>());
+        let batch = super::super::batches::silver_batch(&rows.iter().collect::<Vec<_>>());
         let add = files.write_file(&batch, &[], "").expect("a file");
         let file = File::open(files.file_path(&add.path)).expect("the file");
         let reader = SerializedFileReader::new(file).expect("a parquet file");

@@ -129,7 +129,7 @@ pub fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), KafkaE
         return Ok(());
     }
     let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
-    let results = crate::run::runtime()
+    let results = crate::host::runtime()
         .block_on(admin.create_topics(&new, &options))
         .map_err(KafkaError::client("creating topics"))?;
     for result in results {

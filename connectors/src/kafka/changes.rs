@@ -17,11 +17,11 @@ use std::fmt::Write as _;
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::json::LineDelimitedWriter;
 use racecast_dataflow::SessionDate;
-use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 
 use super::silver_json::push_silver_fields;
-use crate::delta::schema::{lap_batch, session_batch};
+use crate::delta::gold::GoldRow;
+use crate::json::push_json_string;
 
 /// Whether a change inserts or retracts its row.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
@@ -87,7 +87,7 @@ fn json_text(batch: &RecordBatch) -> String {
 }
 
 /// The rows of `batch` as JSON objects, one per row, in order.
-pub(crate) fn json_rows(batch: &RecordBatch) -> Vec<String> {
+pub fn json_rows(batch: &RecordBatch) -> Vec<String> {
     // JSON strings escape newlines, so every line is one row.
     json_text(batch).lines().map(str::to_owned).collect()
 }
@@ -105,34 +105,6 @@ fn push_with_fields(out: &mut String, object: &str, fields: &str) {
         }
         _ => out.push_str(object),
     }
-}
-
-/// Appends `s` as a JSON string, escaped as `serde_json` escapes it.
-pub(crate) fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    if !s.bytes().any(|b| b == b'"' || b == b'\\' || b < 0x20) {
-        // Nothing to escape (ids, names, codes): the text as it is.
-        out.push_str(s);
-        out.push('"');
-        return;
-    }
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if u32::from(c) < 0x20 => {
-                // Infallible: writing to a String.
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 /// Appends the `session_date` field of a row's value, if it has a date.
@@ -237,31 +209,13 @@ pub fn each_silver_record<E>(
 /// Room for a silver change value (most are 300-400 bytes).
 const VALUE_ROOM: usize = 512;
 
-/// Change records of `gold.lap_metrics` changes.
-pub fn lap_records(changes: &[(LapRow, isize)]) -> Vec<ChangeRecord> {
+/// Change records of a gold table's changes.
+pub fn gold_records<R: GoldRow>(changes: &[(R, isize)]) -> Vec<ChangeRecord> {
     records(
         changes,
-        lap_batch,
-        |r, out| push_date_field(out, r.session_date),
-        |r, out| {
-            out.push_str("{\"session_id\":");
-            push_json_string(out, r.session_id.as_str());
-            let _ = write!(out, ",\"car_number\":{},\"lap\":{}}}", r.car_number, r.lap);
-        },
-    )
-}
-
-/// Change records of `gold.session_metrics` changes.
-pub fn session_records(changes: &[(SessionRow, isize)]) -> Vec<ChangeRecord> {
-    records(
-        changes,
-        session_batch,
-        |r, out| push_date_field(out, r.session_date),
-        |r, out| {
-            out.push_str("{\"session_id\":");
-            push_json_string(out, r.session_id.as_str());
-            let _ = write!(out, ",\"car_number\":{}}}", r.car_number);
-        },
+        R::batch,
+        |r, out| push_date_field(out, r.session_date()),
+        |r, out| r.push_key_json(out),
     )
 }
 
@@ -299,18 +253,5 @@ mod tests {
         let parsed: ChangeValue =
             serde_json::from_str("{\"op\":\"retract\",\"row\":{\"x\":1}}").expect("parses");
         assert_eq!(parsed.op, Op::Retract);
-    }
-
-    proptest::proptest! {
-        /// Strings are escaped exactly as `serde_json` escapes them.
-        #[test]
-        fn strings_escape_as_serde_json_does(s in proptest::prelude::any::<String>(), control in 0u32..0x20) {
-            let escaped = format!("{s}{}\"\\/", char::from_u32(control).expect("a control character"));
-            for s in [s, escaped] {
-                let mut out = String::new();
-                push_json_string(&mut out, &s);
-                proptest::prop_assert_eq!(out, serde_json::to_string(&s).expect("strings serialize"));
-            }
-        }
     }
 }

@@ -12,7 +12,7 @@ use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 use rdkafka::message::{Header, OwnedHeaders};
 
-use super::changes::{ChangeRecord, each_silver_record, lap_records, session_records};
+use super::changes::{ChangeRecord, each_silver_record, gold_records};
 use super::producer::CheckpointProducer;
 use super::progress::ProgressRecord;
 use super::{
@@ -96,8 +96,8 @@ impl KafkaEmitter {
         sessions: &[(SessionRow, isize)],
     ) -> Result<(), KafkaError> {
         let (lap_topic, session_topic) = (self.topics.laps.clone(), self.topics.sessions.clone());
-        self.send_changes(&lap_topic, lap_records(laps), checkpoint, run)?;
-        self.send_changes(&session_topic, session_records(sessions), checkpoint, run)
+        self.send_changes(&lap_topic, gold_records(laps), checkpoint, run)?;
+        self.send_changes(&session_topic, gold_records(sessions), checkpoint, run)
     }
 
     /// Sends the progress record (after everything else of its checkpoint)

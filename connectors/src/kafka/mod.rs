@@ -14,7 +14,9 @@
 //! - [`fold`]: `racecast changes`: the exact collection as of the last
 //!   completed checkpoint.
 //! - [`admin`]: topic creation and the broker feature probe.
-//! - [`catchup`]: a resumed run brings Kafka up to the Delta tables first.
+//! - [`dump`]: every record of a topic, for tests and benchmarks.
+//! - [`gaps`]: which offsets a reader took, skipped or must read again.
+//! - [`silver_json`]: silver change values written straight from the row.
 //!
 //! The guarantee does not rest on broker transactions (no broker here
 //! completes one): every change record carries its checkpoint number and the
@@ -22,8 +24,8 @@
 //! the run named by its progress record.
 
 pub mod admin;
-pub mod catchup;
 pub mod changes;
+pub mod dump;
 pub mod emit;
 pub mod fold;
 pub mod gaps;
@@ -35,7 +37,6 @@ pub mod source;
 use std::time::Duration;
 
 pub use admin::{BrokerFeatures, ensure_topics};
-pub use catchup::{CaughtUp, catch_up};
 pub use changes::{ChangeTopic, Op};
 pub use emit::KafkaEmitter;
 pub use fold::{ChangeFold, FoldOptions};
@@ -112,7 +113,7 @@ pub struct KafkaOut {
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     /// The client reported an error.
-    #[error("kafka ({context}): {source}")]
+    #[error("kafka ({context})")]
     Client {
         /// What was being done.
         context: String,
@@ -179,7 +180,7 @@ pub enum KafkaError {
         row: String,
     },
     /// Writing the folded output failed.
-    #[error("writing {path}: {source}")]
+    #[error("could not write \"{path}\"")]
     Output {
         /// Path.
         path: String,

@@ -13,8 +13,9 @@ use std::fmt::Write as _;
 
 use racecast_dataflow::silver::SilverRow;
 
-use super::changes::push_json_string;
-use crate::delta::schema::{SILVER_PAYLOAD_REALS, payload_columns};
+use crate::delta::batches::payload_columns;
+use crate::delta::schema::SILVER_PAYLOAD_REALS;
+use crate::json::push_json_string;
 
 /// Writes `,"name":`.
 fn push_name(out: &mut String, name: &str) {
@@ -117,7 +118,7 @@ mod tests {
 
     use super::super::changes::{ChangeRecord, json_rows};
     use super::*;
-    use crate::delta::schema::silver_batch;
+    use crate::delta::batches::silver_batch;
 
     /// What arrow's JSON writer writes for `rows`' silver batch.
     fn through_arrow(rows: &[&SilverRow]) -> Vec<String> {

@@ -329,7 +329,7 @@ impl KafkaSource {
                 source: a.source,
                 partition: a.partition as u32,
                 offset: offset as u64,
-                ingested_ms: crate::run::now_ms(),
+                ingested_ms: crate::host::now_ms(),
                 kind: a.kind,
                 format: self.format,
                 bytes: message.payload().unwrap_or_default().to_vec(),
@@ -436,7 +436,7 @@ impl KafkaSource {
                 let records = (high - a.next).max(0);
                 let seconds = match (records, a.last_timestamp_ms) {
                     (0, _) | (_, None) => 0.0,
-                    (_, Some(t)) => (crate::run::now_ms() - t).max(0) as f64 / 1000.0,
+                    (_, Some(t)) => (crate::host::now_ms() - t).max(0) as f64 / 1000.0,
                 };
                 Some((
                     PartitionState {

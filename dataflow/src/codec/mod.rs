@@ -65,6 +65,27 @@ fn unframe<'a>(bytes: &'a [u8], format: Format, limits: &Limits) -> Result<&'a [
     }
 }
 
+/// Encodes a wire event in `format` into `out` (which is cleared first):
+/// what a producer (the simulator, `racecast simulate`, a file writer)
+/// sends.
+pub fn encode_event(event: &pb::TelemetryEvent, format: Format, out: &mut Vec<u8>) {
+    out.clear();
+    match format {
+        Format::Json => json::encode_event(event, out),
+        Format::Protobuf => event.encode(out).expect("a Vec grows as needed"),
+    }
+}
+
+/// Encodes a wire entry-list record in `format` into `out` (which is
+/// cleared first).
+pub fn encode_entry(entry: &pb::EntryListRecord, format: Format, out: &mut Vec<u8>) {
+    out.clear();
+    match format {
+        Format::Json => json::encode_entry(entry, out),
+        Format::Protobuf => entry.encode(out).expect("a Vec grows as needed"),
+    }
+}
+
 /// Decodes and validates one event.
 pub fn decode_event(bytes: &[u8], format: Format, limits: &Limits) -> Result<Event, Reasons> {
     let body = unframe(bytes, format, limits)?;

@@ -1,0 +1,126 @@
+//! [`run`]: `racecast run`: sources → dataflow → sinks on timely workers.
+//!
+//! ```text
+//! every worker                                          worker 0
+//! ┌────────────────────────────┐   ┌──────────────────┐   ┌──────────────────────────┐
+//! │ Feeder (its share of files,│   │ PartSink: writes │   │ CommitSink: gold, and    │
+//! │ Kafka partitions, or the   │──▶│ bronze, quar.,   │──▶│ one commit per table per │
+//! │ simulator) ─▶ epoch e      │   │ silver files per │   │ checkpoint (txn N) with  │
+//! │ pipeline::build            │──┐│ checkpoint       │   │ every worker's actions   │
+//! └────────────────────────────┘  │└──────────────────┘   └──────────────────────────┘
+//!                                 └── gold changes ─────────────▲
+//! ```
+//!
+//! Sources assign ingestion epochs (every [`RunConfig::epoch`] of wall
+//! time); checkpoints cut the epochs every `--checkpoint-interval` worth of
+//! epochs ([`crate::clock`]), so each Delta commit holds exactly one
+//! consistent frontier. File records are dealt to workers by lanes of
+//! blocks, Kafka partitions round-robin, and sources report their positions
+//! with every epoch ([`crate::positions`], [`crate::feed`]): the checkpoint
+//! records them in every commit. The simulator runs on worker 0 only.
+//! Every worker writes data files under `--data`: with processes on
+//! several hosts, `--data` must be storage they share.
+//!
+//! A run starts with worker 0 preparing the data directory (a fresh start,
+//! or completing a half-committed checkpoint and catching Kafka up) while
+//! the other workers wait; then, unless `--fresh`, every worker restores
+//! its share of the last complete checkpoint ([`crate::recovery`]) and the
+//! sources go on from its positions. What each worker does is in
+//! [`crate::worker`].
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use racecast_connectors::kafka::ensure_topics;
+use racecast_connectors::metrics::{Metrics, MetricsServer};
+
+use crate::config::RunConfig;
+use crate::control::ProcessState;
+use crate::error::RunError;
+use crate::observer::RunObserver;
+use crate::summary::RunSummary;
+use crate::worker::{RunContext, run_worker};
+
+/// Runs the pipeline to the end of the input (or until `stop` is set),
+/// serving metrics on [`RunConfig::metrics_addr`] when set, and telling
+/// `observer` how it goes. Returns what worker 0 of process 0 counted
+/// (other processes return an empty summary).
+pub fn run(
+    config: RunConfig,
+    timely: timely::Config,
+    stop: Arc<AtomicBool>,
+    observer: Arc<dyn RunObserver>,
+) -> Result<RunSummary, RunError> {
+    let metrics = config
+        .metrics_addr
+        .map(|_| Arc::new(Metrics::new(process_index(&timely))));
+    let _server = match (config.metrics_addr, &metrics) {
+        (Some(addr), Some(metrics)) => Some(MetricsServer::start(addr, Arc::clone(metrics))?),
+        _ => None,
+    };
+    run_with_metrics(config, timely, stop, observer, metrics)
+}
+
+/// As [`run`], recording into `metrics` when given (and serving nothing:
+/// [`RunConfig::metrics_addr`] is not looked at).
+pub fn run_with_metrics(
+    config: RunConfig,
+    timely: timely::Config,
+    stop: Arc<AtomicBool>,
+    observer: Arc<dyn RunObserver>,
+    metrics: Option<Arc<Metrics>>,
+) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let transactional = prepare_kafka_outputs(&config)?;
+    let state = Arc::new(ProcessState::new(stop));
+    let context = Arc::new(RunContext {
+        config,
+        // Only worker 0's id is used: it broadcasts it to every worker.
+        run_id: uuid::Uuid::new_v4().to_string(),
+        transactional,
+        state: Arc::clone(&state),
+        observer,
+        metrics,
+    });
+    let guards =
+        timely::execute(timely, move |worker| run_worker(worker, &context)).map_err(RunError::Cluster)?;
+    let mut summary = None;
+    for result in guards.join() {
+        if let Some(s) = result.map_err(RunError::WorkerPanicked)? {
+            summary = Some(s);
+        }
+    }
+    if let Some(error) = state.take_failure() {
+        return Err(error);
+    }
+    let mut summary = summary.unwrap_or_default();
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// Kafka outputs: the topics exist and the transaction mode is settled
+/// before any worker starts. Whether records go in transactions.
+fn prepare_kafka_outputs(config: &RunConfig) -> Result<bool, RunError> {
+    let Some(out) = &config.kafka_out else {
+        return Ok(false);
+    };
+    let mut topics: Vec<(&str, i32)> = out
+        .topics
+        .change_topics()
+        .into_iter()
+        .chain([out.topics.dlq.as_str()])
+        .map(|t| (t, out.partitions))
+        .collect();
+    topics.push((&out.topics.progress, 1));
+    ensure_topics(&out.brokers, &topics)?;
+    Ok(out.transactions.resolve(&out.brokers)?)
+}
+
+/// This process's index in the timely cluster.
+pub fn process_index(config: &timely::Config) -> usize {
+    match &config.communication {
+        timely::CommunicationConfig::Cluster { process, .. } => *process,
+        _ => 0,
+    }
+}

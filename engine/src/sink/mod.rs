@@ -1,0 +1,36 @@
+//! The sinks of a run: every worker writes its files of each checkpoint,
+//! worker 0 commits each checkpoint to every table (and Kafka).
+//!
+//! ```text
+//! every worker                                        worker 0
+//! ┌─────────────────────────────────────┐             ┌──────────────────────────────┐
+//! │ PartSink: bronze, quarantine (where │  Part per   │ CommitSink: gold changes and │
+//! │ read), silver (routed by date, car),│─ checkpoint ▶│ every worker's parts; once   │
+//! │ positions; when the frontier passes │  (actions,  │ the frontier passes a        │
+//! │ a boundary: writes the files        │  counts)    │ boundary: one commit / table │
+//! └─────────────────────────────────────┘             └──────────────────────────────┘
+//! ```
+//!
+//! Checkpoint boundaries are fixed epochs ([`crate::clock`]), so that every
+//! worker cuts its part at the same epochs without talking to the others.
+//! A worker writes one part per boundary; worker 0 commits every part (and
+//! gold) below the last boundary its frontier has passed, so each Delta
+//! commit holds every worker's epochs below one boundary: one consistent
+//! frontier. A backlog of several boundaries is committed at once (files
+//! added and replaced inside it are left out of the commit).
+//!
+//! - [`messages`]: what crosses workers on the way;
+//! - [`part`], [`silver_changes`]: each worker's part;
+//! - [`commit`], [`gather`]: worker 0's commit;
+//! - [`operators`]: both as timely operators.
+
+pub mod commit;
+pub(crate) mod gather;
+pub mod messages;
+pub(crate) mod operators;
+pub mod part;
+pub(crate) mod silver_changes;
+
+pub use commit::CommitSink;
+pub use messages::{Part, ToCommit, Update};
+pub use part::PartSink;

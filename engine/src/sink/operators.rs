@@ -1,0 +1,86 @@
+//! The two sink operators of a run, as extension traits named for what
+//! they do: [`WriteCheckpointParts`] (every worker: a [`PartSink`] behind a
+//! timely operator) and [`CommitCheckpoints`] (worker 0: a [`CommitSink`]
+//! behind a timely sink).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use racecast_dataflow::Time;
+use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Exchange;
+use timely::dataflow::operators::generic::Operator;
+
+use super::commit::CommitSink;
+use super::messages::{ToCommit, Update};
+use super::part::PartSink;
+
+/// Writes each worker's files of every checkpoint.
+pub(crate) trait WriteCheckpointParts<'scope> {
+    /// Routes each update to the worker `route` names, buffers it in
+    /// `parts` and, as the frontier passes each boundary, emits the
+    /// worker's [`ToCommit::Part`] of that checkpoint.
+    fn write_checkpoint_parts(
+        self,
+        parts: PartSink,
+        route: impl Fn(&Update) -> u64 + 'static,
+    ) -> StreamVec<'scope, Time, ToCommit>;
+}
+
+impl<'scope> WriteCheckpointParts<'scope> for StreamVec<'scope, Time, Update> {
+    fn write_checkpoint_parts(
+        self,
+        mut parts: PartSink,
+        route: impl Fn(&Update) -> u64 + 'static,
+    ) -> StreamVec<'scope, Time, ToCommit> {
+        self.unary_frontier(
+            Exchange::new(route),
+            "WriteCheckpointParts",
+            move |_capability, _info| {
+                move |(input, frontier), output| {
+                    input.for_each_stamp(|cap, data| {
+                        if let Some(cap) = cap.retain_least(output.output_index()) {
+                            for batch in data {
+                                parts.push(cap.clone(), batch);
+                            }
+                        }
+                    });
+                    for (cap, part) in parts.complete(frontier.frontier()) {
+                        output.session(&cap).give(ToCommit::Part(part));
+                    }
+                }
+            },
+        )
+    }
+}
+
+/// Commits every checkpoint on worker 0.
+pub(crate) trait CommitCheckpoints {
+    /// Sends every item to worker 0, where `sink` (present on worker 0
+    /// only) commits each checkpoint once the frontier passes it.
+    fn commit_checkpoints(self, sink: Rc<RefCell<Option<CommitSink>>>);
+}
+
+impl CommitCheckpoints for StreamVec<'_, Time, ToCommit> {
+    fn commit_checkpoints(self, sink: Rc<RefCell<Option<CommitSink>>>) {
+        self.sink(
+            Exchange::new(|_: &ToCommit| 0),
+            "CommitCheckpoints",
+            move |(input, frontier)| {
+                let mut sink = sink.borrow_mut();
+                let Some(commits) = sink.as_mut() else {
+                    return;
+                };
+                input.for_each_stamp(|cap, data| {
+                    let Some(&time) = cap.least() else {
+                        return;
+                    };
+                    for batch in data {
+                        commits.push(time, batch);
+                    }
+                });
+                commits.maybe_commit(frontier.frontier());
+            },
+        );
+    }
+}

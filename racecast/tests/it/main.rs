@@ -1,0 +1,27 @@
+//! The `racecast` binary's integration tests, one binary: the CLI as a user
+//! runs it (`cli`), crash recovery at every crash point with files and
+//! Kafka, workers and processes (`recovery`), Kafka change streams across
+//! crashes (`kafka_crash`), and a live run scraped by a real Prometheus
+//! (`prometheus`).
+
+mod cli;
+mod kafka_crash;
+mod prometheus;
+mod recovery;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// The built binary, run from `dir`, crashing at `crash_at` when given.
+fn racecast_command(dir: &Path, crash_at: Option<&str>) -> Command {
+    racecast_testkit::cli::command(env!("CARGO_BIN_EXE_racecast"), dir, crash_at)
+}
+
+/// Runs the built binary with `args` from `dir`, crashing at `crash_at`
+/// when given.
+fn racecast(args: &[&str], dir: &Path, crash_at: Option<&str>) -> Output {
+    racecast_command(dir, crash_at)
+        .args(args)
+        .output()
+        .expect("racecast runs")
+}

@@ -1,0 +1,82 @@
+//! Run configurations tests start from: the defaults of `racecast run`
+//! ([`RunConfig::new`]) with what tests change everywhere (a fresh start,
+//! no retention, small epochs so that a small input spans many
+//! checkpoints).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use racecast_connectors::kafka::SourceTopics;
+use racecast_dataflow::Format;
+use racecast_engine::{RunConfig, Source};
+
+/// The application id tests write with.
+pub const APP: &str = "racecast-test";
+
+/// Record files: `events`, and the entry list `entries`.
+pub fn files(entries: &Path, events: &Path) -> Source {
+    Source::Files {
+        inputs: vec![events.to_owned()],
+        entries: Some(entries.to_owned()),
+    }
+}
+
+/// Kafka topics `events` and `entries` (values in `format`), read to the
+/// end offsets found at the start.
+pub fn kafka(brokers: &str, events: &str, entries: &str, format: Format) -> Source {
+    Source::Kafka {
+        brokers: brokers.to_owned(),
+        topics: SourceTopics {
+            events: events.to_owned(),
+            entries: Some(entries.to_owned()),
+            format,
+        },
+        stop_at_end: true,
+        duration: None,
+    }
+}
+
+/// A fresh run of `source` into `data`, keeping every checkpoint, with a
+/// checkpoint at every 2 ms epoch: many checkpoints, so that corrections
+/// retract rows earlier checkpoints committed.
+pub fn many_checkpoints(source: Source, data: &Path) -> RunConfig {
+    RunConfig {
+        checkpoint_interval: Duration::ZERO,
+        epoch: Duration::from_millis(2),
+        ..fresh(source, data)
+    }
+}
+
+/// A fresh run of `source` into `data` with the default epochs, keeping
+/// every checkpoint.
+pub fn fresh(source: Source, data: &Path) -> RunConfig {
+    RunConfig {
+        app_id: APP.into(),
+        fresh: true,
+        retention: None,
+        ..RunConfig::new(source, data)
+    }
+}
+
+/// The path of one of testkit's Python scripts (`kafka_client.py`, an
+/// independent Kafka client; `read_delta.py` and `read_as_of.py`, the
+/// Python `deltalake` reader).
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
+}
+
+/// Runs one of testkit's Python scripts with `args`; returns its stdout,
+/// failing the test with its stderr when it fails.
+pub fn python(script: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new("python3")
+        .arg(python_script(script))
+        .args(args)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{script} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructField, StructType};
 
 /// The five tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -70,6 +71,24 @@ impl Table {
     }
 }
 
+/// The Delta type of an arrow column type racecast writes.
+fn delta_type(arrow: &DataType) -> DeltaType {
+    match arrow {
+        DataType::Utf8 => DeltaType::STRING,
+        DataType::Int32 => DeltaType::INTEGER,
+        DataType::Int64 => DeltaType::LONG,
+        DataType::Float64 => DeltaType::DOUBLE,
+        DataType::Boolean => DeltaType::BOOLEAN,
+        DataType::Binary => DeltaType::BINARY,
+        DataType::Date32 => DeltaType::DATE,
+        DataType::Timestamp(TimeUnit::Microsecond, Some(_)) => DeltaType::TIMESTAMP,
+        DataType::Decimal128(p, s) => {
+            DeltaType::Primitive(PrimitiveType::decimal(*p, *s as u8).expect("a valid decimal precision"))
+        }
+        other => unreachable!("no racecast column has arrow type {other}"),
+    }
+}
+
 /// A table's full schema and its partition columns.
 #[derive(Clone, Debug)]
 pub struct TableSpec {
@@ -85,6 +104,28 @@ impl TableSpec {
             schema: Arc::new(Schema::new(fields)),
             partition_columns: partitions.iter().map(|s| s.to_string()).collect(),
         }
+    }
+
+    /// The table's columns as Delta declares them (its `schemaString`).
+    pub fn delta_columns(&self) -> Vec<StructField> {
+        self.schema
+            .fields()
+            .iter()
+            .map(|f| StructField::new(f.name().clone(), delta_type(f.data_type()), f.is_nullable()))
+            .collect()
+    }
+
+    /// What `schemas/delta/<table>.json` holds: the table's path, its
+    /// partition columns and its Delta schema (the `schemaString` of its
+    /// `metaData` action, parsed).
+    pub fn delta_schema_json(&self, table: Table) -> serde_json::Value {
+        let schema =
+            StructType::try_new(self.delta_columns()).expect("racecast's columns have distinct names");
+        serde_json::json!({
+            "table": table.path(),
+            "partitionColumns": self.partition_columns,
+            "schema": serde_json::to_value(&schema).expect("a Delta schema serializes"),
+        })
     }
 
     /// The schema of the data files (without partition columns).

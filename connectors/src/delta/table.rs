@@ -18,11 +18,11 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use deltalake::arrow::array::RecordBatch;
-use deltalake::arrow::datatypes::{DataType as ArrowType, TimeUnit};
+use deltalake::arrow::datatypes::DataType as ArrowType;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake::kernel::{
-    Action, Add, DataType, LogicalFileView, MetadataExt, PrimitiveType, Protocol, Remove, StructField,
-    StructType, Transaction, new_metadata,
+    Action, Add, LogicalFileView, MetadataExt, Protocol, Remove, StructField, StructType, Transaction,
+    new_metadata,
 };
 use deltalake::parquet::arrow::ArrowWriter;
 use deltalake::parquet::basic::Compression;
@@ -55,23 +55,6 @@ impl std::ops::Deref for TableWriter {
 
     fn deref(&self) -> &TableFiles {
         &self.files
-    }
-}
-
-fn delta_type(arrow: &ArrowType) -> DataType {
-    match arrow {
-        ArrowType::Utf8 => DataType::STRING,
-        ArrowType::Int32 => DataType::INTEGER,
-        ArrowType::Int64 => DataType::LONG,
-        ArrowType::Float64 => DataType::DOUBLE,
-        ArrowType::Boolean => DataType::BOOLEAN,
-        ArrowType::Binary => DataType::BINARY,
-        ArrowType::Date32 => DataType::DATE,
-        ArrowType::Timestamp(TimeUnit::Microsecond, Some(_)) => DataType::TIMESTAMP,
-        ArrowType::Decimal128(p, s) => {
-            DataType::Primitive(PrimitiveType::decimal(*p, *s as u8).expect("a valid decimal precision"))
-        }
-        other => unreachable!("no racecast column has arrow type {other}"),
     }
 }
 
@@ -126,12 +109,7 @@ impl TableWriter {
         let delta = if dir.join("_delta_log").exists() {
             deltalake::open_table(url).await.map_err(wrap)?
         } else {
-            let columns: Vec<StructField> = spec
-                .schema
-                .fields()
-                .iter()
-                .map(|f| StructField::new(f.name().clone(), delta_type(f.data_type()), f.is_nullable()))
-                .collect();
+            let columns = spec.delta_columns();
             let name = table.path().replace('/', "_");
             if table == Table::Silver && deletion_vectors {
                 create_with_deletion_vectors(url, table, columns, &spec.partition_columns, name).await?

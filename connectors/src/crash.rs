@@ -22,7 +22,9 @@
 //!
 //! `fail-part` is not a crash: worker 1's part sink fails to write its
 //! share of the checkpoint, as after an I/O error, and the run must stop
-//! without committing it.
+//! without committing it. `panic` is not one either: a worker panics while
+//! reading the checkpoint's input, as a broken invariant would, and the
+//! run must end with an internal error (exit code 2).
 
 use std::sync::OnceLock;
 

@@ -28,6 +28,7 @@
 //! sources go on from its positions. What each worker does is in
 //! [`crate::worker`].
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -83,15 +84,31 @@ pub fn run_with_metrics(
         observer,
         metrics,
     });
-    let guards =
-        timely::execute(timely, move |worker| run_worker(worker, &context)).map_err(RunError::Cluster)?;
+    let guards = timely::execute(timely, move |worker| {
+        // A panic is a broken invariant: recorded with its message (timely
+        // reports only that a worker panicked), then let go on, so that
+        // timely tears the cluster down as for any panic.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| run_worker(worker, &context))) {
+            Ok(summary) => summary,
+            Err(payload) => {
+                context
+                    .state
+                    .fail(RunError::WorkerPanicked(panic_message(&*payload)));
+                std::panic::resume_unwind(payload)
+            }
+        }
+    })
+    .map_err(RunError::Cluster)?;
     let mut summary = None;
+    let mut panicked = None;
     for result in guards.join() {
-        if let Some(s) = result.map_err(RunError::WorkerPanicked)? {
-            summary = Some(s);
+        match result {
+            Ok(Some(s)) => summary = Some(s),
+            Ok(None) => {}
+            Err(message) => panicked = Some(RunError::WorkerPanicked(message)),
         }
     }
-    if let Some(error) = state.take_failure() {
+    if let Some(error) = state.take_failure().or(panicked) {
         return Err(error);
     }
     let mut summary = summary.unwrap_or_default();
@@ -115,6 +132,15 @@ fn prepare_kafka_outputs(config: &RunConfig) -> Result<bool, RunError> {
     topics.push((&out.topics.progress, 1));
     ensure_topics(&out.brokers, &topics)?;
     Ok(out.transactions.resolve(&out.brokers)?)
+}
+
+/// The message a panic was raised with.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
 }
 
 /// This process's index in the timely cluster.

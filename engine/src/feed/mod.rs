@@ -143,6 +143,9 @@ impl<'a> Feeder<'a> {
         // `ingest@N`: while reading checkpoint N's input, once this process
         // committed a checkpoint (so that a restart has one to resume from).
         let reading = self.clock.number(self.epoch);
+        if crash::armed("panic", reading) {
+            panic!("injected panic at checkpoint {reading} ({})", crash::CRASH_AT);
+        }
         if crash::armed("ingest", reading) && self.state.committed() > 0 {
             crash::point("ingest", reading);
         }

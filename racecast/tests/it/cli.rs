@@ -99,6 +99,41 @@ fn bad_input_gives_clear_errors() {
     assert_eq!(o.status.code(), Some(2), "clap usage errors exit 2");
 }
 
+/// An error the user can fix exits 1 (and names the cause once); a broken
+/// invariant (a worker panics) exits 2 and says it is internal.
+#[test]
+fn exit_codes_tell_user_errors_from_internal_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = racecast(&["simulate", "--out", "race.pb", "--cars", "2", "--laps", "1"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = racecast(&["run", "--input", "missing.pb", "--quiet"], d);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("racecast: error: "), "{}", stderr(&o));
+    let o = racecast(
+        &["run", "--kafka", "127.0.0.1:1", "--input", "race.pb", "--quiet"],
+        d,
+    );
+    assert_eq!(o.status.code(), Some(1), "an unreachable broker: {}", stderr(&o));
+    let message = stderr(&o);
+    let lines: Vec<&str> = message
+        .lines()
+        .filter(|l| l.starts_with("racecast: error: "))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line: {message}");
+    let parts: Vec<&str> = lines[0].split(": ").collect();
+    let mut unique = parts.clone();
+    unique.dedup();
+    assert_eq!(parts, unique, "no cause printed twice: {}", lines[0]);
+    let o = super::racecast(
+        &["run", "--input", "race.pb", "--quiet", "--fresh"],
+        d,
+        Some("panic@1"),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("racecast: internal error"), "{}", stderr(&o));
+}
+
 fn run_json(args: &[&str], dir: &Path) -> serde_json::Value {
     let o = racecast(args, dir);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));

@@ -9,7 +9,7 @@
 //! [`bronze::DecodeRecords::decode_records`],
 //! [`silver::UpsertLatest::upsert_latest`],
 //! [`gold::LapPartials::lap_partials`], [`gold::GoldViews::gold_views`].
-//! With the `testing` feature, [`reference`] is the batch computation every
+//! With the `testing` feature, [`mod@reference`] is the batch computation every
 //! crate's tests compare with, and [`testing`] runs the pipeline
 //! in-process. Sources and sinks live in `racecast-connectors`, the
 //! orchestration of a run (epochs, checkpoints, recovery) in

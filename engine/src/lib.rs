@@ -2,7 +2,7 @@
 //! pure dataflow (`racecast-dataflow`), cuts the epochs into checkpoints,
 //! drives the sinks' commits through the adapters (`racecast-connectors`),
 //! and brings a run back after a crash. The binary parses flags into a
-//! [`RunConfig`] and calls [`run`]; it watches the run through a
+//! [`RunConfig`] and calls [`run()`]; it watches the run through a
 //! [`RunObserver`].
 //!
 //! Where to start reading:

@@ -8,6 +8,10 @@
 //! argument parser, or an internal error (a broken invariant: a bug).
 //! Logs go to stderr through `tracing` (`RUST_LOG`, default `warn`).
 
+// The argument structs' doc comments are clap's help text, where
+// `<prefix>` means a placeholder, not an HTML tag.
+#![allow(rustdoc::invalid_html_tags)]
+
 mod changes;
 mod checkpoints;
 mod cli;

@@ -4,7 +4,7 @@
 //! dynamics 20 Hz, position and aerodynamics 10 Hz, tire 5 Hz per corner,
 //! system on change) with per-(car, type) increasing sequences, from a
 //! 50 Hz simulation step. [`Simulator`] is an iterator of
-//! [`Delivery`](crate::Delivery) in arrival order; it knows nothing about
+//! [`crate::Delivery`] in arrival order; it knows nothing about
 //! where records go.
 
 use racecast_proto::v1::{self as pb, telemetry_event::Payload as PbPayload};

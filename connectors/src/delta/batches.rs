@@ -117,11 +117,11 @@ pub fn quarantine_batch(rows: &[&QuarantineRow], sources: &[String]) -> RecordBa
 }
 
 /// An event's payload as the silver table's payload columns (null where
-/// the payload has no such field), in table order: the [`SILVER_PAYLOAD_REALS`]
+/// the payload has no such field), in table order: the [`SILVER_PAYLOAD_REALS`](super::schema::SILVER_PAYLOAD_REALS)
 /// columns, then the rest. What the silver batch and the silver change
 /// records both write.
 pub(crate) struct PayloadColumns<'a> {
-    /// The `f64` columns, as [`SILVER_PAYLOAD_REALS`] names them.
+    /// The `f64` columns, as [`SILVER_PAYLOAD_REALS`](super::schema::SILVER_PAYLOAD_REALS) names them.
     pub reals: [Option<f64>; 19],
     pub sector: Option<i32>,
     pub gear: Option<i32>,

@@ -4,7 +4,7 @@
 //! input history.
 //!
 //! Every column of a silver file maps back to exactly one field of
-//! [`SilverRow`] ([`super::schema::silver_batch`] is the other direction),
+//! [`SilverRow`] ([`super::batches::silver_batch`] is the other direction),
 //! so a restored row is equal, in the dataflow's order, to the row that was
 //! written; the partition columns (`session_date`, `car_number`) come from
 //! the file's `add` action. A file that does not decode is an error that

@@ -6,7 +6,7 @@
 //! commits: the positions it reports belong to the checkpoint). Memory is
 //! bounded twice: librdkafka's prefetch queue is capped, and the run stops
 //! reading while the dataflow is behind (pausing the partitions when that
-//! lasts: see [`crate::feed`]).
+//! lasts: see the engine's Kafka feed, `engine/src/feed/kafka.rs`).
 //!
 //! With `--stop-at-end` a replay reads every partition up to the end offset
 //! found at the start. Some brokers (tansu 0.6) report the base offset of a

@@ -47,19 +47,19 @@ fn created_tables_declare_the_schema_files() {
         let file: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(file_of(table)).expect("the schema file"))
                 .expect("JSON");
-        let log = dir.path().join(table.path()).join("_delta_log/00000000000000000000.json");
+        let log = dir
+            .path()
+            .join(table.path())
+            .join("_delta_log/00000000000000000000.json");
         let metadata = std::fs::read_to_string(&log)
             .expect("the first commit")
             .lines()
             .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("a JSON action"))
             .find_map(|a| a.get("metaData").cloned())
             .expect("a metaData action");
-        let declared: serde_json::Value = serde_json::from_str(
-            metadata["schemaString"]
-                .as_str()
-                .expect("a schema string"),
-        )
-        .expect("the schema string is JSON");
+        let declared: serde_json::Value =
+            serde_json::from_str(metadata["schemaString"].as_str().expect("a schema string"))
+                .expect("the schema string is JSON");
         assert_eq!(declared, file["schema"], "{}: the table's schema", table.path());
         assert_eq!(
             metadata["partitionColumns"],

@@ -27,7 +27,7 @@ pub enum EventId {
     Text(Box<str>),
 }
 
-/// An event id as read from an [`Event`] (borrowed, `Copy`): equal ids
+/// An event id as read from an [`Event`](super::Event) (borrowed, `Copy`): equal ids
 /// are equal views, whichever way the event stores its id, and a view
 /// hashes and orders as its [`EventId`] does.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -79,7 +79,7 @@ impl fmt::Debug for EventIdRef<'_> {
 }
 
 impl EventId {
-    /// The id as a view (what [`Event::event_id`] returns).
+    /// The id as a view (what [`Event::event_id`](super::Event::event_id) returns).
     pub fn view(&self) -> EventIdRef<'_> {
         match self {
             EventId::Canonical {
@@ -146,7 +146,7 @@ impl fmt::Debug for EventId {
     }
 }
 
-/// How an [`Event`] stores its `event_id`.
+/// How an [`Event`](super::Event) stores its `event_id`.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum StoredId {
     /// The canonical id of the event's own `session_id`, `car_number`,

@@ -13,7 +13,7 @@ use crate::stats::{PipelineStats, Upsert as Outcome};
 use crate::symbol::Symbol;
 
 /// Whether a time is one of a resumed run's restore times, whose input is
-/// silver's state as of the checkpoint it resumes from ([`Restore`]).
+/// silver's state as of the checkpoint it resumes from ([`super::Restore`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     /// A restore time: events are restored rows (distinct ids, stored

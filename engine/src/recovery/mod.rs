@@ -11,7 +11,7 @@
 //! └──────────────────────┘     └────────────────────────┘    └──────────────┘
 //! ```
 //!
-//! - [`prepare`]: makes the data directory ready (fresh start, roll
+//! - [`mod@prepare`]: makes the data directory ready (fresh start, roll
 //!   forward, retention sweep);
 //! - [`catchup`]: brings Kafka's change streams up to the tables;
 //! - [`resume`]: what resuming needs ([`Resume`]), read from the tables.

@@ -52,7 +52,7 @@ impl Resume {
     /// The last complete checkpoint of `data` and what resuming from it
     /// needs, or `None` when there is none (no tables, or no checkpoint
     /// committed yet). Fails when the tables are not at one checkpoint (run
-    /// [`prepare`] first).
+    /// [`super::prepare()`] first).
     pub fn load(data: &Path, app_id: &str) -> Result<Option<Resume>, RunError> {
         if !has_tables(data) {
             return Ok(None);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the tests need, when it is missing (each step is skipped
+# when already done, so `make test` stays quick on a ready machine):
+# - Debian's prometheus and promtool: the metrics test runs a real
+#   Prometheus; the alert rules are checked and unit-tested;
+# - Python's deltalake and pyarrow (an independent Delta reader) and
+#   kafka-python (a Kafka client that shares no code with librdkafka);
+# - tansu, the Kafka-protocol broker the Kafka tests start on a free
+#   loopback port (../shared/KAFKA.md: its memory:// storage engine needs
+#   the dynostore feature; ~9 min to build once on 2 cores).
+set -euo pipefail
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+
+if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
+  echo "test-deps: installing prometheus (apt)"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get install -y --no-install-recommends prometheus \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends prometheus; } \
+    || { echo "test-deps: apt-get install prometheus failed" >&2; exit 1; }
+fi
+
+if ! python3 -c 'import deltalake, pyarrow, kafka' 2>/dev/null; then
+  echo "test-deps: installing deltalake, pyarrow, kafka-python (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check \
+    'deltalake>=1.0' 'pyarrow>=15' 'kafka-python>=2.0' \
+    || { echo "test-deps: pip install failed" >&2; exit 1; }
+fi
+
+if ! command -v tansu >/dev/null && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
+  echo "test-deps: building tansu 0.6.0 (cargo install, ~9 min once)"
+  cargo install tansu --version 0.6.0 --features dynostore,libsql --locked
+fi

@@ -2,7 +2,7 @@
 //!
 //! Only generated code lives here; the domain event that the dataflow uses,
 //! and the conversion from these wire types into it (with validation), live in
-//! `racecast-dataflow`'s `decode` module.
+//! `racecast-dataflow`'s `codec` module.
 #![allow(missing_docs, clippy::all)]
 
 /// Package `racecast.v1`.

@@ -25,7 +25,9 @@ fi
 
 python3 .ci/module_cycles.py proto dataflow sim connectors engine testkit racecast bench
 big=$(git ls-files '*.rs' | grep -vE '(^|/)(tests|benches|fuzz)/' | while read -r f; do
-  n=$(wc -l < "$f"); [ "$n" -gt 600 ] && echo "$f ($n lines)"; done)
+  n=$(wc -l < "$f")
+  if [ "$n" -gt 600 ]; then echo "$f ($n lines)"; fi
+done)
 if [ -n "$big" ]; then
   echo "lint: source files over 600 lines (one concept per module): $big" >&2
   exit 1

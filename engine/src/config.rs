@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use racecast_connectors::kafka::{KafkaOut, SourceTopics};
+use racecast_connectors::kafka::{KafkaClient, KafkaOut, SourceTopics};
 use racecast_dataflow::Limits;
 use racecast_sim::SimConfig;
 
@@ -30,8 +30,8 @@ pub enum Source {
     },
     /// Kafka topics.
     Kafka {
-        /// Bootstrap servers.
-        brokers: String,
+        /// How to reach the brokers.
+        client: KafkaClient,
         /// Input topics and their format.
         topics: SourceTopics,
         /// Stop once the end offsets found at the start are read.

@@ -130,8 +130,8 @@ fn prepare_kafka_outputs(config: &RunConfig) -> Result<bool, RunError> {
         .map(|t| (t, out.partitions))
         .collect();
     topics.push((&out.topics.progress, 1));
-    ensure_topics(&out.brokers, &topics)?;
-    Ok(out.transactions.resolve(&out.brokers)?)
+    ensure_topics(&out.client, &topics, &out.settings)?;
+    Ok(out.transactions.resolve(&out.client)?)
 }
 
 /// The message a panic was raised with.

@@ -8,13 +8,15 @@ use std::path::PathBuf;
 
 use racecast_connectors::files::{FileError, RecordWriter};
 use racecast_connectors::kafka::producer::Headers;
-use racecast_connectors::kafka::{CheckpointProducer, KafkaError, ensure_topics};
+use racecast_connectors::kafka::{CheckpointProducer, KafkaClient, KafkaError, TopicSettings, ensure_topics};
 use racecast_dataflow::Format;
 use racecast_dataflow::codec::{encode_entry, encode_event};
 use racecast_proto::v1 as pb;
 use racecast_sim::{Pacer, SimConfig, SimConfigError, SimRecord, Simulator, entry_list};
 
-/// Where a simulated race goes.
+/// Where a simulated race goes. (One per command: the size of its
+/// variants does not matter.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum SimTarget {
     /// A record file (`.jsonl` or `.pb`) and an entry-list file.
@@ -26,8 +28,8 @@ pub enum SimTarget {
     },
     /// Kafka topics.
     Kafka {
-        /// Bootstrap servers.
-        brokers: String,
+        /// How to reach the brokers.
+        client: KafkaClient,
         /// The events topic (created when missing).
         topic: String,
         /// The entry-list topic (created when missing, one partition).
@@ -36,6 +38,8 @@ pub enum SimTarget {
         format: Format,
         /// Partitions of the events topic when it is created.
         partitions: i32,
+        /// Replication of the topics it creates.
+        settings: TopicSettings,
         /// Race time per wall time; `None` = as fast as possible.
         speed: Option<f64>,
     },
@@ -83,16 +87,17 @@ pub fn simulate(
             Ok(records)
         }
         SimTarget::Kafka {
-            brokers,
+            client,
             topic,
             entries_topic,
             format,
             partitions,
+            settings,
             speed,
         } => {
-            ensure_topics(brokers, &[(topic, *partitions), (entries_topic, 1)])?;
+            ensure_topics(client, &[(topic, *partitions), (entries_topic, 1)], settings)?;
             let mut producer = TopicProducer {
-                producer: CheckpointProducer::new(brokers, None)?,
+                producer: CheckpointProducer::new(client, None)?,
                 buffer: Vec::new(),
                 sent: 0,
             };

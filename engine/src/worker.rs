@@ -264,11 +264,11 @@ fn feed(
             feeder.simulator(worker, race, *speed, *duration, from)
         }
         Source::Kafka {
-            brokers,
+            client,
             topics,
             stop_at_end,
             duration,
-        } => feeder.kafka(worker, brokers, topics, *stop_at_end, *duration, from),
+        } => feeder.kafka(worker, client, topics, *stop_at_end, *duration, from),
     }
 }
 

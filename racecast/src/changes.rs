@@ -30,8 +30,12 @@ pub fn run(a: ChangesArgs) -> anyhow::Result<ExitCode> {
             )
         })?,
     };
+    let client = a
+        .kafka
+        .client()?
+        .context("racecast changes needs --kafka BROKERS")?;
     let mut fold = ChangeFold::open(FoldOptions {
-        brokers: a.kafka,
+        client,
         topic: a.topic,
         progress,
         app_id: a.app_id,

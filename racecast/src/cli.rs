@@ -4,8 +4,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
-use racecast_connectors::kafka::Transactions;
+use racecast_connectors::kafka::{
+    KafkaClient, SaslCredentials, SaslMechanism, SecurityProtocol, TopicSettings, Transactions,
+};
 use racecast_dataflow::Format;
 use racecast_sim::{SimConfig, full_race_laps};
 
@@ -50,11 +53,11 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SimulateArgs {
     /// Output file: .jsonl (JSON lines) or .pb (length-delimited protobuf).
-    #[arg(long, short, required_unless_present = "kafka", conflicts_with = "kafka")]
+    #[arg(long, short, required_unless_present = "kafka")]
     pub out: Option<PathBuf>,
-    /// Produce to Kafka instead (bootstrap servers), keyed by car number.
-    #[arg(long, value_name = "BROKERS", requires = "topic")]
-    pub kafka: Option<String>,
+    /// Produce to Kafka instead (keyed by car number): how to reach it.
+    #[command(flatten, next_help_heading = "Kafka")]
+    pub kafka: KafkaConnectionArgs,
     /// With --kafka: the events topic (created when missing).
     #[arg(long)]
     pub topic: Option<String>,
@@ -67,6 +70,8 @@ pub struct SimulateArgs {
     /// With --kafka: partitions of topics created here.
     #[arg(long, default_value_t = 4)]
     pub partitions: i32,
+    #[command(flatten)]
+    pub topic_settings: TopicSettingsArgs,
     /// With --kafka: race time per wall time (1 = a live race), or "max".
     #[arg(long, default_value = "max")]
     pub speed: String,
@@ -107,73 +112,79 @@ pub struct RunArgs {
     #[arg(long, action = clap::ArgAction::Help)]
     pub help: Option<bool>,
     /// Event file to read (.jsonl or .pb); repeat for several. Without any, the built-in simulator runs.
-    #[arg(long = "input", short = 'i')]
+    #[arg(long = "input", short = 'i', env = "RACECAST_INPUT", value_delimiter = ',')]
     pub inputs: Vec<PathBuf>,
     /// Entry-list file (.jsonl or .pb).
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_ENTRIES")]
     pub entries: Option<PathBuf>,
     /// Root directory of the Delta tables.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
     pub data: PathBuf,
     /// Time between checkpoints (one Delta commit per table each), in whole 100 ms epochs (at least one), e.g. 1s, 500ms.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, env = "RACECAST_CHECKPOINT_INTERVAL")]
     pub checkpoint_interval: Duration,
     /// Wall time per ingestion epoch (the finest checkpoint grain); for tests.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, hide = true)]
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, hide = true, env = "RACECAST_EPOCH")]
     pub epoch: Duration,
     /// Delete the tables under --data first and start over (without it, a run resumes from the last complete checkpoint under --data).
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_FRESH")]
     pub fresh: bool,
     /// Create a new silver table without deletion vectors: a correction then rewrites its row's (car, lap) file instead of marking the old row deleted (slower), for Delta readers without deletion-vector support (reader version 3), such as deltalake's to_pyarrow_table. An existing table keeps what it was created with.
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_NO_DELETION_VECTORS")]
     pub no_deletion_vectors: bool,
     /// Keep this many checkpoints readable (time travel, "as of checkpoint N"); files and log entries only older ones need are deleted. 0 keeps everything.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, env = "RACECAST_KEEP_CHECKPOINTS")]
     pub keep_checkpoints: u64,
     /// How often the retention of --keep-checkpoints runs, e.g. 1m.
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration, env = "RACECAST_RETENTION_INTERVAL")]
     pub retention_interval: Duration,
     /// Worker threads per process (timely's -w).
-    #[arg(short = 'w', long = "workers", default_value_t = 1)]
+    #[arg(short = 'w', long = "workers", default_value_t = 1, env = "RACECAST_WORKERS")]
     pub workers: usize,
     /// Number of processes (timely's -n).
-    #[arg(short = 'n', long = "processes", default_value_t = 1)]
+    #[arg(
+        short = 'n',
+        long = "processes",
+        default_value_t = 1,
+        env = "RACECAST_PROCESSES"
+    )]
     pub processes: usize,
     /// Index of this process, 0-based (timely's -p).
-    #[arg(short = 'p', long = "process", default_value_t = 0)]
+    #[arg(short = 'p', long = "process", default_value_t = 0, env = "RACECAST_PROCESS")]
     pub process: usize,
     /// File with one host:port per line, one line per process (timely's -h).
-    #[arg(short = 'h', long = "hostfile")]
+    #[arg(short = 'h', long = "hostfile", env = "RACECAST_HOSTFILE")]
     pub hostfile: Option<PathBuf>,
     #[command(flatten, next_help_heading = "Kafka")]
     pub kafka: KafkaArgs,
     /// Reject records above this many bytes (reason `oversized`).
-    #[arg(long, default_value_t = racecast_dataflow::Limits::default().max_bytes)]
+    #[arg(long, default_value_t = racecast_dataflow::Limits::default().max_bytes, env = "RACECAST_MAX_RECORD_BYTES")]
     pub max_record_bytes: usize,
     /// Reject Confluent-framed records whose schema id is not this one (reason `wire:schema_id`).
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_SCHEMA_ID")]
     pub schema_id: Option<u32>,
     /// Simulator only: race time per wall time (1 = live), or "max".
-    #[arg(long, default_value = "10")]
+    #[arg(long, default_value = "10", env = "RACECAST_SPEED")]
     pub speed: String,
     /// Simulator and Kafka: stop after this long, e.g. 30s, 5m (default: the whole race, or Ctrl-C).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = humantime::parse_duration, env = "RACECAST_DURATION")]
     pub duration: Option<Duration>,
     /// Simulator only: shares of duplicated, late, corrected and invalid events.
     #[arg(
         long,
         default_value = "0.01,0.02,0.005,0.001",
-        value_name = "DUP,LATE,CORR,INVALID"
+        value_name = "DUP,LATE,CORR,INVALID",
+        env = "RACECAST_DISORDER"
     )]
     pub disorder: String,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (with -n, process p listens on port + p).
-    #[arg(long, value_name = "HOST:PORT")]
+    #[arg(long, value_name = "HOST:PORT", env = "RACECAST_METRICS_ADDR")]
     pub metrics_addr: Option<String>,
     /// Print the summary as JSON on stdout.
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_JSON")]
     pub json: bool,
     /// No live progress line.
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_QUIET")]
     pub quiet: bool,
     /// The race, when the simulator runs (no --input).
     #[command(flatten, next_help_heading = "Simulator (without --input)")]
@@ -183,30 +194,189 @@ pub struct RunArgs {
 /// Kafka flags of `racecast run`.
 #[derive(Debug, Args)]
 pub struct KafkaArgs {
-    /// Kafka bootstrap servers: change streams, dead letters and progress go there (and, with --topic, the input comes from there).
-    #[arg(long, value_name = "BROKERS")]
-    pub kafka: Option<String>,
+    /// How to reach Kafka: change streams, dead letters and progress go there (and, with --topic, the input comes from there).
+    #[command(flatten)]
+    pub connection: KafkaConnectionArgs,
     /// Read telemetry events from this topic (needs --kafka).
-    #[arg(long, requires = "kafka", conflicts_with = "inputs")]
+    #[arg(long, requires = "kafka", conflicts_with = "inputs", env = "RACECAST_TOPIC")]
     pub topic: Option<String>,
     /// Read the entry list from this topic.
-    #[arg(long, requires = "topic")]
+    #[arg(long, requires = "topic", env = "RACECAST_ENTRIES_TOPIC")]
     pub entries_topic: Option<String>,
     /// Encoding of the values on --topic / --entries-topic (bare or Confluent-framed; detected per record).
-    #[arg(long, default_value = "protobuf", value_parser = parse_format)]
+    #[arg(long, default_value = "protobuf", value_parser = parse_format, env = "RACECAST_FORMAT")]
     pub format: Format,
     /// Stop once the end offsets found at the start are read (a bounded replay).
-    #[arg(long, requires = "topic")]
+    #[arg(long, requires = "topic", env = "RACECAST_STOP_AT_END")]
     pub stop_at_end: bool,
     /// Prefix of the output topics: <prefix>.silver.telemetry_enriched, <prefix>.gold.lap_metrics, <prefix>.gold.session_metrics, <prefix>.quarantine, <prefix>.progress.
-    #[arg(long, default_value = "racecast")]
+    #[arg(long, default_value = "racecast", env = "RACECAST_TOPIC_PREFIX")]
     pub topic_prefix: String,
     /// Partitions of the change and dead-letter topics racecast creates (the progress topic has one).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, env = "RACECAST_OUT_PARTITIONS")]
     pub out_partitions: i32,
+    #[command(flatten)]
+    pub topic_settings: TopicSettingsArgs,
     /// Kafka transactions around each checkpoint: auto (when the brokers can commit one), on, off.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", env = "RACECAST_KAFKA_TRANSACTIONS")]
     pub kafka_transactions: Transactions,
+}
+
+/// How racecast creates topics (`run`, `simulate --kafka`).
+#[derive(Debug, Args)]
+pub struct TopicSettingsArgs {
+    /// Replication factor of the topics racecast creates (an existing topic is used as it is; fewer partitions or replicas than asked are reported).
+    #[arg(long, default_value_t = 1, env = "RACECAST_REPLICATION_FACTOR")]
+    pub replication_factor: i32,
+    /// min.insync.replicas of the topics racecast creates [default: the broker's].
+    #[arg(long, env = "RACECAST_MIN_INSYNC_REPLICAS")]
+    pub min_insync_replicas: Option<u32>,
+}
+
+impl TopicSettingsArgs {
+    /// The settings, checked.
+    pub fn settings(&self) -> anyhow::Result<TopicSettings> {
+        if self.replication_factor < 1 {
+            bail!("--replication-factor must be at least 1");
+        }
+        if let Some(m) = self.min_insync_replicas
+            && (m < 1 || m as i32 > self.replication_factor)
+        {
+            bail!(
+                "--min-insync-replicas must be in 1..=--replication-factor ({})",
+                self.replication_factor
+            );
+        }
+        Ok(TopicSettings {
+            replication_factor: self.replication_factor,
+            min_insync_replicas: self.min_insync_replicas,
+        })
+    }
+}
+
+/// How to reach Kafka (`run`, `simulate`, `changes`). The SASL password is
+/// never a flag (a flag's value shows in `ps`): it comes from
+/// `RACECAST_KAFKA_PASSWORD` or a file.
+#[derive(Debug, Args)]
+pub struct KafkaConnectionArgs {
+    /// Kafka bootstrap servers, e.g. 127.0.0.1:9092.
+    #[arg(id = "kafka", long = "kafka", value_name = "BROKERS", env = "RACECAST_KAFKA")]
+    pub brokers: Option<String>,
+    /// plaintext, ssl, sasl_plaintext or sasl_ssl.
+    #[arg(
+        long,
+        value_name = "PROTOCOL",
+        default_value = "plaintext",
+        env = "RACECAST_KAFKA_SECURITY_PROTOCOL"
+    )]
+    pub kafka_security_protocol: SecurityProtocol,
+    /// With sasl_*: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    #[arg(long, value_name = "MECHANISM", env = "RACECAST_KAFKA_SASL_MECHANISM")]
+    pub kafka_sasl_mechanism: Option<SaslMechanism>,
+    /// With sasl_*: the user.
+    #[arg(long, value_name = "USER", env = "RACECAST_KAFKA_USERNAME")]
+    pub kafka_username: Option<String>,
+    /// With sasl_*: a file holding the password (or set RACECAST_KAFKA_PASSWORD).
+    #[arg(long, value_name = "FILE", env = "RACECAST_KAFKA_PASSWORD_FILE")]
+    pub kafka_password_file: Option<PathBuf>,
+    /// With ssl/sasl_ssl: CA certificates (PEM) to verify the brokers with [default: the system's].
+    #[arg(long, value_name = "FILE", env = "RACECAST_KAFKA_CA")]
+    pub kafka_ca: Option<PathBuf>,
+    /// With ssl/sasl_ssl: a client certificate (PEM), for brokers that verify clients.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "kafka_key",
+        env = "RACECAST_KAFKA_CERT"
+    )]
+    pub kafka_cert: Option<PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "kafka_cert",
+        env = "RACECAST_KAFKA_KEY"
+    )]
+    pub kafka_key: Option<PathBuf>,
+    /// Any other librdkafka setting, KEY=VALUE (repeatable; in RACECAST_KAFKA_CONFIG, comma separated).
+    #[arg(
+        long = "kafka-config",
+        value_name = "KEY=VALUE",
+        value_delimiter = ',',
+        env = "RACECAST_KAFKA_CONFIG"
+    )]
+    pub kafka_config: Vec<String>,
+}
+
+/// The environment variable holding the SASL password.
+pub const PASSWORD_VAR: &str = "RACECAST_KAFKA_PASSWORD";
+
+impl KafkaConnectionArgs {
+    /// The connection, checked; `None` without `--kafka`.
+    pub fn client(&self) -> anyhow::Result<Option<KafkaClient>> {
+        let Some(brokers) = &self.brokers else {
+            return Ok(None);
+        };
+        let protocol = self.kafka_security_protocol;
+        let sasl = if protocol.sasl() {
+            let mechanism = self
+                .kafka_sasl_mechanism
+                .context("--kafka-security-protocol sasl_* needs --kafka-sasl-mechanism")?;
+            let username = self
+                .kafka_username
+                .clone()
+                .context("--kafka-security-protocol sasl_* needs --kafka-username")?;
+            let password = match &self.kafka_password_file {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("could not read the password file \"{}\"", path.display()))?
+                    .trim_end_matches(['\n', '\r'])
+                    .to_owned(),
+                None => std::env::var(PASSWORD_VAR).with_context(|| {
+                    format!("SASL needs a password: set {PASSWORD_VAR} or pass --kafka-password-file")
+                })?,
+            };
+            Some(SaslCredentials {
+                mechanism,
+                username,
+                password,
+            })
+        } else {
+            if self.kafka_sasl_mechanism.is_some() || self.kafka_username.is_some() {
+                bail!("SASL settings need --kafka-security-protocol sasl_plaintext or sasl_ssl");
+            }
+            None
+        };
+        if !protocol.tls() && (self.kafka_ca.is_some() || self.kafka_cert.is_some()) {
+            bail!("TLS settings need --kafka-security-protocol ssl or sasl_ssl");
+        }
+        for path in [&self.kafka_ca, &self.kafka_cert, &self.kafka_key]
+            .into_iter()
+            .flatten()
+        {
+            if !path.is_file() {
+                bail!("\"{}\" does not exist or is not a file", path.display());
+            }
+        }
+        let extra = self
+            .kafka_config
+            .iter()
+            .map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+                    .filter(|(k, _)| !k.is_empty())
+                    .with_context(|| format!("--kafka-config takes KEY=VALUE, got \"{kv}\""))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(KafkaClient {
+            brokers: brokers.clone(),
+            security: protocol,
+            sasl,
+            ca: self.kafka_ca.clone(),
+            cert: self.kafka_cert.clone(),
+            key: self.kafka_key.clone(),
+            extra,
+        }))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -221,9 +391,9 @@ pub struct CheckpointsArgs {
 
 #[derive(Debug, Args)]
 pub struct ChangesArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, value_name = "BROKERS")]
-    pub kafka: String,
+    /// How to reach Kafka (--kafka is required).
+    #[command(flatten, next_help_heading = "Kafka")]
+    pub kafka: KafkaConnectionArgs,
     /// The change topic, e.g. racecast.gold.session_metrics.
     #[arg(long)]
     pub topic: String,
@@ -268,13 +438,13 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct RaceArgs {
     /// Number of cars (1..=50).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, env = "RACECAST_CARS")]
     pub cars: u32,
     /// Race distance in laps [default: a full race distance, 53 laps].
-    #[arg(long)]
+    #[arg(long, env = "RACECAST_LAPS")]
     pub laps: Option<u32>,
     /// Random seed: the same seed gives the same bytes.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, env = "RACECAST_SEED")]
     pub seed: u64,
 }
 

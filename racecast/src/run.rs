@@ -85,12 +85,13 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             bail!("input \"{}\" does not exist or is not a file", path.display());
         }
     }
+    let client = a.kafka.connection.client()?;
     let source = if let Some(topic) = &a.kafka.topic {
         if a.entries.is_some() {
             bail!("--entries reads a file: with --topic, use --entries-topic");
         }
         Source::Kafka {
-            brokers: a.kafka.kafka.clone().context("--topic needs --kafka BROKERS")?,
+            client: client.clone().context("--topic needs --kafka BROKERS")?,
             topics: SourceTopics {
                 events: topic.clone(),
                 entries: a.kafka.entries_topic.clone(),
@@ -165,10 +166,12 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     if a.kafka.out_partitions < 1 {
         bail!("--out-partitions must be at least 1");
     }
-    let kafka_out = a.kafka.kafka.as_ref().map(|brokers| KafkaOut {
-        brokers: brokers.clone(),
+    let settings = a.kafka.topic_settings.settings()?;
+    let kafka_out = client.map(|client| KafkaOut {
+        client,
         topics: OutTopics::with_prefix(&a.kafka.topic_prefix),
         partitions: a.kafka.out_partitions,
+        settings,
         transactions: a.kafka.kafka_transactions,
     });
     if a.max_record_bytes == 0 {

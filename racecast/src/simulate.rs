@@ -24,8 +24,11 @@ impl TryFrom<SimulateArgs> for SimulateConfig {
     type Error = anyhow::Error;
 
     fn try_from(a: SimulateArgs) -> anyhow::Result<Self> {
-        let target = match (a.out, a.kafka, a.topic) {
-            (Some(out), None, _) => {
+        let client = a.kafka.client()?;
+        // `--out` with no `--topic` writes a file, also when RACECAST_KAFKA
+        // names brokers for the other commands.
+        let target = match (a.out, client, a.topic) {
+            (Some(out), _, None) => {
                 format_of(&out)?;
                 let entries_out = a.entries_out.unwrap_or_else(|| {
                     let mut name = out.clone().into_os_string();
@@ -35,7 +38,7 @@ impl TryFrom<SimulateArgs> for SimulateConfig {
                 format_of(&entries_out)?;
                 SimTarget::Files { out, entries_out }
             }
-            (None, Some(brokers), Some(topic)) => {
+            (None, Some(client), Some(topic)) => {
                 if a.partitions < 1 {
                     bail!("--partitions must be at least 1");
                 }
@@ -47,7 +50,8 @@ impl TryFrom<SimulateArgs> for SimulateConfig {
                     },
                 };
                 SimTarget::Kafka {
-                    brokers,
+                    client,
+                    settings: a.topic_settings.settings()?,
                     entries_topic: a.entries_topic.unwrap_or_else(|| format!("{topic}.entries")),
                     topic,
                     format: a.format,
@@ -108,11 +112,14 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             entries_out.display()
         ),
         SimTarget::Kafka {
-            brokers,
+            client,
             topic,
             entries_topic,
             ..
-        } => eprintln!("produced {race} to {topic} and the entry list to {entries_topic} at {brokers}"),
+        } => eprintln!(
+            "produced {race} to {topic} and the entry list to {entries_topic} at {}",
+            client.brokers
+        ),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use racecast_connectors::kafka::{KafkaClient, TopicSettings, ensure_topics};
+
 /// The environment variable naming a running broker to test against.
 pub const BROKERS_VAR: &str = "RACECAST_KAFKA_BROKERS";
 
@@ -126,9 +128,14 @@ impl Broker {
         }
     }
 
+    /// How to reach this broker (plain TCP).
+    pub fn client(&self) -> KafkaClient {
+        KafkaClient::plaintext(&self.addr)
+    }
+
     /// Creates topics (name, partitions), named as given.
     pub fn create_topics(&self, topics: &[(&str, i32)]) {
-        racecast_connectors::kafka::ensure_topics(&self.addr, topics).expect("topics created");
+        ensure_topics(&self.client(), topics, &TopicSettings::default()).expect("topics created");
     }
 }
 

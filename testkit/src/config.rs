@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use racecast_connectors::kafka::SourceTopics;
+use racecast_connectors::kafka::{KafkaClient, SourceTopics};
 use racecast_dataflow::Format;
 use racecast_engine::{RunConfig, Source};
 
@@ -23,9 +23,9 @@ pub fn files(entries: &Path, events: &Path) -> Source {
 
 /// Kafka topics `events` and `entries` (values in `format`), read to the
 /// end offsets found at the start.
-pub fn kafka(brokers: &str, events: &str, entries: &str, format: Format) -> Source {
+pub fn kafka(client: KafkaClient, events: &str, entries: &str, format: Format) -> Source {
     Source::Kafka {
-        brokers: brokers.to_owned(),
+        client,
         topics: SourceTopics {
             events: events.to_owned(),
             entries: Some(entries.to_owned()),

@@ -37,7 +37,8 @@ use hdrhistogram::Histogram;
 use racecast_bench::adversarial_race;
 use racecast_connectors::kafka::dump::read_topic;
 use racecast_connectors::kafka::{
-    KafkaOut, OutTopics, ProgressRecord, SourceTopics, Transactions, ensure_topics,
+    KafkaClient, KafkaOut, OutTopics, ProgressRecord, SourceTopics, TopicSettings, Transactions,
+    ensure_topics,
 };
 use racecast_dataflow::{Format, Limits};
 use racecast_engine::{EPOCH, RunConfig, Source, Unobserved, run};
@@ -208,7 +209,7 @@ fn encoded(config: &SimConfig, events: usize) -> (Vec<Vec<u8>>, Vec<Keyed>) {
 fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) -> RunConfig {
     RunConfig {
         source: Source::Kafka {
-            brokers: args.brokers.clone(),
+            client: KafkaClient::plaintext(&args.brokers),
             topics: SourceTopics {
                 events: format!("{prefix}.in"),
                 entries: Some(format!("{prefix}.entries")),
@@ -227,9 +228,10 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         silver_deletion_vectors: true,
         retention: None,
         kafka_out: (!args.no_kafka_out).then(|| KafkaOut {
-            brokers: args.brokers.clone(),
+            client: KafkaClient::plaintext(&args.brokers),
             topics: OutTopics::with_prefix(prefix),
             partitions: 4,
+            settings: TopicSettings::default(),
             transactions: Transactions::Auto,
         }),
     }
@@ -237,11 +239,12 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
 
 fn topics(args: &Args, prefix: &str) {
     ensure_topics(
-        &args.brokers,
+        &KafkaClient::plaintext(&args.brokers),
         &[
             (&format!("{prefix}.in"), args.partitions),
             (&format!("{prefix}.entries"), 1),
         ],
+        &TopicSettings::default(),
     )
     .expect("input topics");
 }
@@ -312,7 +315,8 @@ type Written = (Option<Vec<u8>>, Vec<u8>, OwnedHeaders);
 
 /// Every record of `topic`, in partition order.
 fn read_all(brokers: &str, topic: &str) -> Vec<Written> {
-    let records = read_topic(brokers, topic, Duration::from_secs(120)).expect("the topic reads");
+    let records = read_topic(&KafkaClient::plaintext(brokers), topic, Duration::from_secs(120))
+        .expect("the topic reads");
     records
         .into_iter()
         .map(|r| {
@@ -340,7 +344,12 @@ fn broker_in_and_out(args: &Args, prefix: &str, events: usize) {
         copies.extend(read_all(&args.brokers, topic));
     }
     let copy_topic = format!("{prefix}.copy");
-    ensure_topics(&args.brokers, &[(&copy_topic, 4)]).expect("the copy topic");
+    ensure_topics(
+        &KafkaClient::plaintext(&args.brokers),
+        &[(&copy_topic, 4)],
+        &TopicSettings::default(),
+    )
+    .expect("the copy topic");
     let copier: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &args.brokers)
         .set("enable.idempotence", "true")

@@ -1,21 +1,27 @@
 //! Topic creation and metadata, and a probe of what the brokers support.
 //!
-//! The probe sends one `ApiVersions` request (v0) over plain TCP and reads
-//! the API keys the broker advertises: `--kafka-transactions auto` uses
-//! transactions only where `EndTxn` is advertised (tansu 0.6 advertises
-//! the rest of the transactional API but not `EndTxn`, so a producer there
-//! would fail at its first commit).
+//! The probe sends one `ApiVersions` request (v0), over TLS when the
+//! client uses it (a broker answers it before SASL authentication), and
+//! reads the API keys the broker advertises: `--kafka-transactions auto`
+//! uses transactions only where `EndTxn` is advertised (tansu 0.6
+//! advertises the rest of the transactional API but not `EndTxn`, so a
+//! producer there would fail at its first commit).
+//!
+//! Topics racecast creates get [`TopicSettings`] (partitions, replication
+//! factor, `min.insync.replicas`); an existing topic with fewer partitions
+//! or replicas than asked is used as it is, and reported.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use openssl::ssl::{SslConnector, SslFiletype, SslMethod};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::metadata::Metadata;
 use rdkafka::types::RDKafkaErrorCode;
 
+use super::client::{KafkaClient, Recorder};
 use super::{KafkaError, REQUEST_TIMEOUT};
 
 /// `ApiVersions` API key.
@@ -32,16 +38,16 @@ pub struct BrokerFeatures {
 
 impl BrokerFeatures {
     /// Asks the first reachable bootstrap server for its API versions.
-    pub fn probe(brokers: &str) -> Result<BrokerFeatures, KafkaError> {
+    pub fn probe(client: &KafkaClient) -> Result<BrokerFeatures, KafkaError> {
         let mut last = String::from("no bootstrap server given");
-        for server in brokers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            match api_keys(server) {
+        for server in client.brokers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            match api_keys(client, server) {
                 Ok(api_keys) => return Ok(BrokerFeatures { api_keys }),
                 Err(e) => last = format!("{server}: {e}"),
             }
         }
         Err(KafkaError::Unreachable {
-            brokers: brokers.to_owned(),
+            brokers: client.brokers.clone(),
             reason: last,
         })
     }
@@ -52,14 +58,38 @@ impl BrokerFeatures {
     }
 }
 
-fn api_keys(server: &str) -> std::io::Result<Vec<i16>> {
+/// The API keys `server` advertises, asked over TLS when `client` uses
+/// it.
+fn api_keys(client: &KafkaClient, server: &str) -> std::io::Result<Vec<i16>> {
+    let server = server.trim_start_matches("tcp://");
     let addr = server
-        .trim_start_matches("tcp://")
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other("no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
     stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    if !client.security.tls() {
+        return api_keys_over(stream);
+    }
+    let tls = |e: openssl::error::ErrorStack| std::io::Error::other(format!("TLS setup: {e}"));
+    let mut builder = SslConnector::builder(SslMethod::tls()).map_err(tls)?;
+    if let Some(ca) = &client.ca {
+        builder.set_ca_file(ca).map_err(tls)?;
+    }
+    if let (Some(cert), Some(key)) = (&client.cert, &client.key) {
+        builder.set_certificate_chain_file(cert).map_err(tls)?;
+        builder.set_private_key_file(key, SslFiletype::PEM).map_err(tls)?;
+    }
+    let host = server.rsplit_once(':').map_or(server, |(host, _)| host);
+    let stream = builder
+        .build()
+        .connect(host, stream)
+        .map_err(|e| std::io::Error::other(format!("TLS handshake: {e}")))?;
+    api_keys_over(stream)
+}
+
+/// Sends `ApiVersions` v0 over `stream` and reads the keys of the answer.
+fn api_keys_over(mut stream: impl Read + Write) -> std::io::Result<Vec<i16>> {
     let client_id = b"racecast-probe";
     let mut request = Vec::new();
     request.extend_from_slice(&API_VERSIONS.to_be_bytes());
@@ -91,42 +121,144 @@ fn api_keys(server: &str) -> std::io::Result<Vec<i16>> {
     Ok((0..count).filter_map(|i| int16(10 + 6 * i)).collect())
 }
 
-/// A client configuration for `brokers` with racecast's defaults.
-pub fn client_config(brokers: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", brokers)
-        .set("client.id", "racecast")
-        .set("log_level", "3");
-    config
+/// How racecast creates its topics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopicSettings {
+    /// Replicas of each partition.
+    pub replication_factor: i32,
+    /// `min.insync.replicas` of the topic (the broker's default when
+    /// `None`).
+    pub min_insync_replicas: Option<u32>,
 }
 
-/// Creates every topic of `topics` (name, partitions) that does not exist.
-pub fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(brokers)
-        .create()
+impl Default for TopicSettings {
+    fn default() -> Self {
+        TopicSettings {
+            replication_factor: 1,
+            min_insync_replicas: None,
+        }
+    }
+}
+
+/// The cluster's metadata (every topic when `topic` is `None`), or why the
+/// brokers could not be reached: librdkafka's own reason when it gave one
+/// (a refused password, an untrusted certificate). librdkafka queues what
+/// it reports on the client's event queue, which nobody polls while a
+/// metadata request waits: on failure, the queue is served for a moment so
+/// that the reason reaches the [`Recorder`].
+pub fn fetch_metadata(
+    consumer: &BaseConsumer<Recorder>,
+    kafka: &KafkaClient,
+    topic: Option<&str>,
+) -> Result<Metadata, KafkaError> {
+    consumer.fetch_metadata(topic, REQUEST_TIMEOUT).map_err(|e| {
+        let until = std::time::Instant::now() + Duration::from_millis(300);
+        while std::time::Instant::now() < until {
+            // Serves logs and errors; no partition is assigned here, so no
+            // record comes.
+            let _ = consumer.poll(Duration::from_millis(50));
+        }
+        KafkaError::Unreachable {
+            brokers: kafka.brokers.clone(),
+            reason: match consumer.context().last_error() {
+                Some(cause) => format!("{e}; the client reported: {cause}"),
+                None => e.to_string(),
+            },
+        }
+    })
+}
+
+/// A consumer with a [`Recorder`] (for metadata, and to learn why a
+/// connection fails).
+pub fn consumer(client: &KafkaClient, group: &str) -> Result<BaseConsumer<Recorder>, KafkaError> {
+    client
+        .config()
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create_with_context(Recorder::default())
+        .map_err(KafkaError::client("creating a consumer"))
+}
+
+/// An existing topic with fewer partitions or replicas than asked for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmallerTopic {
+    /// The topic.
+    pub topic: String,
+    /// Its partitions, and how many were asked for.
+    pub partitions: (i32, i32),
+    /// The fewest replicas of any of its partitions, and how many were
+    /// asked for.
+    pub replicas: (i32, i32),
+}
+
+impl std::fmt::Display for SmallerTopic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "topic \"{}\" exists with {} partitions and {} replicas ({} and {} asked for): used as it is",
+            self.topic, self.partitions.0, self.replicas.0, self.partitions.1, self.replicas.1
+        )
+    }
+}
+
+/// Creates every topic of `topics` (name, partitions) that does not exist,
+/// with `settings`. An existing one is used as it is: those with fewer
+/// partitions or replicas than asked are returned (and logged as a
+/// warning), not silently used.
+pub fn ensure_topics(
+    client: &KafkaClient,
+    topics: &[(&str, i32)],
+    settings: &TopicSettings,
+) -> Result<Vec<SmallerTopic>, KafkaError> {
+    let metadata = fetch_metadata(&consumer(client, "racecast-admin")?, client, None)?;
+    let admin: AdminClient<Recorder> = client
+        .config()
+        .create_with_context(Recorder::default())
         .map_err(KafkaError::client("creating an admin client"))?;
-    let metadata =
-        admin
-            .inner()
-            .fetch_metadata(None, REQUEST_TIMEOUT)
-            .map_err(|e| KafkaError::Unreachable {
-                brokers: brokers.to_owned(),
-                reason: e.to_string(),
-            })?;
-    let exists = |name: &str| {
+    let existing = |name: &str| {
         metadata
             .topics()
             .iter()
-            .any(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
+            .find(|t| t.name() == name && t.error().is_none() && !t.partitions().is_empty())
     };
+    let mut smaller = Vec::new();
+    for (name, partitions) in topics {
+        let Some(topic) = existing(name) else { continue };
+        let replicas = topic
+            .partitions()
+            .iter()
+            .map(|p| p.replicas().len())
+            .min()
+            .unwrap_or(0) as i32;
+        let has = topic.partitions().len() as i32;
+        if has < *partitions || replicas < settings.replication_factor {
+            let topic = SmallerTopic {
+                topic: (*name).to_owned(),
+                partitions: (has, *partitions),
+                replicas: (replicas, settings.replication_factor),
+            };
+            tracing::warn!("{topic}");
+            smaller.push(topic);
+        }
+    }
+    let min_insync = settings.min_insync_replicas.map(|m| m.to_string());
     let new: Vec<NewTopic<'_>> = topics
         .iter()
-        .filter(|(name, _)| !exists(name))
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .filter(|(name, _)| existing(name).is_none())
+        .map(|(name, partitions)| {
+            let topic = NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(settings.replication_factor),
+            );
+            match &min_insync {
+                Some(m) => topic.set("min.insync.replicas", m),
+                None => topic,
+            }
+        })
         .collect();
     if new.is_empty() {
-        return Ok(());
+        return Ok(smaller);
     }
     let options = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
     let results = crate::host::runtime()
@@ -143,17 +275,16 @@ pub fn ensure_topics(brokers: &str, topics: &[(&str, i32)]) -> Result<(), KafkaE
             }
         }
     }
-    Ok(())
+    Ok(smaller)
 }
 
 /// The number of partitions of `topic`, or [`KafkaError::NoTopic`].
-pub fn partition_count(consumer: &BaseConsumer, brokers: &str, topic: &str) -> Result<i32, KafkaError> {
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        .map_err(|e| KafkaError::Unreachable {
-            brokers: brokers.to_owned(),
-            reason: e.to_string(),
-        })?;
+pub fn partition_count(
+    consumer: &BaseConsumer<Recorder>,
+    client: &KafkaClient,
+    topic: &str,
+) -> Result<i32, KafkaError> {
+    let metadata = fetch_metadata(consumer, client, Some(topic))?;
     match metadata.topics().iter().find(|t| t.name() == topic) {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(t.partitions().len() as i32),
         _ => Err(KafkaError::NoTopic(topic.to_owned())),

@@ -9,8 +9,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::admin::client_config;
-use super::{KafkaError, REQUEST_TIMEOUT};
+use super::KafkaError;
+use super::admin::fetch_metadata;
+use super::client::{KafkaClient, Recorder};
 
 /// One record as read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,16 +44,19 @@ impl TopicRecord {
 /// Offset 0, not "earliest": tansu 0.6 answers "earliest" with the batch
 /// *stored* first, not always offset 0 when several producers wrote the
 /// partition.
-pub fn read_topic(brokers: &str, topic: &str, timeout: Duration) -> Result<Vec<TopicRecord>, KafkaError> {
-    let consumer: BaseConsumer = client_config(brokers)
+pub fn read_topic(
+    client: &KafkaClient,
+    topic: &str,
+    timeout: Duration,
+) -> Result<Vec<TopicRecord>, KafkaError> {
+    let consumer: BaseConsumer<Recorder> = client
+        .config()
         .set("group.id", "racecast-read-topic")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
-        .create()
+        .create_with_context(Recorder::default())
         .map_err(KafkaError::client("create a consumer"))?;
-    let metadata = consumer
-        .fetch_metadata(Some(topic), REQUEST_TIMEOUT)
-        .map_err(KafkaError::client(format!("read the metadata of \"{topic}\"")))?;
+    let metadata = fetch_metadata(&consumer, client, Some(topic))?;
     let partitions = metadata.topics().first().map_or(0, |t| t.partitions().len());
     if partitions == 0 {
         return Err(KafkaError::NoTopic(topic.to_owned()));

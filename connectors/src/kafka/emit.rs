@@ -29,7 +29,7 @@ impl KafkaEmitter {
     /// A sink for `out`; `transactional_id` when transactions are used.
     pub fn open(out: &KafkaOut, transactional_id: Option<&str>) -> Result<KafkaEmitter, KafkaError> {
         Ok(KafkaEmitter {
-            producer: CheckpointProducer::new(&out.brokers, transactional_id)?,
+            producer: CheckpointProducer::new(&out.client, transactional_id)?,
             topics: out.topics.clone(),
         })
     }

@@ -18,8 +18,9 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::admin::{client_config, partition_count};
+use super::admin::partition_count;
 use super::changes::{ChangeValue, Op, canonical};
+use super::client::{KafkaClient, Recorder};
 use super::gaps::{self, OffsetGaps, Take};
 use super::progress::{Lineage, ProgressRecord};
 use super::{CHECKPOINT_HEADER, KafkaError, REQUEST_TIMEOUT, RUN_HEADER};
@@ -27,8 +28,8 @@ use super::{CHECKPOINT_HEADER, KafkaError, REQUEST_TIMEOUT, RUN_HEADER};
 /// What to fold.
 #[derive(Clone, Debug)]
 pub struct FoldOptions {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// How to reach the brokers.
+    pub client: KafkaClient,
     /// The change topic.
     pub topic: String,
     /// The progress topic.
@@ -53,24 +54,25 @@ pub struct AppliedChange {
 /// Reads one topic, every partition, from the beginning, every record
 /// once and none skipped (see [`OffsetGaps`]).
 struct TopicReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Recorder>,
     topic: String,
     /// Next offset per partition, and the gaps being reread.
     gaps: OffsetGaps,
 }
 
 impl TopicReader {
-    fn open(brokers: &str, topic: &str) -> Result<TopicReader, KafkaError> {
-        let consumer: BaseConsumer = client_config(brokers)
+    fn open(client: &KafkaClient, topic: &str) -> Result<TopicReader, KafkaError> {
+        let consumer: BaseConsumer<Recorder> = client
+            .config()
             .set("group.id", "racecast-changes")
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
             .set("auto.offset.reset", "earliest")
             .set("fetch.wait.max.ms", "10")
             .set("enable.partition.eof", "true")
-            .create()
+            .create_with_context(Recorder::default())
             .map_err(KafkaError::client("creating a consumer"))?;
-        let partitions = partition_count(&consumer, brokers, topic)?;
+        let partitions = partition_count(&consumer, client, topic)?;
         let mut list = TopicPartitionList::new();
         for p in 0..partitions {
             // Offset 0, not `Offset::Beginning`: tansu 0.6 answers a query
@@ -186,12 +188,12 @@ impl TopicReader {
 
 /// The lineage of `app_id`'s progress records on `topic`, read to its end.
 pub fn read_lineage(
-    brokers: &str,
+    client: &KafkaClient,
     topic: &str,
     app_id: &str,
     timeout: Duration,
 ) -> Result<Lineage, KafkaError> {
-    let mut reader = TopicReader::open(brokers, topic)?;
+    let mut reader = TopicReader::open(client, topic)?;
     let mut lineage = Lineage::default();
     reader.read_to_end(timeout, |message| {
         let record: ProgressRecord =
@@ -235,8 +237,8 @@ pub struct ChangeFold {
 impl ChangeFold {
     /// Opens readers of the change and progress topics.
     pub fn open(options: FoldOptions) -> Result<ChangeFold, KafkaError> {
-        let progress = TopicReader::open(&options.brokers, &options.progress)?;
-        let changes = TopicReader::open(&options.brokers, &options.topic)?;
+        let progress = TopicReader::open(&options.client, &options.progress)?;
+        let changes = TopicReader::open(&options.client, &options.topic)?;
         Ok(ChangeFold {
             options,
             progress,

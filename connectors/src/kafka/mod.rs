@@ -13,6 +13,7 @@
 //!   and the lineage it builds (which run completed which checkpoint).
 //! - [`fold`]: `racecast changes`: the exact collection as of the last
 //!   completed checkpoint.
+//! - [`client`]: how to reach the brokers (TLS, SASL, extra settings).
 //! - [`admin`]: topic creation and the broker feature probe.
 //! - [`dump`]: every record of a topic, for tests and benchmarks.
 //! - [`gaps`]: which offsets a reader took, skipped or must read again.
@@ -25,6 +26,7 @@
 
 pub mod admin;
 pub mod changes;
+pub mod client;
 pub mod dump;
 pub mod emit;
 pub mod fold;
@@ -36,8 +38,9 @@ pub mod source;
 
 use std::time::Duration;
 
-pub use admin::{BrokerFeatures, ensure_topics};
+pub use admin::{BrokerFeatures, SmallerTopic, TopicSettings, ensure_topics};
 pub use changes::{ChangeTopic, Op};
+pub use client::{KafkaClient, SaslCredentials, SaslMechanism, SecurityProtocol};
 pub use emit::KafkaEmitter;
 pub use fold::{ChangeFold, FoldOptions};
 pub use producer::{CheckpointProducer, Transactions};
@@ -98,13 +101,15 @@ impl OutTopics {
 /// Where a run's outputs go on Kafka.
 #[derive(Clone, Debug)]
 pub struct KafkaOut {
-    /// Bootstrap servers.
-    pub brokers: String,
+    /// How to reach the brokers.
+    pub client: KafkaClient,
     /// Topic names.
     pub topics: OutTopics,
     /// Partitions of the change and dead-letter topics when racecast creates
     /// them (the progress topic always has one).
     pub partitions: i32,
+    /// Replication of the topics racecast creates.
+    pub settings: TopicSettings,
     /// Whether to use Kafka transactions.
     pub transactions: Transactions,
 }

@@ -11,7 +11,8 @@ use rdkafka::message::{DeliveryResult, Header, OwnedHeaders};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 
-use super::admin::{BrokerFeatures, client_config};
+use super::admin::BrokerFeatures;
+use super::client::{KafkaClient, Recorder};
 use super::{CHECKPOINT_HEADER, KafkaError, RUN_HEADER};
 
 /// Record headers.
@@ -47,23 +48,33 @@ impl std::str::FromStr for Transactions {
 
 impl Transactions {
     /// Decides, probing the brokers when needed.
-    pub fn resolve(self, brokers: &str) -> Result<bool, KafkaError> {
+    pub fn resolve(self, client: &KafkaClient) -> Result<bool, KafkaError> {
         match self {
             Transactions::Off => Ok(false),
-            Transactions::Auto => Ok(BrokerFeatures::probe(brokers)?.transactions()),
-            Transactions::On if BrokerFeatures::probe(brokers)?.transactions() => Ok(true),
-            Transactions::On => Err(KafkaError::NoTransactions(brokers.to_owned())),
+            Transactions::Auto => Ok(BrokerFeatures::probe(client)?.transactions()),
+            Transactions::On if BrokerFeatures::probe(client)?.transactions() => Ok(true),
+            Transactions::On => Err(KafkaError::NoTransactions(client.brokers.clone())),
         }
     }
 }
 
-/// Collects delivery failures.
+/// Collects delivery failures, and what librdkafka reports about the
+/// connection ([`Recorder`]).
 #[derive(Default)]
 pub struct DeliveryContext {
     failures: Mutex<(usize, Option<String>)>,
+    recorder: Recorder,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        self.recorder.log(level, fac, log_message);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.recorder.error(error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
@@ -85,10 +96,10 @@ pub struct CheckpointProducer {
 }
 
 impl CheckpointProducer {
-    /// A producer for `brokers`; `transactional_id` makes it transactional
-    /// (one transaction per checkpoint).
-    pub fn new(brokers: &str, transactional_id: Option<&str>) -> Result<Self, KafkaError> {
-        let mut config = client_config(brokers);
+    /// A producer for `client`'s brokers; `transactional_id` makes it
+    /// transactional (one transaction per checkpoint).
+    pub fn new(client: &KafkaClient, transactional_id: Option<&str>) -> Result<Self, KafkaError> {
+        let mut config = client.config();
         config
             .set("enable.idempotence", "true")
             .set("linger.ms", "5")

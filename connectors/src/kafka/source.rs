@@ -36,7 +36,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::admin::{client_config, partition_count};
+use super::admin::partition_count;
+use super::client::{KafkaClient, Recorder};
 use super::{KafkaError, REQUEST_TIMEOUT};
 
 /// The input topics.
@@ -143,7 +144,7 @@ pub struct PartitionState {
 
 /// One worker's consumer.
 pub struct KafkaSource {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<Recorder>,
     brokers: String,
     assigned: Vec<Assigned>,
     format: Format,
@@ -163,7 +164,7 @@ pub struct KafkaSource {
 pub const QUIET: Duration = Duration::from_secs(1);
 
 /// Moves `a`'s fetch position to `from`.
-fn seek(consumer: &BaseConsumer, a: &Assigned, from: i64) -> Result<(), KafkaError> {
+fn seek(consumer: &BaseConsumer<Recorder>, a: &Assigned, from: i64) -> Result<(), KafkaError> {
     consumer
         .seek(&a.topic, a.partition, Offset::Offset(from), REQUEST_TIMEOUT)
         .map_err(KafkaError::client(format!("seeking {}/{}", a.topic, a.partition)))
@@ -189,14 +190,15 @@ impl KafkaSource {
     /// beginning; with `stop_at_end`, reading stops at the end offsets
     /// found now.
     pub fn open(
-        brokers: &str,
+        client: &KafkaClient,
         topics: &SourceTopics,
         index: usize,
         peers: usize,
         start: &BTreeMap<(u32, i32), i64>,
         stop_at_end: bool,
     ) -> Result<KafkaSource, KafkaError> {
-        let consumer: BaseConsumer = client_config(brokers)
+        let consumer: BaseConsumer<Recorder> = client
+            .config()
             .set("group.id", "racecast")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
@@ -206,11 +208,11 @@ impl KafkaSource {
             .set("fetch.wait.max.ms", "10")
             .set("max.partition.fetch.bytes", FETCH_BYTES)
             .set("fetch.max.bytes", FETCH_BYTES)
-            .create()
+            .create_with_context(Recorder::default())
             .map_err(KafkaError::client("creating a consumer"))?;
         let mut pairs = Vec::new();
         for (source, (topic, kind)) in topics.kinds().into_iter().enumerate() {
-            let partitions = partition_count(&consumer, brokers, &topic)?;
+            let partitions = partition_count(&consumer, client, &topic)?;
             for partition in 0..partitions {
                 pairs.push((source as u32, topic.clone(), partition, kind));
             }
@@ -253,7 +255,7 @@ impl KafkaSource {
             .map_err(KafkaError::client("assigning partitions"))?;
         Ok(KafkaSource {
             consumer,
-            brokers: brokers.to_owned(),
+            brokers: client.brokers.clone(),
             assigned,
             format: topics.format,
             paused: false,
@@ -289,7 +291,7 @@ impl KafkaSource {
                         .is_none_or(|t| t.elapsed() > Duration::from_secs(10))
                     {
                         self.last_warning = Some(Instant::now());
-                        eprintln!("\nwarning: kafka consumer ({}): {e}", self.brokers);
+                        tracing::warn!(brokers = %self.brokers, "kafka consumer: {e}");
                     }
                     continue;
                 }

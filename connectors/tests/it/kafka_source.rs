@@ -20,7 +20,7 @@ const RECORDS: usize = 500;
 /// that they land in few record batches).
 fn produce(broker: &Broker, topic: &str) {
     broker.create_topics(&[(topic, 1)]);
-    let mut producer = CheckpointProducer::new(&broker.addr, None).expect("a producer");
+    let mut producer = CheckpointProducer::new(&broker.client(), None).expect("a producer");
     for i in 0..RECORDS {
         let value = format!("record {i}");
         producer
@@ -86,7 +86,7 @@ fn a_pause_longer_than_the_quiet_time_loses_no_record() {
     let topic = broker.topic("paused");
     produce(&broker, &topic);
     let mut source =
-        KafkaSource::open(&broker.addr, &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
+        KafkaSource::open(&broker.client(), &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
     let offsets = read_first(&mut source);
     // The dataflow falls behind right after the first record.
     source.set_paused(true).expect("pauses");
@@ -103,7 +103,7 @@ fn a_busy_caller_that_does_not_read_for_longer_than_the_quiet_time_loses_no_reco
     let topic = broker.topic("busy");
     produce(&broker, &topic);
     let mut source =
-        KafkaSource::open(&broker.addr, &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
+        KafkaSource::open(&broker.client(), &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
     let offsets = read_first(&mut source);
     // The run is busy (a long checkpoint), not paused: the client goes on
     // fetching into its queue.
@@ -118,7 +118,7 @@ fn a_replay_that_read_past_the_end_offset_is_finished_once_drained() {
     let topic = broker.topic("drained");
     produce(&broker, &topic);
     let mut source =
-        KafkaSource::open(&broker.addr, &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
+        KafkaSource::open(&broker.client(), &topics(&topic), 0, 1, &BTreeMap::new(), true).expect("opens");
     let mut offsets = read_first(&mut source);
     let started = Instant::now();
     while offsets.len() < RECORDS {
@@ -144,7 +144,8 @@ fn a_resume_from_the_middle_of_a_batch_reads_the_rest_once() {
     produce(&broker, &topic);
     for from in [1, 7, RECORDS as i64 / 2, RECORDS as i64 - 1] {
         let start = BTreeMap::from([((0, 0), from)]);
-        let mut source = KafkaSource::open(&broker.addr, &topics(&topic), 0, 1, &start, true).expect("opens");
+        let mut source =
+            KafkaSource::open(&broker.client(), &topics(&topic), 0, 1, &start, true).expect("opens");
         let offsets = read_to_finish(&mut source, Vec::new());
         assert!(
             offsets == (from as u64..RECORDS as u64).collect::<Vec<_>>(),
@@ -154,4 +155,35 @@ fn a_resume_from_the_middle_of_a_batch_reads_the_rest_once() {
             offsets.last()
         );
     }
+}
+
+/// A topic that exists with fewer partitions than asked is used as it is
+/// and reported; a missing one is created with what was asked.
+#[test]
+fn an_existing_topic_with_fewer_partitions_is_reported() {
+    use racecast_connectors::kafka::{SmallerTopic, TopicSettings, ensure_topics};
+    let broker = Broker::start();
+    let (small, new) = (broker.topic("small"), broker.topic("new"));
+    broker.create_topics(&[(&small, 1)]);
+    let reported = ensure_topics(
+        &broker.client(),
+        &[(&small, 4), (&new, 3)],
+        &TopicSettings::default(),
+    )
+    .expect("the topics are there");
+    assert_eq!(
+        reported,
+        vec![SmallerTopic {
+            topic: small.clone(),
+            partitions: (1, 4),
+            replicas: (1, 1),
+        }]
+    );
+    let again = ensure_topics(
+        &broker.client(),
+        &[(&small, 1), (&new, 3)],
+        &TopicSettings::default(),
+    )
+    .expect("the topics are there");
+    assert!(again.is_empty(), "as asked now: {again:?}");
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use racecast_connectors::kafka::{KafkaSource, SourceTopics};
+use racecast_connectors::kafka::{KafkaClient, KafkaSource, SourceTopics};
 
 use super::Feeder;
 use crate::error::RunError;
@@ -27,7 +27,7 @@ impl Feeder<'_> {
     pub(crate) fn kafka(
         mut self,
         worker: &mut timely::worker::Worker,
-        brokers: &str,
+        client: &KafkaClient,
         topics: &SourceTopics,
         stop_at_end: bool,
         duration: Option<Duration>,
@@ -41,7 +41,7 @@ impl Feeder<'_> {
             .iter()
             .map(|p| ((p.source, p.partition as i32), p.next as i64))
             .collect();
-        let mut source = KafkaSource::open(brokers, topics, self.index, self.peers, &from, stop_at_end)?;
+        let mut source = KafkaSource::open(client, topics, self.index, self.peers, &from, stop_at_end)?;
         let mut last_lag = Instant::now();
         let mut reported = false;
         loop {

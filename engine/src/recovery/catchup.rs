@@ -75,7 +75,7 @@ pub fn catch_up(
         return Ok(None);
     };
     let to = to as u64;
-    let lineage = read_lineage(&out.brokers, &out.topics.progress, app_id, READ_TIMEOUT)?;
+    let lineage = read_lineage(&out.client, &out.topics.progress, app_id, READ_TIMEOUT)?;
     let last = lineage.last();
     if last.is_some_and(|p| p >= to) {
         // Kafka is there (or ahead, if the tables were replaced: the run's
@@ -124,7 +124,7 @@ pub fn catch_up(
         None => (None, plan(None)?.ok_or_else(|| missing(data, Table::Silver, to))?),
     };
     let mut producer = CheckpointProducer::new(
-        &out.brokers,
+        &out.client,
         transactional.then(|| format!("{app_id}-commit")).as_deref(),
     )?;
     let headers = || CheckpointProducer::headers(to, run_id);

@@ -12,7 +12,9 @@ use std::time::Duration;
 use racecast_connectors::delta::Table;
 use racecast_connectors::kafka::changes::{ChangeValue, canonical, gold_records, silver_records};
 use racecast_connectors::kafka::dump::read_topic;
-use racecast_connectors::kafka::{ChangeFold, FoldOptions, KafkaOut, OutTopics, Transactions};
+use racecast_connectors::kafka::{
+    ChangeFold, FoldOptions, KafkaClient, KafkaOut, OutTopics, TopicSettings, Transactions,
+};
 use racecast_dataflow::bronze::{Ingested, RecordKind};
 use racecast_dataflow::{Format, Limits};
 use racecast_engine::{RunConfig, RunSummary, Source};
@@ -43,7 +45,7 @@ fn race() -> SimConfig {
 
 /// Runs `kafka_client.py` (kafka-python: a Kafka client that shares no
 /// code with librdkafka) and returns its stdout.
-fn client(args: &[&str]) -> String {
+fn python_client(args: &[&str]) -> String {
     python("kafka_client.py", args)
 }
 
@@ -99,18 +101,18 @@ fn expected(sent: &[Ingested]) -> [BTreeSet<String>; 3] {
 /// (JSON) to their end, writing its outputs under `prefix`.
 fn kafka_config(broker: &Broker, data: &Path, prefix: &str) -> RunConfig {
     let source = kafka(
-        &broker.addr,
+        broker.client(),
         &broker.topic("telemetry"),
         &broker.topic("entries"),
         Format::Json,
     );
-    with_outputs(source, data, &broker.addr, &broker.topic(prefix))
+    with_outputs(source, data, &broker.client(), &broker.topic(prefix))
 }
 
 /// A fresh run of `source` into `data` with the record size limit and
 /// schema id the produced race breaks on purpose, 200 ms checkpoints, and
 /// outputs to `brokers` under `prefix`.
-fn with_outputs(source: Source, data: &Path, brokers: &str, prefix: &str) -> RunConfig {
+fn with_outputs(source: Source, data: &Path, client: &KafkaClient, prefix: &str) -> RunConfig {
     RunConfig {
         checkpoint_interval: Duration::from_millis(200),
         app_id: APP.into(),
@@ -119,9 +121,10 @@ fn with_outputs(source: Source, data: &Path, brokers: &str, prefix: &str) -> Run
             schema_id: Some(SCHEMA_ID),
         },
         kafka_out: Some(KafkaOut {
-            brokers: brokers.to_owned(),
+            client: client.clone(),
             topics: OutTopics::with_prefix(prefix),
             partitions: 3,
+            settings: TopicSettings::default(),
             transactions: Transactions::Auto,
         }),
         ..fresh(source, data)
@@ -134,12 +137,12 @@ fn run_workers(config: RunConfig, workers: usize) -> RunSummary {
 
 /// racecast's fold of `topic`.
 fn fold(broker: &Broker, topic: &str, progress: &str) -> BTreeSet<String> {
-    fold_at(&broker.addr, topic, progress)
+    fold_at(&broker.client(), topic, progress)
 }
 
-fn fold_at(brokers: &str, topic: &str, progress: &str) -> BTreeSet<String> {
+fn fold_at(client: &KafkaClient, topic: &str, progress: &str) -> BTreeSet<String> {
     let mut fold = ChangeFold::open(FoldOptions {
-        brokers: brokers.to_owned(),
+        client: client.clone(),
         topic: topic.into(),
         progress: progress.into(),
         app_id: Some(APP.into()),
@@ -151,7 +154,7 @@ fn fold_at(brokers: &str, topic: &str, progress: &str) -> BTreeSet<String> {
         Ok(rows) => rows.into_iter().collect(),
         Err(e) => {
             if let racecast_connectors::kafka::KafkaError::NotACollection { row, .. } = &e {
-                dump_records_of(brokers, topic, progress, row);
+                dump_records_of(client, topic, progress, row);
             }
             panic!("a collection: {e:?}");
         }
@@ -160,9 +163,9 @@ fn fold_at(brokers: &str, topic: &str, progress: &str) -> BTreeSet<String> {
 
 /// Prints every record of `topic` whose row is `row` (canonical JSON), and
 /// the progress records: what a failed fold needs to be understood.
-fn dump_records_of(brokers: &str, topic: &str, progress: &str, row: &str) {
+fn dump_records_of(client: &KafkaClient, topic: &str, progress: &str, row: &str) {
     for (name, every) in [(topic, false), (progress, true)] {
-        let records = read_topic(brokers, name, Duration::from_secs(60)).expect("the topic reads");
+        let records = read_topic(client, name, Duration::from_secs(60)).expect("the topic reads");
         for r in &records {
             let matches = every
                 || serde_json::from_slice::<ChangeValue>(&r.value).is_ok_and(|v| canonical(&v.row) == row);
@@ -187,7 +190,7 @@ fn dump_records_of(brokers: &str, topic: &str, progress: &str, row: &str) {
 
 /// The Python fold of `topic`.
 fn python_fold(broker: &Broker, topic: &str, progress: &str) -> BTreeSet<String> {
-    client(&[
+    python_client(&[
         "fold",
         "--bootstrap",
         &broker.addr,
@@ -222,7 +225,7 @@ fn produce(broker: &Broker, entries: &Path, events: &Path) {
     let (telemetry, entries_topic) = (broker.topic("telemetry"), broker.topic("entries"));
     broker.create_topics(&[(&telemetry, 4), (&entries_topic, 1)]);
     for (topic, file) in [(&entries_topic, entries), (&telemetry, events)] {
-        client(&[
+        python_client(&[
             "produce",
             "--bootstrap",
             &broker.addr,
@@ -283,8 +286,8 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
 
     // tansu advertises no EndTxn: `auto` goes without transactions, `on`
     // refuses to start.
-    assert!(!Transactions::Auto.resolve(&broker.addr).expect("probe"));
-    assert!(Transactions::On.resolve(&broker.addr).is_err());
+    assert!(!Transactions::Auto.resolve(&broker.client()).expect("probe"));
+    assert!(Transactions::On.resolve(&broker.client()).is_err());
 
     let data = dir.path().join("data");
     let config = kafka_config(&broker, &data, "rc");
@@ -329,10 +332,11 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
 
     // Every quarantined record is on the dead-letter topic, with reasons
     // and its source position.
-    let dlq: Vec<serde_json::Value> = client(&["dlq", "--bootstrap", &broker.addr, "--topic", &topics.dlq])
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .collect();
+    let dlq: Vec<serde_json::Value> =
+        python_client(&["dlq", "--bootstrap", &broker.addr, "--topic", &topics.dlq])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
     assert_eq!(
         dlq.len() as u64,
         summary.quarantined,
@@ -371,7 +375,7 @@ fn kafka_python_to_racecast_to_change_topics_gives_the_batch_result() {
 #[test]
 fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
     let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    let brokers = mock.bootstrap_servers();
+    let brokers = KafkaClient::plaintext(mock.bootstrap_servers());
     // The mock has no CreateTopics: racecast finds these and creates none.
     let topics = OutTopics::with_prefix("tx");
     for topic in topics.change_topics().into_iter().chain([topics.dlq.as_str()]) {
@@ -394,9 +398,10 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
     let config = with_outputs(files(&entries, &events), &dir.path().join("data"), &brokers, "tx");
     let config = RunConfig {
         kafka_out: Some(KafkaOut {
-            brokers: brokers.clone(),
+            client: brokers.clone(),
             topics: OutTopics::with_prefix("tx"),
             partitions: 2,
+            settings: TopicSettings::default(),
             transactions: Transactions::On,
         }),
         ..config
@@ -422,7 +427,7 @@ fn a_refused_record_fails_its_checkpoint() {
     use racecast_connectors::kafka::{CheckpointProducer, KafkaError};
     use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
     let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
-    let brokers = mock.bootstrap_servers();
+    let brokers = KafkaClient::plaintext(mock.bootstrap_servers());
     mock.create_topic("refused", 1, 1).expect("topic");
     let mut producer = CheckpointProducer::new(&brokers, None).expect("a producer");
     for i in 0..100 {

@@ -284,3 +284,53 @@ fn simulated_race_resumes_where_it_stopped() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("another simulated race"), "{}", stderr(&o));
 }
+
+/// Every `racecast run` flag can come from the environment (RACECAST_*);
+/// a flag on the command line wins; `.env.example` names every variable
+/// `--help` lists.
+#[test]
+fn run_reads_its_flags_from_the_environment_and_flags_win() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let o = racecast(&["simulate", "--out", "race.pb", "--cars", "2", "--laps", "1"], d);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let env = [
+        ("RACECAST_INPUT", "race.pb"),
+        ("RACECAST_ENTRIES", "race.pb.entries.jsonl"),
+        ("RACECAST_DATA", "from-env"),
+        ("RACECAST_FRESH", "true"),
+        ("RACECAST_JSON", "true"),
+        ("RACECAST_QUIET", "true"),
+        ("RACECAST_WORKERS", "2"),
+    ];
+    let run = |args: &[&str]| {
+        super::racecast_command(d, None)
+            .args(args)
+            .envs(env)
+            .output()
+            .expect("racecast runs")
+    };
+    let o = run(&["run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--json from RACECAST_JSON");
+    assert!(summary["records"].as_u64().is_some_and(|r| r > 1000), "{summary}");
+    assert!(d.join("from-env/gold/lap_metrics/_delta_log").exists());
+    let o = run(&["run", "--data", "from-flag"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        d.join("from-flag/gold/lap_metrics/_delta_log").exists(),
+        "the flag wins"
+    );
+
+    let help = String::from_utf8(racecast(&["run", "--help"], d).stdout).expect("utf-8");
+    let example = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example"))
+        .expect(".env.example");
+    let listed: std::collections::BTreeSet<&str> = help
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .filter(|w| w.starts_with("RACECAST_"))
+        .collect();
+    assert!(listed.len() > 30, "--help lists the variables: {listed:?}");
+    for var in listed {
+        assert!(example.contains(var), ".env.example documents {var}");
+    }
+}

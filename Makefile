@@ -4,10 +4,18 @@
 #   make test    installs what the tests need when missing, then runs them all
 #   make lint    formatting, clippy, module layout, crate graph, Prometheus files
 #   make bench   the end-to-end throughput harness (figures: bench/README.md)
+#
+#   make up      the local stack: tansu, racecast run -n 2, Prometheus (logs under .stack/)
+#   make wait    until every part of the stack is healthy (timeout STACK_TIMEOUT, 120 s)
+#   make init    create the topics and feed a simulated race to Kafka
+#   make logs    the last lines of every log of the stack
+#   make down    stop exactly the stack's processes
+#   make clean   delete the stack's data and logs
+#   make reset   down, then clean
 
 CARGO ?= cargo
 
-.PHONY: help run test test-deps lint bench
+.PHONY: help run test test-deps lint bench up wait init logs status down clean reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -27,3 +35,6 @@ lint:
 bench:
 	$(CARGO) run --release -p racecast-bench --bin throughput -- --events 1000000 --workers 2
 	$(CARGO) run --release -p racecast-bench --bin throughput -- --mode delta --events 1000000 --workers 2
+
+up wait init logs status down clean reset:
+	scripts/stack.sh $@

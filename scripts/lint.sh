@@ -3,7 +3,8 @@
 # layout (no import circles, no source file over 600 lines), the crate
 # graph (the dataflow reaches no I/O crate, the adapters never the
 # engine), and the Prometheus config and alert rules (with their unit
-# tests; needs promtool, which scripts/test-deps.sh installs).
+# tests; needs promtool, which scripts/test-deps.sh installs), and the
+# compose file (docker-compose config).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,5 +35,10 @@ if [ -n "$big" ]; then
 fi
 
 promtool check config docker/prometheus/prometheus.yml
+promtool check config docker/prometheus/prometheus-compose.yml
 promtool check rules docker/prometheus/rules/racecast-alerts.yml
 (cd docker/prometheus/rules && promtool test rules racecast-alerts.test.yml)
+
+# The compose file of the local stack (no Docker daemon runs here: this
+# checks the file, it starts nothing).
+docker-compose -f docker/compose.yaml config --quiet

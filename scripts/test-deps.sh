@@ -3,6 +3,10 @@
 # when already done, so `make test` stays quick on a ready machine):
 # - Debian's prometheus and promtool: the metrics test runs a real
 #   Prometheus; the alert rules are checked and unit-tested;
+# - Debian's docker-compose (to check docker/compose.yaml: no daemon runs),
+#   stunnel4 and openssl (the Kafka TLS test puts a TLS listener in front
+#   of tansu, whose own TLS cannot be switched on in 0.6, and makes its
+#   certificates);
 # - Python's deltalake and pyarrow (an independent Delta reader) and
 #   kafka-python (a Kafka client that shares no code with librdkafka);
 # - tansu, the Kafka-protocol broker the Kafka tests start on a free
@@ -13,12 +17,17 @@ set -euo pipefail
 sudo=""
 [ "$(id -u)" = 0 ] || sudo=sudo
 
-if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then
-  echo "test-deps: installing prometheus (apt)"
+apt_packages=()
+command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_packages+=(prometheus)
+command -v docker-compose >/dev/null || apt_packages+=(docker-compose)
+command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || apt_packages+=(stunnel4)
+command -v openssl >/dev/null || apt_packages+=(openssl)
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  echo "test-deps: installing ${apt_packages[*]} (apt)"
   export DEBIAN_FRONTEND=noninteractive
-  $sudo apt-get install -y --no-install-recommends prometheus \
-    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends prometheus; } \
-    || { echo "test-deps: apt-get install prometheus failed" >&2; exit 1; }
+  $sudo apt-get install -y --no-install-recommends "${apt_packages[@]}" \
+    || { $sudo apt-get update && $sudo apt-get install -y --no-install-recommends "${apt_packages[@]}"; } \
+    || { echo "test-deps: apt-get install ${apt_packages[*]} failed" >&2; exit 1; }
 fi
 
 if ! python3 -c 'import deltalake, pyarrow, kafka' 2>/dev/null; then

@@ -1,14 +1,16 @@
 //! The `racecast` binary's integration tests, one binary: the CLI as a user
 //! runs it (`cli`), crash recovery at every crash point with files and
 //! Kafka, workers and processes (`recovery`), Kafka change streams across
-//! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), and a live
-//! run scraped by a real Prometheus (`prometheus`).
+//! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), a live
+//! run scraped by a real Prometheus (`prometheus`), and the local stack of
+//! `make up` (`stack`).
 
 mod cli;
 mod kafka_crash;
 mod kafka_security;
 mod prometheus;
 mod recovery;
+mod stack;
 
 use std::path::Path;
 use std::process::{Command, Output};

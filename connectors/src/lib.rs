@@ -13,6 +13,8 @@
 //!   (`racecast changes`).
 //! - [`metrics`] (feature `metrics`): Prometheus metrics and the `/metrics`
 //!   endpoint.
+//! - [`query`] (feature `query`): SQL over the tables as of a checkpoint
+//!   (DataFusion), the named views of `queries/`, results written out.
 //! - [`crash`]: crash points for recovery tests (`RACECAST_CRASH_AT`).
 //! - [`host`]: the wall clock and an async runtime; [`json`]: JSON text
 //!   written by hand.
@@ -32,3 +34,5 @@ pub mod json;
 pub mod kafka;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "query")]
+pub mod query;

@@ -59,35 +59,84 @@ pub fn versions(table_dir: &Path) -> Result<Vec<u64>, DeltaError> {
 
 /// The checkpoint commit at `version`, if the commit is one.
 pub fn commit_at(table_dir: &Path, version: u64) -> Result<Option<CheckpointCommit>, DeltaError> {
+    Ok(read_commit(table_dir, version, false)?.and_then(|(commit, _)| commit))
+}
+
+/// One commit file as read: the checkpoint commit (when the commit is one)
+/// and the paths of the data files it adds (when asked for).
+type ReadCommit = (Option<CheckpointCommit>, Vec<String>);
+
+/// The commit at `version`, its adds read when `with_adds`; `None` when
+/// the commit file is gone.
+fn read_commit(table_dir: &Path, version: u64, with_adds: bool) -> Result<Option<ReadCommit>, DeltaError> {
     let path = log_dir(table_dir).join(format!("{version:020}.json"));
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => return Err(DeltaError::Io { path, source }),
     };
+    let parse = |line: &str| {
+        serde_json::from_str::<serde_json::Value>(line).map_err(|e| DeltaError::Io {
+            path: path.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        })
+    };
+    let (mut commit, mut adds) = (None, Vec::new());
     for line in text.lines() {
-        // Only the commitInfo line is parsed in full.
+        // Only the lines asked for are parsed in full.
+        if with_adds && line.starts_with("{\"add\"") {
+            if let Some(p) = parse(line)?["add"]["path"].as_str() {
+                adds.push(p.to_owned());
+            }
+            continue;
+        }
         if !line.starts_with("{\"commitInfo\"") {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| DeltaError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })?;
+        let value = parse(line)?;
         let info = &value["commitInfo"];
         let Some(checkpoint) = info[CHECKPOINT_KEY].as_u64() else {
-            return Ok(None);
+            continue;
         };
-        return Ok(Some(CheckpointCommit {
+        commit = Some(CheckpointCommit {
             version,
             checkpoint,
             run_id: info[RUN_KEY].as_str().unwrap_or_default().to_owned(),
             started_ms: info[STARTED_KEY].as_i64(),
             timestamp_ms: info["timestamp"].as_i64(),
             positions: info.get(POSITIONS_KEY).filter(|p| !p.is_null()).cloned(),
+        });
+    }
+    Ok(Some((commit, adds)))
+}
+
+/// One data file's origin: the checkpoint whose commit added it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileOrigin {
+    /// The file's path as the log names it (relative to the table).
+    pub path: String,
+    /// The checkpoint that added it.
+    pub checkpoint: u64,
+    /// The table version that added it.
+    pub version: u64,
+}
+
+/// Which checkpoint added each data file, for every checkpoint commit still
+/// in the log (files added by commits retention has deleted are not
+/// listed).
+pub fn file_origins(table_dir: &Path) -> Result<Vec<FileOrigin>, DeltaError> {
+    let mut out = Vec::new();
+    for version in versions(table_dir)? {
+        let Some((Some(commit), adds)) = read_commit(table_dir, version, true)? else {
+            continue;
+        };
+        out.extend(adds.into_iter().map(|path| FileOrigin {
+            path,
+            checkpoint: commit.checkpoint,
+            version,
         }));
     }
-    Ok(None)
+    Ok(out)
 }
 
 /// Every checkpoint commit still in the log, oldest first.

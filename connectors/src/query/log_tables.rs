@@ -1,0 +1,140 @@
+//! The tables' Delta logs as two SQL tables, read when the session opens
+//! (the logs as they are then, every checkpoint still in them):
+//! - `racecast.checkpoints`: one row per checkpoint commit to a table:
+//!   `table_name` (e.g. `gold/lap_metrics`), `checkpoint`, `version`,
+//!   `run_id`, `started_at` (when the checkpoint's commits started),
+//!   `committed_at` (the commit's own time), `complete` (every table holds
+//!   the checkpoint) and `positions` (the source positions it covers, JSON);
+//! - `racecast.files`: which checkpoint added each data file: `table_name`,
+//!   `path` (relative to the table, as the log names it), `file_name` (its
+//!   last segment: what a table's `_file` column ends with, to join on),
+//!   `checkpoint`, `version`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use deltalake::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::common::TableReference;
+use deltalake::datafusion::datasource::MemTable;
+use deltalake::datafusion::error::{DataFusionError, Result};
+use deltalake::datafusion::prelude::SessionContext;
+
+use crate::delta::Table;
+use crate::delta::history::{self, CheckpointEntry};
+
+fn utc_ms() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// Registers `racecast.checkpoints` and `racecast.files` for the tables
+/// under `root`; `list` is the checkpoints across tables (for `complete`).
+pub fn register(ctx: &SessionContext, root: &Path, list: &[CheckpointEntry]) -> Result<()> {
+    let (checkpoints, files) = batches(root, list)?;
+    for (name, batch) in [("checkpoints", checkpoints), ("files", files)] {
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        ctx.register_table(TableReference::partial("racecast", name), Arc::new(table))?;
+    }
+    Ok(())
+}
+
+/// The two tables' rows.
+pub fn batches(root: &Path, list: &[CheckpointEntry]) -> Result<(RecordBatch, RecordBatch)> {
+    let external = |e: crate::delta::DeltaError| DataFusionError::External(Box::new(e));
+    let complete = |checkpoint: u64| list.iter().any(|c| c.checkpoint == checkpoint && c.complete);
+    let mut c = CheckpointColumns::default();
+    let mut f = FileColumns::default();
+    for table in Table::ALL {
+        let dir = root.join(table.path());
+        if !dir.join("_delta_log").exists() {
+            continue;
+        }
+        for commit in history::checkpoint_commits(&dir).map_err(external)? {
+            c.table_name.push(table.path());
+            c.checkpoint.push(commit.checkpoint as i64);
+            c.version.push(commit.version as i64);
+            c.run_id.push(commit.run_id);
+            c.started_at.push(commit.started_ms);
+            c.committed_at.push(commit.timestamp_ms);
+            c.complete.push(complete(commit.checkpoint));
+            c.positions.push(commit.positions.map(|p| p.to_string()));
+        }
+        for origin in history::file_origins(&dir).map_err(external)? {
+            f.table_name.push(table.path());
+            f.file_name
+                .push(origin.path.rsplit('/').next().unwrap_or_default().to_owned());
+            f.path.push(origin.path);
+            f.checkpoint.push(origin.checkpoint as i64);
+            f.version.push(origin.version as i64);
+        }
+    }
+    Ok((c.finish()?, f.finish()?))
+}
+
+#[derive(Default)]
+struct CheckpointColumns {
+    table_name: Vec<&'static str>,
+    checkpoint: Vec<i64>,
+    version: Vec<i64>,
+    run_id: Vec<String>,
+    started_at: Vec<Option<i64>>,
+    committed_at: Vec<Option<i64>>,
+    complete: Vec<bool>,
+    positions: Vec<Option<String>>,
+}
+
+impl CheckpointColumns {
+    fn finish(self) -> Result<RecordBatch> {
+        let schema = Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("checkpoint", DataType::Int64, false),
+            Field::new("version", DataType::Int64, false),
+            Field::new("run_id", DataType::Utf8, false),
+            Field::new("started_at", utc_ms(), true),
+            Field::new("committed_at", utc_ms(), true),
+            Field::new("complete", DataType::Boolean, false),
+            Field::new("positions", DataType::Utf8, true),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(self.table_name)),
+            Arc::new(Int64Array::from(self.checkpoint)),
+            Arc::new(Int64Array::from(self.version)),
+            Arc::new(StringArray::from(self.run_id)),
+            Arc::new(TimestampMillisecondArray::from(self.started_at).with_timezone("UTC")),
+            Arc::new(TimestampMillisecondArray::from(self.committed_at).with_timezone("UTC")),
+            Arc::new(BooleanArray::from(self.complete)),
+            Arc::new(StringArray::from(self.positions)),
+        ];
+        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    }
+}
+
+#[derive(Default)]
+struct FileColumns {
+    table_name: Vec<&'static str>,
+    path: Vec<String>,
+    file_name: Vec<String>,
+    checkpoint: Vec<i64>,
+    version: Vec<i64>,
+}
+
+impl FileColumns {
+    fn finish(self) -> Result<RecordBatch> {
+        let schema = Schema::new(vec![
+            Field::new("table_name", DataType::Utf8, false),
+            Field::new("path", DataType::Utf8, false),
+            Field::new("file_name", DataType::Utf8, false),
+            Field::new("checkpoint", DataType::Int64, false),
+            Field::new("version", DataType::Int64, false),
+        ]);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from(self.table_name)),
+            Arc::new(StringArray::from(self.path)),
+            Arc::new(StringArray::from(self.file_name)),
+            Arc::new(Int64Array::from(self.checkpoint)),
+            Arc::new(Int64Array::from(self.version)),
+        ];
+        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+    }
+}

@@ -1,0 +1,335 @@
+//! SQL over the five Delta tables as of one checkpoint: a DataFusion session
+//! (deltalake's `datafusion` feature, which applies the silver table's
+//! deletion vectors) in which
+//! - the tables are `bronze.telemetry_events`, `bronze.quarantine`,
+//!   `silver.telemetry_enriched`, `gold.lap_metrics` and
+//!   `gold.session_metrics`, each read at the Delta version the checkpoint
+//!   committed to it, with a `_file` column naming the data file a row
+//!   comes from (its URL; `racecast.files` names it by `file_name`);
+//! - the tables' logs are `racecast.checkpoints` and `racecast.files`
+//!   ([`log_tables`]);
+//! - every view of `queries/` is registered under its name ([`views`]), so
+//!   views can build on views.
+//!
+//! Without a checkpoint number the session reads the last checkpoint that
+//! committed every table: a query during a run never sees one half
+//! committed. Results are written by [`output`].
+
+pub mod log_tables;
+pub mod output;
+pub mod views;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use deltalake::datafusion::catalog::MemorySchemaProvider;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::datafusion::execution::SendableRecordBatchStream;
+use deltalake::datafusion::prelude::SessionContext;
+use deltalake::delta_datafusion::DeltaSessionContext;
+
+use crate::delta::history::{self, CheckpointEntry};
+use crate::delta::{DeltaError, Table, has_tables};
+pub use output::{Format, write_file, write_to};
+pub use views::{VIEWS, View};
+
+/// The schemas the tables and log tables are registered in.
+const SCHEMAS: [&str; 4] = ["bronze", "silver", "gold", "racecast"];
+
+/// Why a query could not run. All are the user's to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// `--data` is missing, empty or holds something else.
+    #[error("\"{}\" holds no racecast tables (is --data right? `racecast run --data {}` fills it)", .0.display(), .0.display())]
+    NoTables(PathBuf),
+    /// The tables exist but no checkpoint has committed to all of them.
+    #[error("no checkpoint under \"{}\" has committed every table yet (a run's first checkpoint is still being written, or it crashed before it)", .0.display())]
+    NoCompleteCheckpoint(PathBuf),
+    /// `--as-of-checkpoint` names a checkpoint the logs do not hold.
+    #[error("checkpoint {asked} is not in the tables' logs; there {available}")]
+    UnknownCheckpoint {
+        /// The checkpoint asked for.
+        asked: u64,
+        /// The checkpoints there are, as a phrase ("are checkpoints 3..=9").
+        available: String,
+    },
+    /// `--as-of-checkpoint` names a checkpoint some tables do not hold yet.
+    #[error(
+        "checkpoint {asked} is not committed to every table yet (only {tables}); the last complete one is {last}"
+    )]
+    IncompleteCheckpoint {
+        /// The checkpoint asked for.
+        asked: u64,
+        /// The tables that hold it.
+        tables: String,
+        /// The last complete checkpoint, if any.
+        last: String,
+    },
+    /// A view name that `queries/` does not have.
+    #[error("there is no view \"{name}\"; the views are: {known}")]
+    UnknownView {
+        /// The name asked for.
+        name: String,
+        /// The views there are.
+        known: String,
+    },
+    /// The SQL does not parse or plan (the message gives the position).
+    #[error("{message}")]
+    Sql {
+        /// DataFusion's message.
+        message: String,
+    },
+    /// Running the query failed.
+    #[error("the query failed: {0}")]
+    Execution(String),
+    /// A table could not be opened at its version.
+    #[error("could not open table {table} at version {version}: {message}")]
+    Open {
+        /// The table (e.g. `gold/lap_metrics`).
+        table: &'static str,
+        /// Its version.
+        version: u64,
+        /// The cause.
+        message: String,
+    },
+    /// Reading the tables' logs failed.
+    #[error(transparent)]
+    Delta(#[from] DeltaError),
+    /// Writing the result failed.
+    #[error("could not write the result to {target}")]
+    Write {
+        /// Where it was going.
+        target: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl QueryError {
+    fn from_datafusion(e: DataFusionError) -> QueryError {
+        let root = e.find_root();
+        match root {
+            DataFusionError::SQL(parser, _) => QueryError::Sql {
+                message: parser.to_string(),
+            },
+            DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => QueryError::Sql {
+                message: root.to_string(),
+            },
+            _ => QueryError::Execution(e.to_string()),
+        }
+    }
+}
+
+/// One checkpoint's tables, logs and views, ready for SQL.
+pub struct QuerySession {
+    ctx: SessionContext,
+    checkpoint: CheckpointEntry,
+}
+
+impl std::fmt::Debug for QuerySession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuerySession")
+            .field("checkpoint", &self.checkpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl QuerySession {
+    /// The tables under `root` as of checkpoint `as_of` (default: the last
+    /// complete one).
+    pub async fn open(root: &Path, as_of: Option<u64>) -> Result<QuerySession, QueryError> {
+        if !has_tables(root) {
+            return Err(QueryError::NoTables(root.to_owned()));
+        }
+        let root = std::path::absolute(root).map_err(|source| DeltaError::Io {
+            path: root.to_owned(),
+            source,
+        })?;
+        let list = history::checkpoints(&root)?;
+        let checkpoint = choose(&root, &list, as_of)?;
+        let ctx: SessionContext = DeltaSessionContext::new().into_inner();
+        let catalog = ctx
+            .catalog("datafusion")
+            .ok_or_else(|| QueryError::Execution("DataFusion has no default catalog".into()))?;
+        for schema in SCHEMAS {
+            catalog
+                .register_schema(schema, Arc::new(MemorySchemaProvider::new()))
+                .map_err(QueryError::from_datafusion)?;
+        }
+        for table in Table::ALL {
+            register_table(&ctx, &root, table, &checkpoint).await?;
+        }
+        log_tables::register(&ctx, &root, &list).map_err(QueryError::from_datafusion)?;
+        for view in VIEWS {
+            ctx.sql(&format!("CREATE VIEW {} AS {}", view.name, view.body()))
+                .await
+                .map_err(|e| QueryError::Sql {
+                    message: format!("view {}: {}", view.name, QueryError::from_datafusion(e)),
+                })?;
+        }
+        Ok(QuerySession { ctx, checkpoint })
+    }
+
+    /// The checkpoint the session reads.
+    pub fn checkpoint(&self) -> &CheckpointEntry {
+        &self.checkpoint
+    }
+
+    /// Runs `sql`; its rows come as a stream of batches.
+    pub async fn sql(&self, sql: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let frame = self.ctx.sql(sql).await.map_err(QueryError::from_datafusion)?;
+        frame.execute_stream().await.map_err(QueryError::from_datafusion)
+    }
+
+    /// Runs the view `name`: its body, so its `ORDER BY` holds (a view
+    /// used inside another query is a relation, unordered).
+    pub async fn view(&self, name: &str) -> Result<SendableRecordBatchStream, QueryError> {
+        let view = View::named(name).ok_or_else(|| unknown_view(name))?;
+        self.sql(view.body()).await
+    }
+}
+
+/// The error for a view name `queries/` does not have.
+pub fn unknown_view(name: &str) -> QueryError {
+    QueryError::UnknownView {
+        name: name.to_owned(),
+        known: VIEWS.iter().map(|v| v.name).collect::<Vec<_>>().join(", "),
+    }
+}
+
+/// The checkpoint to read: `as_of`, or the last complete one.
+fn choose(root: &Path, list: &[CheckpointEntry], as_of: Option<u64>) -> Result<CheckpointEntry, QueryError> {
+    let last_complete = list.iter().rev().find(|c| c.complete);
+    let Some(asked) = as_of else {
+        return last_complete
+            .cloned()
+            .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_owned()));
+    };
+    match list.iter().find(|c| c.checkpoint == asked) {
+        Some(c) if c.complete => Ok(c.clone()),
+        Some(c) => Err(QueryError::IncompleteCheckpoint {
+            asked,
+            tables: c.versions.keys().cloned().collect::<Vec<_>>().join(", "),
+            last: last_complete.map_or("none".into(), |c| c.checkpoint.to_string()),
+        }),
+        None => Err(QueryError::UnknownCheckpoint {
+            asked,
+            available: available(list),
+        }),
+    }
+}
+
+/// The complete checkpoints of `list`, as a phrase.
+fn available(list: &[CheckpointEntry]) -> String {
+    let complete: Vec<u64> = list.iter().filter(|c| c.complete).map(|c| c.checkpoint).collect();
+    match complete.as_slice() {
+        [] => "are none".into(),
+        [only] => format!("is checkpoint {only} only"),
+        [a, .., b] if (b - a) as usize + 1 == complete.len() => format!("are checkpoints {a}..={b}"),
+        few if few.len() <= 8 => format!(
+            "are checkpoints {}",
+            few.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+        ),
+        [a, .., b] => format!(
+            "are {} checkpoints from {a} to {b}, not every number (`racecast checkpoints` lists them)",
+            complete.len()
+        ),
+    }
+}
+
+/// Registers `table` at the version `checkpoint` committed to it, as
+/// `<layer>.<name>`.
+async fn register_table(
+    ctx: &SessionContext,
+    root: &Path,
+    table: Table,
+    checkpoint: &CheckpointEntry,
+) -> Result<(), QueryError> {
+    let version = *checkpoint
+        .versions
+        .get(table.path())
+        .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_owned()))?;
+    let open_error = |message: String| QueryError::Open {
+        table: table.path(),
+        version,
+        message,
+    };
+    let dir = root.join(table.path());
+    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
+    let delta = deltalake::DeltaTableBuilder::from_url(url)
+        .and_then(|b| b.with_version(version).build())
+        .map_err(|e| open_error(e.to_string()))?;
+    let state = ctx.state();
+    delta
+        .update_datafusion_session(&state)
+        .map_err(|e| open_error(e.to_string()))?;
+    let provider = delta
+        .table_provider()
+        .with_table_version(version)
+        .with_file_column("_file")
+        .with_session(Arc::new(state))
+        .await
+        .map_err(|e| open_error(e.to_string()))?;
+    let (layer, name) = table.path().split_once('/').unwrap_or(("public", table.path()));
+    ctx.register_table(
+        deltalake::datafusion::common::TableReference::partial(layer, name),
+        provider,
+    )
+    .map_err(QueryError::from_datafusion)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(checkpoint: u64, complete: bool) -> CheckpointEntry {
+        CheckpointEntry {
+            checkpoint,
+            started_ms: None,
+            run_id: String::new(),
+            versions: Default::default(),
+            complete,
+            positions: None,
+        }
+    }
+
+    #[test]
+    fn available_names_the_complete_range() {
+        assert_eq!(available(&[]), "are none");
+        assert_eq!(available(&[entry(4, true)]), "is checkpoint 4 only");
+        assert_eq!(
+            available(&[entry(3, true), entry(4, true), entry(5, false)]),
+            "are checkpoints 3..=4"
+        );
+        assert_eq!(
+            available(&[entry(3, true), entry(5, true)]),
+            "are checkpoints 3, 5"
+        );
+        let many: Vec<CheckpointEntry> = (1..=20).map(|n| entry(n * 2, true)).collect();
+        assert_eq!(
+            available(&many),
+            "are 20 checkpoints from 2 to 40, not every number (`racecast checkpoints` lists them)"
+        );
+    }
+
+    #[test]
+    fn choose_skips_a_half_committed_checkpoint() {
+        let list = [entry(1, true), entry(2, true), entry(3, false)];
+        let root = Path::new("data");
+        assert_eq!(choose(root, &list, None).map(|c| c.checkpoint).ok(), Some(2));
+        assert!(matches!(
+            choose(root, &list, Some(3)),
+            Err(QueryError::IncompleteCheckpoint { asked: 3, .. })
+        ));
+        assert!(matches!(
+            choose(root, &list, Some(7)),
+            Err(QueryError::UnknownCheckpoint { asked: 7, .. })
+        ));
+        assert!(matches!(
+            choose(root, &[entry(1, false)], None),
+            Err(QueryError::NoCompleteCheckpoint(_))
+        ));
+    }
+}

@@ -43,6 +43,11 @@ pub enum Command {
         after_help = "Examples:\n  racecast checkpoints --data data\n  racecast checkpoints --data data --json\n\nRead every table as of checkpoint N at the versions listed, e.g. in Python:\n  DeltaTable(\"data/gold/session_metrics\", version=V)"
     )]
     Checkpoints(CheckpointsArgs),
+    /// Query the Delta tables with SQL, as of a checkpoint: a named view of queries/ or your own.
+    #[command(
+        after_help = "Examples:\n  racecast query --list\n  racecast query classification\n  racecast query lap_times --format csv --output laps.csv\n  racecast query --sql \"SELECT lap, lap_time_ms FROM gold.lap_metrics WHERE car_number = 44 ORDER BY lap\"\n  racecast query classification --as-of-checkpoint 12 --format json\n\nTables: bronze.telemetry_events, bronze.quarantine, silver.telemetry_enriched,\ngold.lap_metrics, gold.session_metrics (each with a _file column), racecast.checkpoints,\nracecast.files; every view by its name. Without --as-of-checkpoint: the last checkpoint\nthat committed every table."
+    )]
+    Query(QueryArgs),
     /// Decode and validate a .jsonl or .pb file and count valid and invalid records.
     #[command(
         after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid, 1 otherwise."
@@ -382,11 +387,36 @@ impl KafkaConnectionArgs {
 #[derive(Debug, Args)]
 pub struct CheckpointsArgs {
     /// Root directory of the Delta tables.
-    #[arg(long, default_value = "data")]
+    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
     pub data: PathBuf,
     /// Print JSON (one array) instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// The view to run (`--list` shows them).
+    #[arg(conflicts_with_all = ["sql", "list"], required_unless_present_any = ["sql", "list"])]
+    pub view: Option<String>,
+    /// Run this SQL instead (one statement; views can be used by name).
+    #[arg(long, conflicts_with = "list")]
+    pub sql: Option<String>,
+    /// List the views: what each answers and what its columns mean.
+    #[arg(long)]
+    pub list: bool,
+    /// Root directory of the Delta tables.
+    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
+    pub data: PathBuf,
+    /// Read every table as of this checkpoint (`racecast checkpoints` lists them).
+    #[arg(long, value_name = "N")]
+    pub as_of_checkpoint: Option<u64>,
+    /// table, csv, json (one object per line) or parquet [default: from --output's extension, else table].
+    #[arg(long)]
+    pub format: Option<racecast_connectors::query::Format>,
+    /// Write the rows to this file (it appears once complete) instead of stdout.
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@
 mod changes;
 mod checkpoints;
 mod cli;
+mod query;
 mod run;
 mod simulate;
 mod validate;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         cli::Command::Run(a) => run::run(a),
         cli::Command::Changes(a) => changes::run(a),
         cli::Command::Checkpoints(a) => checkpoints::run(a),
+        cli::Command::Query(a) => query::run(a),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@
 #   make test    installs what the tests need when missing, then runs them all
 #   make lint    formatting, clippy, module layout, crate graph, Prometheus files
 #   make bench   the end-to-end throughput harness (figures: bench/README.md)
+#   make dbt     dbt build of queries/dbt over the tables under RACECAST_DATA (./data)
 #
 #   make up      the local stack: tansu, racecast run -n 2, Prometheus (logs under .stack/)
 #   make wait    until every part of the stack is healthy (timeout STACK_TIMEOUT, 120 s)
@@ -15,7 +16,7 @@
 
 CARGO ?= cargo
 
-.PHONY: help run test test-deps lint bench up wait init logs status down clean reset
+.PHONY: help run test test-deps lint bench dbt up wait init logs status down clean reset
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -35,6 +36,12 @@ lint:
 bench:
 	$(CARGO) run --release -p racecast-bench --bin throughput -- --events 1000000 --workers 2
 	$(CARGO) run --release -p racecast-bench --bin throughput -- --mode delta --events 1000000 --workers 2
+
+dbt:
+	scripts/dbt.sh build
+
+dbt:
+	scripts/dbt.sh build
 
 up wait init logs status down clean reset:
 	scripts/stack.sh $@

@@ -9,6 +9,11 @@
 #   certificates);
 # - Python's deltalake and pyarrow (an independent Delta reader) and
 #   kafka-python (a Kafka client that shares no code with librdkafka);
+# - dbt-duckdb, DuckDB and its delta extension (the duckdb-extension-delta
+#   wheel: nothing is downloaded at run time), pinned, in a virtualenv of
+#   their own (scripts/dbt-venv.sh: RACECAST_DBT_VENV, default
+#   ~/.cache/racecast/dbt-venv): the query tests run `dbt build` on
+#   queries/dbt and compare it with `racecast query`;
 # - tansu, the Kafka-protocol broker the Kafka tests start on a free
 #   loopback port (../shared/KAFKA.md: its memory:// storage engine needs
 #   the dynostore feature; ~9 min to build once on 2 cores).
@@ -36,6 +41,8 @@ if ! python3 -c 'import deltalake, pyarrow, kafka' 2>/dev/null; then
     'deltalake>=1.0' 'pyarrow>=15' 'kafka-python>=2.0' \
     || { echo "test-deps: pip install failed" >&2; exit 1; }
 fi
+
+"$(dirname "$0")/dbt-venv.sh" >/dev/null
 
 if ! command -v tansu >/dev/null && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "test-deps: building tansu 0.6.0 (cargo install, ~9 min once)"

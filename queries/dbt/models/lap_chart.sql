@@ -1,0 +1,1 @@
+../../lap_chart.sql

@@ -1,0 +1,1 @@
+../../sector_bests.sql

@@ -1,0 +1,1 @@
+../../tyre_degradation.sql

@@ -2,15 +2,19 @@
 //! runs it (`cli`), crash recovery at every crash point with files and
 //! Kafka, workers and processes (`recovery`), Kafka change streams across
 //! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), a live
-//! run scraped by a real Prometheus (`prometheus`), and the local stack of
-//! `make up` (`stack`).
+//! run scraped by a real Prometheus (`prometheus`), the local stack of
+//! `make up` (`stack`), and `racecast query` and the dbt models over a
+//! run's tables against independent computations (`query`,
+//! `views_reference`).
 
 mod cli;
 mod kafka_crash;
 mod kafka_security;
 mod prometheus;
+mod query;
 mod recovery;
 mod stack;
+mod views_reference;
 
 use std::path::Path;
 use std::process::{Command, Output};

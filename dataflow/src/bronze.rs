@@ -7,6 +7,7 @@
 //! streams without copying the bytes more than once (timely's `partition`).
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use timely::dataflow::StreamVec;
 use timely::dataflow::operators::core::Partition;
@@ -17,6 +18,7 @@ use crate::codec::{Format, Limits, decode_entry, decode_event};
 use crate::date::SessionDate;
 use crate::entry::Entry;
 use crate::event::{Event, EventType};
+use crate::expect::{Suite, Tally};
 use crate::reason::Reasons;
 use crate::stats::{ENTRY, PipelineStats};
 
@@ -104,30 +106,75 @@ enum Split {
 /// Decodes and validates records where they were read.
 pub trait DecodeRecords<'scope> {
     /// Splits these records into bronze, quarantine, valid events and valid
-    /// entries, counting records, reasons and late events in `stats` when
-    /// given.
-    fn decode_records(self, limits: Limits, stats: Option<Rc<PipelineStats>>) -> Decoded<'scope>;
+    /// entries (a valid event that fails a quarantining expectation of
+    /// `suite` is invalid), counting records, reasons, late events and the
+    /// suite's outcomes in `stats` when given.
+    fn decode_records(
+        self,
+        limits: Limits,
+        suite: Arc<Suite>,
+        stats: Option<Rc<PipelineStats>>,
+    ) -> Decoded<'scope>;
 }
 
 impl<'scope> DecodeRecords<'scope> for StreamVec<'scope, Time, Ingested> {
-    fn decode_records(self, limits: Limits, stats: Option<Rc<PipelineStats>>) -> Decoded<'scope> {
-        decode_records(self, limits, stats)
+    fn decode_records(
+        self,
+        limits: Limits,
+        suite: Arc<Suite>,
+        stats: Option<Rc<PipelineStats>>,
+    ) -> Decoded<'scope> {
+        decode_records(self, limits, suite, stats)
+    }
+}
+
+/// Decodes and validates one event record, then checks it against `suite`
+/// (counting its outcomes in `tallies` when given).
+pub fn validate_event(
+    bytes: &[u8],
+    format: Format,
+    limits: &Limits,
+    suite: &Suite,
+    tallies: Option<&mut [Tally]>,
+) -> Result<Event, Reasons> {
+    let event = decode_event(bytes, format, limits)?;
+    if suite.is_empty() {
+        return Ok(event);
+    }
+    let mut reasons = Reasons::default();
+    suite.check(&event, &mut reasons, tallies);
+    if reasons.is_empty() {
+        Ok(event)
+    } else {
+        Err(reasons)
     }
 }
 
 fn decode_records<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
+    suite: Arc<Suite>,
     stats: Option<Rc<PipelineStats>>,
 ) -> Decoded<'scope> {
+    if let Some(stats) = &stats {
+        stats.expect_suite(&suite);
+    }
     let mut parts = records
         .flat_map(move |record| {
             let mut out = Vec::with_capacity(2);
             let outcome = match record.kind {
-                RecordKind::Event => decode_event(&record.bytes, record.format, &limits).map(|e| {
-                    let (date, t) = (e.session_date, e.event_type());
-                    (Split::Event(e), Some(date), Some(t))
-                }),
+                RecordKind::Event => {
+                    let (bytes, format) = (&record.bytes, record.format);
+                    match &stats {
+                        Some(stats) if !suite.is_empty() => stats
+                            .record_expectations(|t| validate_event(bytes, format, &limits, &suite, Some(t))),
+                        _ => validate_event(bytes, format, &limits, &suite, None),
+                    }
+                    .map(|e| {
+                        let (date, t) = (e.session_date, e.event_type());
+                        (Split::Event(e), Some(date), Some(t))
+                    })
+                }
                 RecordKind::Entry => {
                     decode_entry(&record.bytes, record.format, &limits).map(|e| (Split::Entry(e), None, None))
                 }

@@ -21,6 +21,7 @@ pub mod codec;
 pub mod date;
 pub mod entry;
 pub mod event;
+pub mod expect;
 pub mod gold;
 pub mod pipeline;
 pub mod real;

@@ -4,6 +4,7 @@
 //! passed it.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
 use differential_dataflow::VecCollection;
 use timely::dataflow::StreamVec;
@@ -15,6 +16,7 @@ use crate::bronze::{BronzeRow, DecodeRecords, Ingested, QuarantineRow};
 use crate::codec::Limits;
 use crate::entry::Entry;
 use crate::event::Event;
+use crate::expect::Suite;
 use crate::gold::{GoldViews, LapRow, SessionRow};
 use crate::silver::{Restore, SilverRow, UpsertLatest};
 use crate::stats::PipelineStats;
@@ -51,16 +53,17 @@ pub struct Restored<'scope> {
     pub restore: Restore,
 }
 
-/// Builds the pipeline over `records`, starting from `restored` when a run
-/// resumes, and counting what it sees in `stats` when given (see
-/// [`crate::stats`]).
+/// Builds the pipeline over `records`, validating with `limits` and the
+/// expectation `suite`, starting from `restored` when a run resumes, and
+/// counting what it sees in `stats` when given (see [`crate::stats`]).
 pub fn build<'scope>(
     records: StreamVec<'scope, Time, Ingested>,
     limits: Limits,
+    suite: Arc<Suite>,
     restored: Option<Restored<'scope>>,
     stats: Option<Rc<PipelineStats>>,
 ) -> Outputs<'scope> {
-    let decoded = records.decode_records(limits, stats.clone());
+    let decoded = records.decode_records(limits, suite, stats.clone());
     let (events, entries, restore) = match restored {
         Some(r) => (
             decoded.events.concat(r.events),

@@ -19,6 +19,7 @@
 //! | `enum:F` | enum `F` has an unknown value |
 //! | `unknown:F` | field `F` does not belong to the record or its payload type |
 //! | `mismatch:payload` | the payload is of another type than `event_type` |
+//! | `expectation:N` | the event fails expectation `N` of the run's suite ([`crate::expect`]) |
 
 use std::fmt;
 
@@ -47,6 +48,8 @@ pub enum ReasonKind {
     Unknown,
     /// The payload is of another type than `event_type`.
     Mismatch,
+    /// A valid event fails a quarantining expectation of the suite.
+    Expectation,
 }
 
 impl ReasonKind {
@@ -64,6 +67,7 @@ impl ReasonKind {
             ReasonKind::Enum => "enum",
             ReasonKind::Unknown => "unknown",
             ReasonKind::Mismatch => "mismatch",
+            ReasonKind::Expectation => "expectation",
         }
     }
 }

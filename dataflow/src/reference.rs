@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::bronze::{Ingested, RecordKind};
+use crate::bronze::{Ingested, RecordKind, validate_event};
 use crate::event::{Event, Payload};
+use crate::expect::Suite;
 use crate::gold::{LapRow, SessionRow};
 use crate::silver::SilverRow;
-use crate::{Entry, Limits, Real, decode_entry, decode_event};
+use crate::{Entry, Limits, Real, decode_entry};
 
 /// What a batch computation gives for a set of records.
 #[derive(Debug, Default, PartialEq)]
@@ -50,6 +51,12 @@ fn pct(hits: usize, of: usize) -> Option<Real> {
 
 /// Bronze, quarantine, silver and gold of `records`, computed in one batch.
 pub fn batch(records: &[Ingested]) -> Batch {
+    batch_with(records, &Suite::default())
+}
+
+/// [`batch`] with an expectation suite: an event that fails one of its
+/// quarantining expectations is invalid.
+pub fn batch_with(records: &[Ingested], suite: &Suite) -> Batch {
     let limits = Limits::default();
     let mut out = Batch {
         bronze: records.len(),
@@ -59,7 +66,7 @@ pub fn batch(records: &[Ingested]) -> Batch {
     let mut entries: BTreeMap<(String, u8), Entry> = BTreeMap::new();
     for r in records {
         match r.kind {
-            RecordKind::Event => match decode_event(&r.bytes, r.format, &limits) {
+            RecordKind::Event => match validate_event(&r.bytes, r.format, &limits, suite, None) {
                 Ok(e) => {
                     let id = e.event_id().to_string();
                     let better = winners

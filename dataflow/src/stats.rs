@@ -1,6 +1,7 @@
 //! What the pipeline counts as it runs, for monitoring: records in per
-//! source and type, quarantine reasons, silver upsert outcomes, the silver
-//! state's size, and how late late events are.
+//! source and type, quarantine reasons, the expectation suite's outcomes,
+//! silver upsert outcomes, the silver state's size, and how late late
+//! events are.
 //!
 //! [`PipelineStats`] lives in the worker that builds the dataflow (one per
 //! worker, shared by its operators through an `Rc`): plain numbers, no
@@ -19,6 +20,7 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 
 use crate::event::{Event, EventType};
+use crate::expect::{Suite, Tally};
 use crate::reason::Reasons;
 use crate::symbol::Symbol;
 
@@ -58,6 +60,9 @@ pub struct Counts {
     pub stale: u64,
     /// Lateness of each late event, in milliseconds.
     pub lateness_ms: Vec<u64>,
+    /// What each record-level expectation of the run's suite saw (by the
+    /// expectation's index; empty without a suite).
+    pub expectations: Vec<Tally>,
 }
 
 /// The silver upsert state's size, as of the last applied timestamp.
@@ -75,6 +80,7 @@ pub struct PipelineStats {
     counts: RefCell<Counts>,
     newest: RefCell<HashMap<(Symbol, u8), i64>>,
     state: Cell<StateSize>,
+    expectations: Cell<usize>,
 }
 
 impl PipelineStats {
@@ -121,6 +127,20 @@ impl PipelineStats {
         for code in reasons.codes() {
             *counts.reasons.entry(code).or_default() += 1;
         }
+    }
+
+    pub(crate) fn expect_suite(&self, suite: &Suite) {
+        self.expectations.set(suite.expectations.len());
+    }
+
+    /// Lets `check` count outcomes in this take's tallies.
+    pub(crate) fn record_expectations<R>(&self, check: impl FnOnce(&mut [Tally]) -> R) -> R {
+        let mut counts = self.counts.borrow_mut();
+        let n = self.expectations.get();
+        if counts.expectations.len() < n {
+            counts.expectations.resize(n, Tally::default());
+        }
+        check(&mut counts.expectations)
     }
 
     pub(crate) fn record_upsert(&self, outcome: Upsert) {

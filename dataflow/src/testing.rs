@@ -14,6 +14,7 @@ use crate::bronze::Ingested;
 use crate::codec::Limits;
 use crate::date::SessionDate;
 use crate::event::{Event, EventId, EventType, Payload, StoredId};
+use crate::expect::Suite;
 use crate::gold::{LapRow, SessionRow};
 use crate::pipeline;
 use crate::real::Real;
@@ -96,6 +97,16 @@ impl Accumulated {
 /// epoch (records are fed in the order given, worker `i % workers` feeding
 /// record `i`). Returns what the outputs accumulate to.
 pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) -> Accumulated {
+    run_dataflow_with(records, epochs, workers, Arc::new(Suite::default()))
+}
+
+/// [`run_dataflow`] validating with the expectation `suite`.
+pub fn run_dataflow_with(
+    records: Vec<Ingested>,
+    epochs: Vec<u64>,
+    workers: usize,
+    suite: Arc<Suite>,
+) -> Accumulated {
     assert_eq!(records.len(), epochs.len());
     let shared = Arc::new((records, epochs));
     let result = Arc::new(Mutex::new(Accumulated::default()));
@@ -107,7 +118,7 @@ pub fn run_dataflow(records: Vec<Ingested>, epochs: Vec<u64>, workers: usize) ->
         let sink = Arc::clone(&sink);
         worker.dataflow::<u64, _, _>(|scope| {
             let records = scope.input_from(&mut input);
-            let out = pipeline::build(records, Limits::default(), None, None);
+            let out = pipeline::build(records, Limits::default(), Arc::clone(&suite), None, None);
             let s = Arc::clone(&sink);
             out.silver.inner.inspect(move |(row, _, d)| {
                 *s.lock().expect("lock").silver.entry(row.clone()).or_default() += d;

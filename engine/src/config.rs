@@ -5,10 +5,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use racecast_connectors::kafka::{KafkaClient, KafkaOut, SourceTopics};
 use racecast_dataflow::Limits;
+use racecast_dataflow::expect::Suite;
 use racecast_sim::SimConfig;
 
 /// Default wall time per ingestion epoch.
@@ -84,6 +86,9 @@ pub struct RunConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Decoding limits (record size, expected schema id).
     pub limits: Limits,
+    /// The expectation suite every valid event is checked against (empty:
+    /// SPEC §1's rules only).
+    pub expectations: Arc<Suite>,
     /// Change streams, dead letters and progress on Kafka, if wanted.
     pub kafka_out: Option<KafkaOut>,
     /// Delete the tables under `data` first and start from the first
@@ -114,6 +119,7 @@ impl RunConfig {
             app_id: APP_ID.into(),
             metrics_addr: None,
             limits: Limits::default(),
+            expectations: Arc::default(),
             kafka_out: None,
             fresh: false,
             retention: Some(RetentionConfig {

@@ -23,7 +23,7 @@ use racecast_dataflow::bronze::Ingested;
 use racecast_dataflow::pipeline::{self, Restored};
 use racecast_dataflow::silver::Restore;
 use racecast_dataflow::stats::PipelineStats;
-use racecast_dataflow::{Entry, Event, Limits, Time};
+use racecast_dataflow::{Entry, Event, Time};
 use racecast_sim::SimConfig;
 use timely::dataflow::operators::vec::{Broadcast, Map};
 use timely::dataflow::operators::{Concatenate, Input, Probe};
@@ -146,10 +146,18 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
         }
         sink
     })));
-    let mut worker_metrics = context
-        .metrics
-        .as_ref()
-        .map(|m| WorkerMetrics::register(worker, Arc::clone(m), sources.clone()));
+    let mut worker_metrics = context.metrics.as_ref().map(|m| {
+        let mut published = WorkerMetrics::register(worker, Arc::clone(m), sources.clone());
+        published.name_expectations(
+            config
+                .expectations
+                .expectations
+                .iter()
+                .map(|x| x.name.to_string())
+                .collect(),
+        );
+        published
+    });
     let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
     let mut inputs = Inputs {
         records: InputHandleVec::new(),
@@ -165,7 +173,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
     let probe = build_dataflow(
         worker,
         &mut inputs,
-        config.limits,
+        config,
         restore,
         stats,
         parts,
@@ -277,7 +285,7 @@ fn feed(
 fn build_dataflow(
     worker: &mut timely::worker::Worker,
     inputs: &mut Inputs,
-    limits: Limits,
+    config: &RunConfig,
     restore: Option<Restore>,
     stats: Option<Rc<PipelineStats>>,
     parts: PartSink,
@@ -293,7 +301,13 @@ fn build_dataflow(
         });
         // Silver has no rows at the restore epochs: they are in the
         // tables already.
-        let out = pipeline::build(scope.input_from(&mut inputs.records), limits, restored, stats);
+        let out = pipeline::build(
+            scope.input_from(&mut inputs.records),
+            config.limits,
+            Arc::clone(&config.expectations),
+            restored,
+            stats,
+        );
         let local = vec![
             out.bronze.map(Update::Bronze),
             out.quarantine.map(Update::Quarantine),

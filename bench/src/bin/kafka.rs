@@ -224,6 +224,7 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         app_id: "racecast-bench".into(),
         metrics_addr: None,
         limits: Limits::default(),
+        expectations: Default::default(),
         fresh: true,
         silver_deletion_vectors: true,
         retention: None,

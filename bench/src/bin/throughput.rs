@@ -201,7 +201,7 @@ fn dataflow(
         worker.dataflow::<Time, _, _>(|scope| {
             let records = scope.input_from(&mut input);
             if stages != Stages::Gold {
-                let decoded = records.decode_records(Limits::default(), None);
+                let decoded = records.decode_records(Limits::default(), Default::default(), None);
                 decoded.bronze.probe_with(&probe);
                 decoded.quarantine.probe_with(&probe);
                 if stages == Stages::Decode {
@@ -220,7 +220,7 @@ fn dataflow(
                 }
                 return;
             }
-            let out = pipeline::build(records, Limits::default(), None, stats);
+            let out = pipeline::build(records, Limits::default(), Default::default(), None, stats);
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {

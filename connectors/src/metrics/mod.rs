@@ -65,6 +65,15 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// `worker`, `expectation`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExpectationLabels {
+    /// Global worker index.
+    pub worker: u32,
+    /// The expectation's name in the run's suite.
+    pub expectation: String,
+}
+
 /// `worker`, `source`, `partition`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PartitionLabels {
@@ -160,6 +169,8 @@ pub struct Metrics {
     pub events_in: Family<RecordLabels, Counter>,
     /// Quarantined records per reason code.
     pub quarantined: Family<ReasonLabels, Counter>,
+    /// Records an expectation of the suite found unexpected.
+    pub expectation_unexpected: Family<ExpectationLabels, Counter>,
     /// Valid events that repeated their id's winner.
     pub duplicates: Family<WorkerLabels, Counter>,
     /// Valid events older (lower revision) than their id's winner.
@@ -213,6 +224,7 @@ impl Metrics {
             registry: Registry::default(),
             events_in: Family::default(),
             quarantined: Family::default(),
+            expectation_unexpected: Family::default(),
             duplicates: Family::default(),
             stale_revisions: Family::default(),
             corrections: Family::default(),
@@ -244,6 +256,11 @@ impl Metrics {
             "racecast_quarantined",
             "Quarantined records per reason code (a record with several reasons counts once per reason)",
             m.quarantined.clone(),
+        );
+        r.register(
+            "racecast_expectation_unexpected",
+            "Records an expectation of the run's suite (--expectations) found unexpected, whatever its action",
+            m.expectation_unexpected.clone(),
         );
         r.register(
             "racecast_duplicates",

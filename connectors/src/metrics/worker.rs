@@ -1,6 +1,7 @@
 //! [`WorkerMetrics`]: what one worker publishes between steps: the counts
-//! its pipeline took ([`PipelineStats`]), its silver state's size, its
-//! arrangements' sizes and its sources' lag.
+//! its pipeline took ([`PipelineStats`]: records, reasons, the expectation
+//! suite's unexpected records), its silver state's size, its arrangements'
+//! sizes and its sources' lag.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 use racecast_dataflow::stats::{KINDS, PipelineStats, kind_name};
 
 use super::arrangements::ArrangementSizes;
-use super::{Metrics, OperatorLabels, PartitionLabels, ReasonLabels, RecordLabels, WorkerLabels};
+use super::{
+    ExpectationLabels, Metrics, OperatorLabels, PartitionLabels, ReasonLabels, RecordLabels, WorkerLabels,
+};
 
 /// How often [`WorkerMetrics::publish_when_due`] publishes.
 pub const PUBLISH_EVERY: Duration = Duration::from_millis(100);
@@ -30,6 +33,8 @@ pub struct WorkerMetrics {
     /// Lag per (source, partition), set by the source as it reads.
     lags: BTreeMap<(u32, u32), f64>,
     lag_records: BTreeMap<(u32, u32), i64>,
+    /// The names of the run's expectations, by index.
+    expectations: Vec<String>,
 }
 
 impl WorkerMetrics {
@@ -50,7 +55,14 @@ impl WorkerMetrics {
             last_publish: Instant::now(),
             lags: BTreeMap::new(),
             lag_records: BTreeMap::new(),
+            expectations: Vec::new(),
         }
+    }
+
+    /// Names the run's expectations (by index), for
+    /// `racecast_expectation_unexpected`.
+    pub fn name_expectations(&mut self, names: Vec<String>) {
+        self.expectations = names;
     }
 
     /// The counters the pipeline should fill.
@@ -99,6 +111,14 @@ impl WorkerMetrics {
                     reason,
                 })
                 .inc_by(n);
+        }
+        for (name, tally) in self.expectations.iter().zip(&counts.expectations) {
+            m.expectation_unexpected
+                .get_or_create(&ExpectationLabels {
+                    worker: self.worker,
+                    expectation: name.clone(),
+                })
+                .inc_by(tally.unexpected);
         }
         m.duplicates.get_or_create(&worker).inc_by(counts.duplicates);
         m.stale_revisions.get_or_create(&worker).inc_by(counts.stale);

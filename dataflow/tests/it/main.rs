@@ -3,4 +3,5 @@
 //! reference on hostile simulated races (`replay`).
 
 mod codec;
+mod expect;
 mod replay;

@@ -2,8 +2,11 @@
 //! a plain batch computation over the same records, whatever the order,
 //! batching, lateness, duplication, corrections or worker count.
 
+use std::sync::Arc;
+
 use proptest::prelude::*;
 use racecast_dataflow::Format;
+use racecast_dataflow::expect::Suite;
 use racecast_sim::SimConfig;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -23,8 +26,17 @@ fn adversarial(seed: u64, cars: u32, laps: u32) -> SimConfig {
 }
 
 fn check(records: Vec<racecast_dataflow::bronze::Ingested>, epochs: Vec<u64>, workers: usize) {
-    let expected = racecast_dataflow::reference::batch(&records);
-    let got = racecast_dataflow::testing::run_dataflow(records, epochs, workers).into_batch();
+    check_with(records, epochs, workers, Arc::default());
+}
+
+fn check_with(
+    records: Vec<racecast_dataflow::bronze::Ingested>,
+    epochs: Vec<u64>,
+    workers: usize,
+    suite: Arc<Suite>,
+) {
+    let expected = racecast_dataflow::reference::batch_with(&records, &suite);
+    let got = racecast_dataflow::testing::run_dataflow_with(records, epochs, workers, suite).into_batch();
     assert_eq!(got.bronze, expected.bronze, "bronze count");
     assert_eq!(got.quarantined, expected.quarantined, "quarantine count");
     assert_eq!(got.silver.len(), expected.silver.len(), "silver size");
@@ -44,6 +56,38 @@ fn simulated_race_matches_batch_on_1_2_and_4_workers() {
     let epochs: Vec<u64> = (0..records.len() as u64).map(|i| i / 10_000).collect();
     for workers in [1, 2, 4] {
         check(records.clone(), epochs.clone(), workers);
+    }
+}
+
+/// A suite that quarantines fast position samples and high gears, and
+/// warns on revs: the events it quarantines leave silver and gold, and
+/// their earlier valid revisions stay in force, exactly as in the batch.
+#[test]
+fn with_an_expectation_suite_the_race_matches_batch_on_1_2_and_4_workers() {
+    let suite = Suite::parse(
+        r#"{"name": "replay", "expectations": [
+          {"type": "expect_column_values_to_be_between", "kwargs": {"column": "speed_kph", "max_value": 300},
+           "meta": {"racecast": {"event_type": "position", "action": "quarantine"}}},
+          {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "gear", "value_set": [7, 8]},
+           "meta": {"racecast": {"action": "quarantine"}}},
+          {"type": "expect_column_values_to_be_between", "kwargs": {"column": "rpm", "max_value": 11000}}
+        ]}"#,
+    )
+    .expect("the suite compiles");
+    let records = racecast_sim::simulated(&adversarial(7, 4, 3), Format::Protobuf);
+    let plain = racecast_dataflow::reference::batch(&records);
+    let with_suite = racecast_dataflow::reference::batch_with(&records, &suite);
+    assert!(
+        with_suite.quarantined > plain.quarantined + 1_000,
+        "the suite quarantines events: {} against {}",
+        with_suite.quarantined,
+        plain.quarantined
+    );
+    assert!(with_suite.silver.len() < plain.silver.len());
+    let epochs: Vec<u64> = (0..records.len() as u64).map(|i| i / 7_000).collect();
+    let suite = Arc::new(suite);
+    for workers in [1, 2, 4] {
+        check_with(records.clone(), epochs.clone(), workers, Arc::clone(&suite));
     }
 }
 

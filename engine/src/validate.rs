@@ -1,15 +1,18 @@
 //! [`validate_file`]: `racecast validate`'s job: every record of a file
-//! decoded and validated by the pipeline's own decoder, counted per event
-//! type and per reason code.
+//! decoded and validated by the pipeline's own decoder and expectation
+//! suite, counted per event type and per reason code, with each
+//! expectation's result over the whole file.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use racecast_connectors::files::{FileError, RecordReader};
-use racecast_dataflow::{EventType, Limits, decode_entry, decode_event};
+use racecast_dataflow::bronze::validate_event;
+use racecast_dataflow::expect::{ExpectationResult, Suite};
+use racecast_dataflow::{EventType, Limits, decode_entry};
 
 /// What a file holds.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct ValidationReport {
     /// The file.
     pub file: PathBuf,
@@ -23,11 +26,15 @@ pub struct ValidationReport {
     pub valid_by_type: BTreeMap<&'static str, u64>,
     /// Invalid records per reason code (a record can have several).
     pub invalid_by_reason: BTreeMap<String, u64>,
+    /// Each expectation's result over the file's valid events (none
+    /// without a suite).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub expectations: Vec<ExpectationResult>,
 }
 
 /// Validates every record of `path` (`.jsonl` or `.pb`) as telemetry
-/// events, or as entry-list records when `entries`.
-pub fn validate_file(path: &Path, entries: bool) -> Result<ValidationReport, FileError> {
+/// events checked against `suite`, or as entry-list records when `entries`.
+pub fn validate_file(path: &Path, entries: bool, suite: &Suite) -> Result<ValidationReport, FileError> {
     let mut reader = RecordReader::open(path)?;
     let format = reader.format();
     let limits = Limits::default();
@@ -40,13 +47,15 @@ pub fn validate_file(path: &Path, entries: bool) -> Result<ValidationReport, Fil
             report.valid_by_type.insert(t.as_str(), 0);
         }
     }
+    let mut tallies = suite.tallies();
     let mut value = Vec::new();
     while reader.read_into(&mut value)?.is_some() {
         report.records += 1;
         let outcome = if entries {
             decode_entry(&value, format, &limits).map(|_| "entry")
         } else {
-            decode_event(&value, format, &limits).map(|e| e.event_type().as_str())
+            validate_event(&value, format, &limits, suite, Some(&mut tallies))
+                .map(|e| e.event_type().as_str())
         };
         match outcome {
             Ok(kind) => {
@@ -60,6 +69,9 @@ pub fn validate_file(path: &Path, entries: bool) -> Result<ValidationReport, Fil
                 }
             }
         }
+    }
+    if !entries && !suite.is_empty() {
+        report.expectations = suite.results(&tallies);
     }
     Ok(report)
 }

@@ -50,9 +50,14 @@ pub enum Command {
     Query(QueryArgs),
     /// Decode and validate a .jsonl or .pb file and count valid and invalid records.
     #[command(
-        after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid, 1 otherwise."
+        after_help = "Example:\n  racecast validate race.pb --json\n\nExit code: 0 when every record is valid and, with --expectations, every expectation succeeds; 1 otherwise."
     )]
     Validate(ValidateArgs),
+    /// Expectation suites (data-quality rules in Great Expectations' vocabulary).
+    #[command(
+        after_help = "Example:\n  racecast expectations check quality.json\n\nA suite is Great Expectations 1.x JSON: {\"name\": ..., \"expectations\": [{\"type\": ..., \"kwargs\": {...},\n\"meta\": {\"racecast\": {\"event_type\": ..., \"action\": \"quarantine\" | \"warn\", \"name\": ...}}}]}.\nUse it with racecast run --expectations FILE or racecast validate --expectations FILE."
+    )]
+    Expectations(ExpectationsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +173,9 @@ pub struct RunArgs {
     /// Reject Confluent-framed records whose schema id is not this one (reason `wire:schema_id`).
     #[arg(long, env = "RACECAST_SCHEMA_ID")]
     pub schema_id: Option<u32>,
+    /// Check every valid event against this expectation suite (Great Expectations 1.x JSON; `racecast expectations check FILE` shows what it understands).
+    #[arg(long, value_name = "FILE", env = "RACECAST_EXPECTATIONS")]
+    pub expectations: Option<PathBuf>,
     /// Simulator only: race time per wall time (1 = live), or "max".
     #[arg(long, default_value = "10", env = "RACECAST_SPEED")]
     pub speed: String,
@@ -462,6 +470,24 @@ pub struct ValidateArgs {
     /// Print a machine-readable JSON report instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also check every valid event against this expectation suite and report each expectation's result.
+    #[arg(long, value_name = "FILE")]
+    pub expectations: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpectationsArgs {
+    #[command(subcommand)]
+    pub command: ExpectationsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExpectationsCommand {
+    /// Read an expectation suite and list what racecast understood of each expectation.
+    Check {
+        /// The suite: Great Expectations 1.x JSON.
+        file: PathBuf,
+    },
 }
 
 /// The simulated race, shared by `simulate` and `run`.

@@ -15,6 +15,7 @@
 mod changes;
 mod checkpoints;
 mod cli;
+mod expectations;
 mod query;
 mod run;
 mod simulate;
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         cli::Command::Changes(a) => changes::run(a),
         cli::Command::Checkpoints(a) => checkpoints::run(a),
         cli::Command::Query(a) => query::run(a),
+        cli::Command::Expectations(a) => expectations::run(a),
     };
     match result {
         Ok(code) => code,

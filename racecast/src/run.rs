@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use racecast_connectors::files::format_of;
 use racecast_connectors::kafka::{KafkaOut, OutTopics, SourceTopics};
+use racecast_dataflow::expect::Suite;
 use racecast_dataflow::{Limits, SessionDate};
 use racecast_engine::{
     APP_ID, RetentionConfig, RunConfig, RunObserver, RunSummary, Source, Unobserved, run as run_pipeline,
@@ -196,6 +197,10 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             app_id: APP_ID.into(),
             metrics_addr,
             limits,
+            expectations: Arc::new(match &a.expectations {
+                Some(path) => crate::expectations::load(path)?,
+                None => Suite::default(),
+            }),
             kafka_out,
             fresh: a.fresh,
             retention: (a.keep_checkpoints > 0).then_some(RetentionConfig {

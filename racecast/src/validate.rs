@@ -1,21 +1,28 @@
 //! `racecast validate`: decodes and validates every record of a file with
-//! the pipeline's own decoder (`racecast_engine::validate`) and prints the
-//! counts per event type and per reason.
+//! the pipeline's own decoder and, with `--expectations`, a suite
+//! (`racecast_engine::validate`), and prints the counts per event type and
+//! per reason, and each expectation's result.
 
 use std::process::ExitCode;
 
+use racecast_dataflow::expect::Suite;
 use racecast_engine::validate::{ValidationReport, validate_file};
 
 use crate::cli::ValidateArgs;
 
 pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let report = validate_file(&args.file, args.entries)?;
+    let suite = match &args.expectations {
+        Some(path) => crate::expectations::load(path)?,
+        None => Suite::default(),
+    };
+    let report = validate_file(&args.file, args.entries, &suite)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_table(&report);
     }
-    Ok(if report.invalid == 0 {
+    let expected = report.expectations.iter().all(|x| x.success);
+    Ok(if report.invalid == 0 && expected {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -38,6 +45,27 @@ fn print_table(report: &ValidationReport) {
         println!("\ninvalid by reason (a record can have several)");
         for (code, n) in &report.invalid_by_reason {
             println!("  {code:<24} {n:>12}");
+        }
+    }
+    if !report.expectations.is_empty() {
+        println!("\nexpectations (over the valid events in their scope)");
+        println!(
+            "  {:<40} {:>10} {:>10} {:>10} {:>12}  result",
+            "name", "evaluated", "missing", "unexpected", "observed"
+        );
+        for x in &report.expectations {
+            let observed = x.observed.map_or(String::new(), |v| {
+                if v.fract() == 0.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.6}")
+                }
+            });
+            let result = if x.success { "ok" } else { "FAILED" };
+            println!(
+                "  {:<40} {:>10} {:>10} {:>10} {:>12}  {result} ({})",
+                x.name, x.evaluated, x.missing, x.unexpected, observed, x.action
+            );
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The `racecast` binary's integration tests, one binary: the CLI as a user
-//! runs it (`cli`), crash recovery at every crash point with files and
+//! runs it (`cli`), expectation suites in check, validate and run
+//! (`expectations`), crash recovery at every crash point with files and
 //! Kafka, workers and processes (`recovery`), Kafka change streams across
 //! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), a live
 //! run scraped by a real Prometheus (`prometheus`), the local stack of
@@ -8,6 +9,7 @@
 //! `views_reference`).
 
 mod cli;
+mod expectations;
 mod kafka_crash;
 mod kafka_security;
 mod prometheus;

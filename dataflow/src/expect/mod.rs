@@ -1,6 +1,6 @@
 //! Data-quality rules users write: an expectation suite in Great
 //! Expectations' vocabulary ([`suite`] reads GE 1.x's JSON), compiled once
-//! into [`rule`]s over the silver columns ([`column`]) and checked on every
+//! into [`rule`]s over the silver columns ([`mod@column`]) and checked on every
 //! valid event as it is validated (SPEC §1's rules always apply first).
 //!
 //! An expectation whose action is `quarantine` sends a failing record to

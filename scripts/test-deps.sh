@@ -14,6 +14,8 @@
 #   their own (scripts/dbt-venv.sh: RACECAST_DBT_VENV, default
 #   ~/.cache/racecast/dbt-venv): the query tests run `dbt build` on
 #   queries/dbt and compare it with `racecast query`;
+# - great-expectations 1.x in a virtualenv of its own (scripts/ge-venv.sh,
+#   RACECAST_GE_VENV): the expectation tests run a suite through GE itself;
 # - tansu, the Kafka-protocol broker the Kafka tests start on a free
 #   loopback port (../shared/KAFKA.md: its memory:// storage engine needs
 #   the dynostore feature; ~9 min to build once on 2 cores).
@@ -43,6 +45,7 @@ if ! python3 -c 'import deltalake, pyarrow, kafka' 2>/dev/null; then
 fi
 
 "$(dirname "$0")/dbt-venv.sh" >/dev/null
+"$(dirname "$0")/ge-venv.sh" >/dev/null
 
 if ! command -v tansu >/dev/null && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "test-deps: building tansu 0.6.0 (cargo install, ~9 min once)"

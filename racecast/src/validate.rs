@@ -49,8 +49,15 @@ fn print_table(report: &ValidationReport) {
     }
     if !report.expectations.is_empty() {
         println!("\nexpectations (over the valid events in their scope)");
+        let width = report
+            .expectations
+            .iter()
+            .map(|x| x.name.len())
+            .max()
+            .unwrap_or(0)
+            .max(4);
         println!(
-            "  {:<40} {:>10} {:>10} {:>10} {:>12}  result",
+            "  {:<width$} {:>10} {:>10} {:>10} {:>12}  result",
             "name", "evaluated", "missing", "unexpected", "observed"
         );
         for x in &report.expectations {
@@ -63,7 +70,7 @@ fn print_table(report: &ValidationReport) {
             });
             let result = if x.success { "ok" } else { "FAILED" };
             println!(
-                "  {:<40} {:>10} {:>10} {:>10} {:>12}  {result} ({})",
+                "  {:<width$} {:>10} {:>10} {:>10} {:>12}  {result} ({})",
                 x.name, x.evaluated, x.missing, x.unexpected, observed, x.action
             );
         }

@@ -3,10 +3,11 @@
 //! count made from the decoded events), `racecast run --expectations`
 //! (what a quarantining expectation rejects is in the quarantine with its
 //! reason and nowhere in silver, and silver and gold equal the batch
-//! reference with the suite), and a bad suite refused before anything is
-//! written.
+//! reference with the suite), the same fifteen expectations through Great
+//! Expectations itself over the rows read back from Delta, and a bad suite
+//! refused before anything is written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use racecast_dataflow::bronze::RecordKind;
 use racecast_dataflow::expect::Suite;
@@ -194,6 +195,139 @@ fn run_quarantines_what_the_suite_rejects_and_matches_the_reference() {
     );
     let laps: i64 = expected.sessions.iter().map(|s| s.laps_completed).sum();
     assert_eq!(row["laps"].as_i64(), Some(laps));
+}
+
+/// Fifteen expectations of every type, quarantining and warning, scoped and
+/// not, with thresholds the simulated race crosses now and then.
+const FIFTEEN: &str = r#"{"name": "fifteen", "expectations": [
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "speed_kph", "max_value": 330},
+   "meta": {"racecast": {"event_type": "position", "action": "quarantine", "name": "speed"}}},
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "pressure_psi", "min_value": 22, "max_value": 26, "strict_max": true},
+   "meta": {"racecast": {"event_type": "tire", "action": "quarantine", "name": "pressure"}}},
+  {"type": "expect_column_values_to_not_be_in_set", "kwargs": {"column": "gear", "value_set": [8]},
+   "meta": {"racecast": {"action": "quarantine", "name": "no_eighth"}}},
+  {"type": "expect_column_values_to_be_between", "kwargs": {"column": "rpm", "min_value": 10500, "mostly": 0.9}},
+  {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "rpm", "mostly": 0.4}},
+  {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "corner"},
+   "meta": {"racecast": {"event_type": "tire"}}},
+  {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "corner", "value_set": ["FL", "FR"]}},
+  {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "sector", "value_set": [1, 2]},
+   "meta": {"racecast": {"event_type": "position"}}},
+  {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "code", "regex": "S[12]"}},
+  {"type": "expect_column_values_to_match_regex", "kwargs": {"column": "event_id", "regex": "^2026-monza-R/1[0-9]?/"}},
+  {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "throttle_pct", "column_B": "brake_pct"},
+   "meta": {"racecast": {"event_type": "dynamics"}}},
+  {"type": "expect_column_pair_values_a_to_be_greater_than_b", "kwargs": {"column_A": "oil_temp_c", "column_B": "water_temp_c", "or_equal": true}},
+  {"type": "expect_column_mean_to_be_between", "kwargs": {"column": "speed_kph", "min_value": 200, "max_value": 320},
+   "meta": {"racecast": {"event_type": "position"}}},
+  {"type": "expect_column_proportion_of_non_null_values_to_be_between", "kwargs": {"column": "throttle_pct", "min_value": 0.1, "max_value": 0.2}},
+  {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}, "meta": {"racecast": {"event_type": "system"}}}
+]}"#;
+
+fn ge_venv() -> PathBuf {
+    match std::env::var_os("RACECAST_GE_VENV") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/racecast/ge-venv"),
+    }
+}
+
+/// The same fifteen expectations through racecast (run into Delta, and
+/// validate) and through Great Expectations over the rows read back from
+/// Delta: per expectation, the same counts, observed value and success.
+#[test]
+fn great_expectations_agrees_with_racecast_per_expectation() {
+    let venv = ge_venv();
+    assert!(
+        venv.join("bin/python").exists(),
+        "great-expectations is installed in {} (scripts/test-deps.sh)",
+        venv.display()
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // No duplicates or corrections: every valid event is then a silver row
+    // or an expectation's quarantine, and GE sees each once.
+    let config = SimConfig {
+        cars: 3,
+        laps: 2,
+        seed: 9,
+        invalid: 0.01,
+        ..SimConfig::default()
+    };
+    let records = simulated(&config, Format::Json);
+    let (entries, events) = write_files(tmp.path(), &records);
+    let suite = tmp.path().join("suite.json");
+    std::fs::write(&suite, FIFTEEN).expect("write the suite");
+    let (suite_arg, events_arg) = (
+        suite.to_string_lossy().into_owned(),
+        events.to_string_lossy().into_owned(),
+    );
+    let data = tmp.path().join("data").to_string_lossy().into_owned();
+    let entries_arg = entries.to_string_lossy().into_owned();
+    let run_args = [
+        "run",
+        "--input",
+        &events_arg,
+        "--entries",
+        &entries_arg,
+        "--data",
+        &data,
+        "--expectations",
+        &suite_arg,
+    ];
+    ok(racecast(&run_args, tmp.path(), None), "racecast run");
+    let validate = racecast(
+        &["validate", &events_arg, "--expectations", &suite_arg, "--json"],
+        tmp.path(),
+        None,
+    );
+    let report: Value = serde_json::from_slice(&validate.stdout).expect("a JSON report");
+    let ours = report["expectations"].as_array().expect("results").clone();
+    let script = racecast_testkit::config::python_script("ge_check.py");
+    let ge = std::process::Command::new(venv.join("bin/python"))
+        .arg(&script)
+        .arg(&suite)
+        .arg(&data)
+        .output()
+        .expect("python runs");
+    let ge = json_lines(&ok(ge, "ge_check.py").stdout);
+    assert_eq!(ge.len(), 15, "GE reports every expectation");
+    assert_eq!(ours.len(), 15);
+    let (mut failed, mut quarantined) = (0, 0);
+    for (g, o) in ge.iter().zip(&ours) {
+        let i = &o["index"];
+        assert_eq!(&g["index"], i);
+        if !g["evaluated"].is_null() {
+            for key in ["evaluated", "missing", "unexpected"] {
+                assert_eq!(
+                    g[key].as_u64(),
+                    o[key].as_u64(),
+                    "#{i} {key}: GE {g} racecast {o}"
+                );
+            }
+        }
+        if let (Some(a), Some(b)) = (g["observed"].as_f64(), o["observed"].as_f64()) {
+            assert!(
+                (a - b).abs() <= 1e-9 * a.abs().max(1.0),
+                "#{i} observed: GE {a} racecast {b}"
+            );
+        } else {
+            assert_eq!(
+                g["observed"].is_null(),
+                o["observed"].is_null(),
+                "#{i} observed: GE {g} racecast {o}"
+            );
+        }
+        assert_eq!(g["success"], o["success"], "#{i} success: GE {g} racecast {o}");
+        failed += usize::from(o["success"] == false);
+        quarantined += usize::from(o["action"] == "quarantine" && o["unexpected"].as_u64() > Some(0));
+    }
+    assert!(
+        (5..=12).contains(&failed),
+        "a mix of passing and failing expectations: {failed} failed"
+    );
+    assert!(
+        quarantined >= 2,
+        "the quarantining expectations quarantined records: {quarantined}"
+    );
 }
 
 #[test]

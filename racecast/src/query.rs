@@ -10,6 +10,9 @@ use racecast_connectors::query::{self, Format, QuerySession, VIEWS, View};
 
 use crate::cli::QueryArgs;
 
+/// Blocking threads the query runtime may start.
+const BLOCKING_THREADS: usize = 16_384;
+
 pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
     if a.list {
         return list();
@@ -26,8 +29,14 @@ pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
     if format == Format::Parquet && a.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary data: give --output FILE (or redirect stdout)");
     }
+    // deltalake reads each silver file's deletion vector on a blocking
+    // thread that itself waits for a blocking read: with more such files
+    // than blocking threads the scan waits for ever (a 15 M-event race has
+    // ~14 k), so the pool is sized far above tokio's 512 (threads start
+    // only when needed and end when idle).
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .build()
         .context("starting an async runtime")?;
     runtime.block_on(async {

@@ -60,9 +60,28 @@ pub fn fresh(source: Source, data: &Path) -> RunConfig {
 
 /// The path of one of testkit's Python scripts (`kafka_client.py`, an
 /// independent Kafka client; `read_delta.py` and `read_as_of.py`, the
-/// Python `deltalake` reader).
+/// Python `deltalake` reader; `dbt_models.py` and `ge_check.py`, run in
+/// their virtualenvs, see [`venv`]).
 pub fn python_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("python").join(name)
+}
+
+/// The virtualenv `scripts/venv.sh` made for `name` (`dbt-venv`,
+/// `ge-venv`): `$var` when set, else `~/.cache/racecast/<name>`; the test
+/// fails, naming the script that installs it, when it is not there.
+pub fn venv(var: &str, name: &str) -> PathBuf {
+    let dir = match std::env::var_os(var) {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+            .join(".cache/racecast")
+            .join(name),
+    };
+    assert!(
+        dir.join("bin/python").exists(),
+        "no virtualenv at {} (scripts/{name}.sh installs it; scripts/test-deps.sh runs that)",
+        dir.display()
+    );
+    dir
 }
 
 /// Runs one of testkit's Python scripts with `args`; returns its stdout,

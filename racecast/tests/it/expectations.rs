@@ -7,7 +7,7 @@
 //! Expectations itself over the rows read back from Delta, and a bad suite
 //! refused before anything is written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use racecast_dataflow::bronze::RecordKind;
 use racecast_dataflow::expect::Suite;
@@ -224,24 +224,12 @@ const FIFTEEN: &str = r#"{"name": "fifteen", "expectations": [
   {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1000}, "meta": {"racecast": {"event_type": "system"}}}
 ]}"#;
 
-fn ge_venv() -> PathBuf {
-    match std::env::var_os("RACECAST_GE_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/racecast/ge-venv"),
-    }
-}
-
 /// The same fifteen expectations through racecast (run into Delta, and
 /// validate) and through Great Expectations over the rows read back from
 /// Delta: per expectation, the same counts, observed value and success.
 #[test]
 fn great_expectations_agrees_with_racecast_per_expectation() {
-    let venv = ge_venv();
-    assert!(
-        venv.join("bin/python").exists(),
-        "great-expectations is installed in {} (scripts/test-deps.sh)",
-        venv.display()
-    );
+    let venv = racecast_testkit::config::venv("RACECAST_GE_VENV", "ge-venv");
     let tmp = tempfile::tempdir().expect("tempdir");
     // No duplicates or corrections: every valid event is then a silver row
     // or an expectation's quarantine, and GE sees each once.

@@ -736,17 +736,10 @@ fn sorted_by(keys: &[&str], mut rows: Vec<Row>) -> Vec<Row> {
 }
 
 /// Where `scripts/test-deps.sh` installs dbt-duckdb.
-fn dbt_venv() -> PathBuf {
-    match std::env::var_os("RACECAST_DBT_VENV") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/racecast/dbt-venv"),
-    }
-}
-
 #[test]
 fn dbt_build_passes_and_its_models_equal_racecast_query() {
     let race = race();
-    let venv = dbt_venv();
+    let venv = racecast_testkit::config::venv("RACECAST_DBT_VENV", "dbt-venv");
     assert!(
         venv.join("bin/dbt").exists(),
         "dbt-duckdb is installed in {} (scripts/test-deps.sh)",

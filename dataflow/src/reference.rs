@@ -63,7 +63,7 @@ pub fn batch_with(records: &[Ingested], suite: &Suite) -> Batch {
         ..Batch::default()
     };
     let mut winners: BTreeMap<String, Event> = BTreeMap::new();
-    let mut entries: BTreeMap<(String, u8), Entry> = BTreeMap::new();
+    let entries = entry_list(records);
     for r in records {
         match r.kind {
             RecordKind::Event => match validate_event(&r.bytes, r.format, &limits, suite, None) {
@@ -78,18 +78,11 @@ pub fn batch_with(records: &[Ingested], suite: &Suite) -> Batch {
                 }
                 Err(_) => out.quarantined += 1,
             },
-            RecordKind::Entry => match decode_entry(&r.bytes, r.format, &limits) {
-                Ok(e) => {
-                    let key = (e.session_id.to_string(), e.car_number);
-                    let better = entries
-                        .get(&key)
-                        .is_none_or(|w| (e.revision, &e) > (w.revision, w));
-                    if better {
-                        entries.insert(key, e);
-                    }
+            RecordKind::Entry => {
+                if decode_entry(&r.bytes, r.format, &limits).is_err() {
+                    out.quarantined += 1;
                 }
-                Err(_) => out.quarantined += 1,
-            },
+            }
         }
     }
     for e in winners.values() {
@@ -103,6 +96,25 @@ pub fn batch_with(records: &[Ingested], suite: &Suite) -> Batch {
     out.laps = laps;
     out.sessions = sessions;
     out
+}
+
+/// The entry list: each car's (`session_id`, `car_number`) valid entry
+/// record with the highest revision (ties by the records' order).
+pub fn entry_list(records: &[Ingested]) -> BTreeMap<(String, u8), Entry> {
+    let limits = Limits::default();
+    let mut entries: BTreeMap<(String, u8), Entry> = BTreeMap::new();
+    for r in records.iter().filter(|r| r.kind == RecordKind::Entry) {
+        if let Ok(e) = decode_entry(&r.bytes, r.format, &limits) {
+            let key = (e.session_id.to_string(), e.car_number);
+            let better = entries
+                .get(&key)
+                .is_none_or(|w| (e.revision, &e) > (w.revision, w));
+            if better {
+                entries.insert(key, e);
+            }
+        }
+    }
+    entries
 }
 
 /// Gold (lap rows, session rows) of a silver collection, straight from

@@ -8,6 +8,7 @@
 //! - [`read`]: a table version back as arrow batches.
 //! - [`deletion`]: deletion vectors (rows a version no longer holds).
 //! - [`restore`]: silver files back as silver rows (restart).
+//! - [`entries`]: the entry list's winners from bronze's entry records.
 //! - [`history`]: which table version holds which checkpoint.
 //! - [`retention`]: keep the last K checkpoints, delete what older ones needed.
 //! - [`commit_info`]: the keys of every checkpoint commit's `commitInfo`.
@@ -20,6 +21,7 @@
 pub mod batches;
 pub mod commit_info;
 pub mod deletion;
+pub mod entries;
 pub mod gold;
 pub mod history;
 pub mod manifest;

@@ -1,5 +1,5 @@
-//! The tables' Delta logs as two SQL tables, read when the session opens
-//! (the logs as they are then, every checkpoint still in them):
+//! The tables' Delta logs as two SQL tables, read when a query first scans
+//! them (the logs as they are then, every checkpoint still in them):
 //! - `racecast.checkpoints`: one row per checkpoint commit to a table:
 //!   `table_name` (e.g. `gold/lap_metrics`), `checkpoint`, `version`,
 //!   `run_id`, `started_at` (when the checkpoint's commits started),
@@ -10,17 +10,18 @@
 //!   last segment: what a table's `_file` column ends with, to join on),
 //!   `checkpoint`, `version`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray};
-use deltalake::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::arrow::record_batch::RecordBatch;
+use deltalake::datafusion::catalog::Session;
 use deltalake::datafusion::common::TableReference;
-use deltalake::datafusion::datasource::MemTable;
 use deltalake::datafusion::error::{DataFusionError, Result};
 use deltalake::datafusion::prelude::SessionContext;
 
+use super::deferred::{Deferred, RowSource};
 use crate::delta::Table;
 use crate::delta::history::{self, CheckpointEntry};
 
@@ -28,48 +29,97 @@ fn utc_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
+fn external(e: crate::delta::DeltaError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
 /// Registers `racecast.checkpoints` and `racecast.files` for the tables
 /// under `root`; `list` is the checkpoints across tables (for `complete`).
 pub fn register(ctx: &SessionContext, root: &Path, list: &[CheckpointEntry]) -> Result<()> {
-    let (checkpoints, files) = batches(root, list)?;
-    for (name, batch) in [("checkpoints", checkpoints), ("files", files)] {
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        ctx.register_table(TableReference::partial("racecast", name), Arc::new(table))?;
-    }
+    let checkpoints = CheckpointLog {
+        root: root.to_owned(),
+        list: list.to_vec(),
+    };
+    ctx.register_table(
+        TableReference::partial("racecast", "checkpoints"),
+        Arc::new(Deferred::new(checkpoints)),
+    )?;
+    let files = FileLog {
+        root: root.to_owned(),
+    };
+    ctx.register_table(
+        TableReference::partial("racecast", "files"),
+        Arc::new(Deferred::new(files)),
+    )?;
     Ok(())
 }
 
-/// The two tables' rows.
-pub fn batches(root: &Path, list: &[CheckpointEntry]) -> Result<(RecordBatch, RecordBatch)> {
-    let external = |e: crate::delta::DeltaError| DataFusionError::External(Box::new(e));
-    let complete = |checkpoint: u64| list.iter().any(|c| c.checkpoint == checkpoint && c.complete);
-    let mut c = CheckpointColumns::default();
-    let mut f = FileColumns::default();
-    for table in Table::ALL {
-        let dir = root.join(table.path());
-        if !dir.join("_delta_log").exists() {
-            continue;
-        }
-        for commit in history::checkpoint_commits(&dir).map_err(external)? {
-            c.table_name.push(table.path());
-            c.checkpoint.push(commit.checkpoint as i64);
-            c.version.push(commit.version as i64);
-            c.run_id.push(commit.run_id);
-            c.started_at.push(commit.started_ms);
-            c.committed_at.push(commit.timestamp_ms);
-            c.complete.push(complete(commit.checkpoint));
-            c.positions.push(commit.positions.map(|p| p.to_string()));
-        }
-        for origin in history::file_origins(&dir).map_err(external)? {
-            f.table_name.push(table.path());
-            f.file_name
-                .push(origin.path.rsplit('/').next().unwrap_or_default().to_owned());
-            f.path.push(origin.path);
-            f.checkpoint.push(origin.checkpoint as i64);
-            f.version.push(origin.version as i64);
-        }
+/// The tables (by path) whose logs exist under `root`.
+fn tables_with_logs(root: &Path) -> impl Iterator<Item = (Table, PathBuf)> + '_ {
+    Table::ALL
+        .into_iter()
+        .map(move |table| (table, root.join(table.path())))
+        .filter(|(_, dir)| dir.join("_delta_log").exists())
+}
+
+/// `racecast.checkpoints`.
+#[derive(Debug)]
+struct CheckpointLog {
+    root: PathBuf,
+    list: Vec<CheckpointEntry>,
+}
+
+#[async_trait::async_trait]
+impl RowSource for CheckpointLog {
+    fn schema(&self) -> SchemaRef {
+        CheckpointColumns::schema()
     }
-    Ok((c.finish()?, f.finish()?))
+
+    async fn rows(&self, _: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let complete = |checkpoint: u64| self.list.iter().any(|c| c.checkpoint == checkpoint && c.complete);
+        let mut c = CheckpointColumns::default();
+        for (table, dir) in tables_with_logs(&self.root) {
+            for commit in history::checkpoint_commits(&dir).map_err(external)? {
+                c.table_name.push(table.path());
+                c.checkpoint.push(commit.checkpoint as i64);
+                c.version.push(commit.version as i64);
+                c.run_id.push(commit.run_id);
+                c.started_at.push(commit.started_ms);
+                c.committed_at.push(commit.timestamp_ms);
+                c.complete.push(complete(commit.checkpoint));
+                c.positions.push(commit.positions.map(|p| p.to_string()));
+            }
+        }
+        Ok(vec![c.finish()?])
+    }
+}
+
+/// `racecast.files`.
+#[derive(Debug)]
+struct FileLog {
+    root: PathBuf,
+}
+
+#[async_trait::async_trait]
+impl RowSource for FileLog {
+    fn schema(&self) -> SchemaRef {
+        FileColumns::schema()
+    }
+
+    async fn rows(&self, _: &dyn Session) -> Result<Vec<RecordBatch>> {
+        let mut f = FileColumns::default();
+        for (table, dir) in tables_with_logs(&self.root) {
+            for origin in history::file_origins(&dir).map_err(external)? {
+                f.table_name.push(table.path());
+                f.file_name
+                    .push(origin.path.rsplit('/').next().unwrap_or_default().to_owned());
+                f.path.push(origin.path);
+                f.checkpoint.push(origin.checkpoint as i64);
+                f.version.push(origin.version as i64);
+            }
+        }
+        Ok(vec![f.finish()?])
+    }
 }
 
 #[derive(Default)]
@@ -85,8 +135,8 @@ struct CheckpointColumns {
 }
 
 impl CheckpointColumns {
-    fn finish(self) -> Result<RecordBatch> {
-        let schema = Schema::new(vec![
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("table_name", DataType::Utf8, false),
             Field::new("checkpoint", DataType::Int64, false),
             Field::new("version", DataType::Int64, false),
@@ -95,7 +145,10 @@ impl CheckpointColumns {
             Field::new("committed_at", utc_ms(), true),
             Field::new("complete", DataType::Boolean, false),
             Field::new("positions", DataType::Utf8, true),
-        ]);
+        ]))
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(self.table_name)),
             Arc::new(Int64Array::from(self.checkpoint)),
@@ -106,7 +159,7 @@ impl CheckpointColumns {
             Arc::new(BooleanArray::from(self.complete)),
             Arc::new(StringArray::from(self.positions)),
         ];
-        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
     }
 }
 
@@ -120,14 +173,17 @@ struct FileColumns {
 }
 
 impl FileColumns {
-    fn finish(self) -> Result<RecordBatch> {
-        let schema = Schema::new(vec![
+    fn schema() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("table_name", DataType::Utf8, false),
             Field::new("path", DataType::Utf8, false),
             Field::new("file_name", DataType::Utf8, false),
             Field::new("checkpoint", DataType::Int64, false),
             Field::new("version", DataType::Int64, false),
-        ]);
+        ]))
+    }
+
+    fn finish(self) -> Result<RecordBatch> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from(self.table_name)),
             Arc::new(StringArray::from(self.path)),
@@ -135,6 +191,6 @@ impl FileColumns {
             Arc::new(Int64Array::from(self.checkpoint)),
             Arc::new(Int64Array::from(self.version)),
         ];
-        Ok(RecordBatch::try_new(Arc::new(schema), columns)?)
+        Ok(RecordBatch::try_new(Self::schema(), columns)?)
     }
 }

@@ -15,6 +15,9 @@
 //! committed every table: a query during a run never sees one half
 //! committed. Results are written by [`output`].
 
+pub mod deferred;
+pub mod entry_list;
+pub mod lazy_table;
 pub mod log_tables;
 pub mod output;
 pub mod views;
@@ -22,7 +25,8 @@ pub mod views;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use deltalake::datafusion::catalog::MemorySchemaProvider;
+use deltalake::datafusion::catalog::{MemorySchemaProvider, TableProvider};
+use deltalake::datafusion::common::TableReference;
 use deltalake::datafusion::error::DataFusionError;
 use deltalake::datafusion::execution::SendableRecordBatchStream;
 use deltalake::datafusion::prelude::SessionContext;
@@ -30,6 +34,9 @@ use deltalake::delta_datafusion::DeltaSessionContext;
 
 use crate::delta::history::{self, CheckpointEntry};
 use crate::delta::{DeltaError, Table, has_tables};
+use deferred::Deferred;
+use entry_list::EntryList;
+use lazy_table::LazyTable;
 pub use output::{Format, write_file, write_to};
 pub use views::{VIEWS, View};
 
@@ -82,16 +89,6 @@ pub enum QueryError {
     /// Running the query failed.
     #[error("the query failed: {0}")]
     Execution(String),
-    /// A table could not be opened at its version.
-    #[error("could not open table {table} at version {version}: {message}")]
-    Open {
-        /// The table (e.g. `gold/lap_metrics`).
-        table: &'static str,
-        /// Its version.
-        version: u64,
-        /// The cause.
-        message: String,
-    },
     /// Reading the tables' logs failed.
     #[error(transparent)]
     Delta(#[from] DeltaError),
@@ -158,7 +155,12 @@ impl QuerySession {
                 .map_err(QueryError::from_datafusion)?;
         }
         for table in Table::ALL {
-            register_table(&ctx, &root, table, &checkpoint).await?;
+            let lazy = Arc::new(lazy_table(&root, table, &checkpoint)?);
+            if table == Table::Bronze {
+                let entries = Deferred::new(EntryList::new(Arc::clone(&lazy)));
+                register(&ctx, "silver.entry_list", Arc::new(entries))?;
+            }
+            register(&ctx, table.path().replace('/', ".").as_str(), lazy)?;
         }
         log_tables::register(&ctx, &root, &list).map_err(QueryError::from_datafusion)?;
         for view in VIEWS {
@@ -238,45 +240,21 @@ fn available(list: &[CheckpointEntry]) -> String {
     }
 }
 
-/// Registers `table` at the version `checkpoint` committed to it, as
-/// `<layer>.<name>`.
-async fn register_table(
-    ctx: &SessionContext,
-    root: &Path,
-    table: Table,
-    checkpoint: &CheckpointEntry,
-) -> Result<(), QueryError> {
+/// `table` as of the version `checkpoint` committed to it.
+fn lazy_table(root: &Path, table: Table, checkpoint: &CheckpointEntry) -> Result<LazyTable, QueryError> {
     let version = *checkpoint
         .versions
         .get(table.path())
         .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_owned()))?;
-    let open_error = |message: String| QueryError::Open {
-        table: table.path(),
-        version,
-        message,
-    };
     let dir = root.join(table.path());
     let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
-    let delta = deltalake::DeltaTableBuilder::from_url(url)
-        .and_then(|b| b.with_version(version).build())
-        .map_err(|e| open_error(e.to_string()))?;
-    let state = ctx.state();
-    delta
-        .update_datafusion_session(&state)
-        .map_err(|e| open_error(e.to_string()))?;
-    let provider = delta
-        .table_provider()
-        .with_table_version(version)
-        .with_file_column("_file")
-        .with_session(Arc::new(state))
-        .await
-        .map_err(|e| open_error(e.to_string()))?;
-    let (layer, name) = table.path().split_once('/').unwrap_or(("public", table.path()));
-    ctx.register_table(
-        deltalake::datafusion::common::TableReference::partial(layer, name),
-        provider,
-    )
-    .map_err(QueryError::from_datafusion)?;
+    Ok(LazyTable::new(table, url, version))
+}
+
+/// Registers `provider` as `name` (`schema.table`).
+fn register(ctx: &SessionContext, name: &str, provider: Arc<dyn TableProvider>) -> Result<(), QueryError> {
+    ctx.register_table(TableReference::parse_str(name), provider)
+        .map_err(QueryError::from_datafusion)?;
     Ok(())
 }
 

@@ -9,17 +9,15 @@
 //! starts at the epoch after them, so the run's checkpoint numbers carry on
 //! above the one it resumed from.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use deltalake::arrow::array::{Array, AsArray, BinaryArray, BooleanArray, StringArray};
 use deltalake::kernel::Add;
+use racecast_connectors::delta::entries::{self, EntryWinners};
 use racecast_connectors::delta::read::{Columns, for_each_live_batch};
 use racecast_connectors::delta::restore::add_rows;
 use racecast_connectors::delta::{DeltaError, DeltaSink, Table, has_tables, history};
 use racecast_connectors::host::runtime;
-use racecast_dataflow::silver::entry_beats;
-use racecast_dataflow::{Entry, Format, Limits, Symbol, Time, decode_entry};
+use racecast_dataflow::{Entry, Time};
 use racecast_sim::SimConfig;
 
 use crate::clock::CheckpointClock;
@@ -168,12 +166,7 @@ impl Resume {
 /// The entry list's winners from the bronze table's valid entry records
 /// (they are in the partition with no session date).
 fn restore_entries(bronze_dir: &Path, files: &[Add]) -> Result<Vec<Entry>, RunError> {
-    let limits = Limits {
-        max_bytes: usize::MAX,
-        schema_id: None,
-    };
-    let mut winners: HashMap<(Symbol, u8), Entry> = HashMap::new();
-    let wanted = ["record_kind", "format", "value", "valid"];
+    let mut winners = EntryWinners::default();
     for add in files {
         let dated = add
             .partition_values
@@ -182,51 +175,18 @@ fn restore_entries(bronze_dir: &Path, files: &[Add]) -> Result<Vec<Entry>, RunEr
         if dated {
             continue;
         }
-        let path = bronze_dir.join(&add.path);
-        let bad = |detail: String| DeltaError::BadRow {
-            path: path.clone(),
-            detail,
-        };
-        for_each_live_batch(bronze_dir, add, Table::Bronze, Columns::Only(&wanted), |batch| {
-            let missing = |what: &str| bad(format!("column {what} is missing or of another type"));
-            let kind: &StringArray = batch
-                .column_by_name("record_kind")
-                .and_then(|c| c.as_string_opt())
-                .ok_or_else(|| missing("record_kind"))?;
-            let format: &StringArray = batch
-                .column_by_name("format")
-                .and_then(|c| c.as_string_opt())
-                .ok_or_else(|| missing("format"))?;
-            let value: &BinaryArray = batch
-                .column_by_name("value")
-                .and_then(|c| c.as_binary_opt())
-                .ok_or_else(|| missing("value"))?;
-            let valid: &BooleanArray = batch
-                .column_by_name("valid")
-                .and_then(|c| c.as_boolean_opt())
-                .ok_or_else(|| missing("valid"))?;
-            for row in 0..batch.num_rows() {
-                if kind.is_null(row) || kind.value(row) != "entry" || !valid.value(row) {
-                    continue;
-                }
-                let format = match format.value(row) {
-                    "json" => Format::Json,
-                    _ => Format::Protobuf,
-                };
-                let Ok(entry) = decode_entry(value.value(row), format, &limits) else {
-                    return Err(bad(format!("row {row}: a valid entry record no longer decodes")));
-                };
-                match winners.get(&entry.key()) {
-                    Some(current) if !entry_beats(&entry, current) => {}
-                    _ => {
-                        winners.insert(entry.key(), entry);
-                    }
-                }
-            }
-            Ok(())
-        })?;
+        for_each_live_batch(
+            bronze_dir,
+            add,
+            Table::Bronze,
+            Columns::Only(&entries::COLUMNS),
+            |batch| {
+                winners.add_batch(&batch).map_err(|detail| DeltaError::BadRow {
+                    path: bronze_dir.join(&add.path),
+                    detail,
+                })
+            },
+        )?;
     }
-    let mut entries: Vec<Entry> = winners.into_values().collect();
-    entries.sort();
-    Ok(entries)
+    Ok(winners.into_sorted())
 }

@@ -5,7 +5,11 @@
     gold.lap_metrics, gold.session_metrics, each with `_file`, the data
     file's path relative to its table (as the Delta log names it);
   - racecast.checkpoints and racecast.files, from the tables' Delta logs
-    (_delta_log/*.json), with the columns racecast gives them.
+    (_delta_log/*.json), with the columns racecast gives them;
+  - silver.entry_list, the entry in force per car. racecast decodes it from
+    bronze's entry records; DuckDB cannot decode their protobuf form, so
+    here it comes from silver (each car's rows carry its entry): the same
+    rows for every car with telemetry, none for an entrant without any.
   dbt reads the latest version of each table: run it against tables no run
   is writing (racecast query --as-of-checkpoint is for live tables).
 #}
@@ -27,6 +31,14 @@
       substr(filename, length('{{ dir }}/') + 1) AS _file
     FROM delta_scan('{{ dir }}', filename = true);
   {% endfor %}
+  CREATE OR REPLACE VIEW silver.entry_list AS
+  SELECT
+    session_id, car_number,
+    max(driver_code) AS driver_code, max(team) AS team, max(track) AS track,
+    max(session_type) AS session_type, max(entry_revision) AS entry_revision
+  FROM silver.telemetry_enriched
+  WHERE entry_revision IS NOT NULL
+  GROUP BY session_id, car_number;
   CREATE OR REPLACE VIEW racecast.log_lines AS
   SELECT
     regexp_extract(filename, '([a-z]+/[a-z_]+)/_delta_log/[0-9]+\.json$', 1) AS table_name,

@@ -161,8 +161,10 @@ fn reference_batch(records: &[Ingested]) -> Batch {
 fn every_view_equals_its_reference_computation() {
     let race = race();
     let expected = reference_batch(&race.records);
-    let cases: [(&str, ViewReference); 7] = [
-        ("entry_list", reference::entry_list),
+    let entries = racecast_dataflow::reference::entry_list(&race.records);
+    let got = query_rows(&race.data, &["entry_list"]);
+    assert_rows("entry_list", &got, &reference::entry_list(&entries));
+    let cases: [(&str, ViewReference); 6] = [
         ("classification", reference::classification),
         ("lap_chart", reference::lap_chart),
         ("lap_times", reference::lap_times),

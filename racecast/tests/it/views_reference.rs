@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use racecast_dataflow::Entry;
 use racecast_dataflow::event::Payload;
 use racecast_dataflow::gold::LapRow;
 use racecast_dataflow::reference::Batch;
@@ -17,8 +18,25 @@ use serde_json::{Map, Value, json};
 type Row = Map<String, Value>;
 type Car = (String, u8);
 
-/// `entry_list`: one row per car of silver, with its entry.
-pub fn entry_list(b: &Batch) -> Vec<Row> {
+/// `entry_list`: one row per car of the entry list, with its winning entry.
+pub fn entry_list(entries: &BTreeMap<Car, Entry>) -> Vec<Row> {
+    entries
+        .iter()
+        .map(|((session, car), e)| {
+            object(vec![
+                ("session_id", json!(session)),
+                ("car_number", json!(car)),
+                ("driver_code", json!(e.driver_code.to_string())),
+                ("team", json!(e.team.to_string())),
+                ("track", json!(e.track.to_string())),
+                ("session_type", json!(e.session_type.as_str())),
+            ])
+        })
+        .collect()
+}
+
+/// One row per car of silver, with the entry its rows carry.
+fn silver_cars(b: &Batch) -> Vec<Row> {
     let mut cars: BTreeMap<Car, &SilverRow> = BTreeMap::new();
     for r in &b.silver {
         cars.entry((r.event.session_id.to_string(), r.event.car_number))
@@ -56,7 +74,7 @@ fn drivers(b: &Batch) -> BTreeMap<Car, String> {
 /// `classification`: session rows in position order, with the interval to
 /// the car ahead when on its lap count.
 pub fn classification(b: &Batch) -> Vec<Row> {
-    let entries: BTreeMap<Car, Row> = entry_list(b)
+    let entries: BTreeMap<Car, Row> = silver_cars(b)
         .into_iter()
         .map(|r| {
             (

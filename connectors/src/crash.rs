@@ -14,8 +14,8 @@
 //! has committed a checkpoint: epochs follow wall time, so a slow start
 //! could otherwise reach `<checkpoint>` before any commit), `before-manifest`
 //! (every worker's files are written), `after-manifest`, `after-bronze`,
-//! `after-quarantine`, `after-silver`, `after-laps`, `after-sessions` (after
-//! that table's commit), `kafka-part` (a worker's silver changes are on the
+//! `after-quarantine`, `after-silver`, `after-laps`, `after-sessions`,
+//! `after-quality` (after that table's commit), `kafka-part` (a worker's silver changes are on the
 //! brokers, its dead letters and everything after are not),
 //! `before-progress` (every change record of the checkpoint is
 //! acknowledged, its progress record not written), `after-progress`.

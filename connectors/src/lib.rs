@@ -5,7 +5,7 @@
 //!
 //! - [`files`] (feature `files`): `.jsonl` / length-delimited `.pb` record
 //!   files, read and written.
-//! - [`delta`] (feature `delta`): the five Delta Lake tables: each worker's
+//! - [`delta`] (feature `delta`): the Delta Lake tables: each worker's
 //!   files of a checkpoint, the commit of a checkpoint, reading back,
 //!   history, retention.
 //! - [`kafka`] (feature `kafka`): the Kafka source, change streams,

@@ -3,14 +3,19 @@
 //! is invalid.
 //!
 //! [`DecodeRecords::decode_records`] is the dataflow's first operator: it runs on the worker
-//! that read the record (no exchange), and splits the input into four
-//! streams without copying the bytes more than once (timely's `partition`).
+//! that read the record (no exchange), and splits the input into five
+//! streams without copying the bytes more than once (timely's `partition`):
+//! bronze, quarantine, valid events, valid entries, and what the
+//! expectation suite saw of each time's records.
 
 use std::rc::Rc;
 use std::sync::Arc;
 
+use timely::container::CapacityContainerBuilder;
 use timely::dataflow::StreamVec;
+use timely::dataflow::channels::pact::Pipeline;
 use timely::dataflow::operators::core::Partition;
+use timely::dataflow::operators::generic::Operator;
 use timely::dataflow::operators::vec::Map;
 
 use crate::Time;
@@ -84,7 +89,7 @@ pub struct QuarantineRow {
     pub reasons: Reasons,
 }
 
-/// The four streams [`DecodeRecords::decode_records`] produces.
+/// The five streams [`DecodeRecords::decode_records`] produces.
 pub struct Decoded<'scope> {
     /// Every record (valid or not).
     pub bronze: StreamVec<'scope, Time, BronzeRow>,
@@ -94,6 +99,9 @@ pub struct Decoded<'scope> {
     pub events: StreamVec<'scope, Time, Event>,
     /// Valid entry-list records.
     pub entries: StreamVec<'scope, Time, Entry>,
+    /// What the expectation suite saw of each time's records on this
+    /// worker (one tally per expectation; nothing without a suite).
+    pub quality: StreamVec<'scope, Time, Vec<Tally>>,
 }
 
 enum Split {
@@ -101,6 +109,7 @@ enum Split {
     Quarantine(QuarantineRow),
     Event(Event),
     Entry(Entry),
+    Quality(Vec<Tally>),
 }
 
 /// Decodes and validates records where they were read.
@@ -159,75 +168,55 @@ fn decode_records<'scope>(
     if let Some(stats) = &stats {
         stats.expect_suite(&suite);
     }
-    let mut parts = records
-        .flat_map(move |record| {
-            let mut out = Vec::with_capacity(2);
-            let outcome = match record.kind {
-                RecordKind::Event => {
-                    let (bytes, format) = (&record.bytes, record.format);
-                    match &stats {
-                        Some(stats) if !suite.is_empty() => stats
-                            .record_expectations(|t| validate_event(bytes, format, &limits, &suite, Some(t))),
-                        _ => validate_event(bytes, format, &limits, &suite, None),
+    let split = records.unary::<CapacityContainerBuilder<Vec<Split>>, _, _, _>(
+        Pipeline,
+        "DecodeRecords",
+        move |_, _| {
+            move |input, output| {
+                input.for_each_stamp(|cap, data| {
+                    let Some(cap) = cap.retain_least(output.output_index()) else {
+                        return;
+                    };
+                    let mut session = output.session(&cap);
+                    // What the suite saw of this time's records on this worker.
+                    let mut tallies = (!suite.is_empty()).then(|| suite.tallies());
+                    for batch in data {
+                        for record in batch.drain(..) {
+                            let outcome = split_record(&record, &limits, &suite, tallies.as_deref_mut());
+                            if let Some(stats) = &stats {
+                                match &outcome {
+                                    Ok((Split::Event(e), _, _)) => stats.record_valid_event(record.source, e),
+                                    Ok(_) => stats.record_in(record.source, ENTRY),
+                                    Err(reasons) => stats.record_invalid(record.source, reasons),
+                                }
+                            }
+                            session.give_iterator(into_splits(record, outcome));
+                        }
                     }
-                    .map(|e| {
-                        let (date, t) = (e.session_date, e.event_type());
-                        (Split::Event(e), Some(date), Some(t))
-                    })
-                }
-                RecordKind::Entry => {
-                    decode_entry(&record.bytes, record.format, &limits).map(|e| (Split::Entry(e), None, None))
-                }
-            };
-            if let Some(stats) = &stats {
-                match &outcome {
-                    Ok((Split::Event(e), _, _)) => stats.record_valid_event(record.source, e),
-                    Ok(_) => stats.record_in(record.source, ENTRY),
-                    Err(reasons) => stats.record_invalid(record.source, reasons),
-                }
+                    if let Some(tallies) = tallies.filter(|t| t.iter().any(|t| t.evaluated > 0)) {
+                        if let Some(stats) = &stats {
+                            stats.add_expectations(&tallies);
+                        }
+                        session.give(Split::Quality(tallies));
+                    }
+                });
             }
-            match outcome {
-                Ok((valid, session_date, event_type)) => {
-                    out.push(valid);
-                    out.push(Split::Bronze(BronzeRow {
-                        record,
-                        session_date,
-                        event_type,
-                        valid: true,
-                    }));
-                }
-                Err(reasons) => {
-                    out.push(Split::Quarantine(QuarantineRow {
-                        source: record.source,
-                        partition: record.partition,
-                        offset: record.offset,
-                        ingested_ms: record.ingested_ms,
-                        kind: record.kind,
-                        bytes: record.bytes.clone(),
-                        reasons,
-                    }));
-                    out.push(Split::Bronze(BronzeRow {
-                        record,
-                        session_date: None,
-                        event_type: None,
-                        valid: false,
-                    }));
-                }
-            }
-            out
-        })
-        .partition::<timely::container::CapacityContainerBuilder<Vec<Split>>, _, _>(4, |split| {
+        },
+    );
+    let mut parts = split
+        .partition::<CapacityContainerBuilder<Vec<Split>>, _, _>(5, |split| {
             let part = match &split {
                 Split::Bronze(_) => 0,
                 Split::Quarantine(_) => 1,
                 Split::Event(_) => 2,
                 Split::Entry(_) => 3,
+                Split::Quality(_) => 4,
             };
             (part, split)
         })
         .into_iter();
-    let mut next = || parts.next().expect("partition made four streams");
-    let (bronze, quarantine, events, entries) = (next(), next(), next(), next());
+    let mut next = || parts.next().expect("partition made five streams");
+    let (bronze, quarantine, events, entries, quality) = (next(), next(), next(), next(), next());
     Decoded {
         bronze: bronze.flat_map(|s| match s {
             Split::Bronze(b) => Some(b),
@@ -245,5 +234,66 @@ fn decode_records<'scope>(
             Split::Entry(e) => Some(e),
             _ => None,
         }),
+        quality: quality.flat_map(|s| match s {
+            Split::Quality(t) => Some(t),
+            _ => None,
+        }),
     }
+}
+
+/// What one record is: a valid event (checked against `suite`, its
+/// outcomes counted in `tallies`) or entry, with its session date and event
+/// type, or the reasons it is invalid.
+fn split_record(
+    record: &Ingested,
+    limits: &Limits,
+    suite: &Suite,
+    tallies: Option<&mut [Tally]>,
+) -> Result<(Split, Option<SessionDate>, Option<EventType>), Reasons> {
+    match record.kind {
+        RecordKind::Event => validate_event(&record.bytes, record.format, limits, suite, tallies).map(|e| {
+            let (date, t) = (e.session_date, e.event_type());
+            (Split::Event(e), Some(date), Some(t))
+        }),
+        RecordKind::Entry => {
+            decode_entry(&record.bytes, record.format, limits).map(|e| (Split::Entry(e), None, None))
+        }
+    }
+}
+
+/// A record's splits: the valid event or entry and its bronze row, or its
+/// quarantine row and its bronze row.
+fn into_splits(
+    record: Ingested,
+    outcome: Result<(Split, Option<SessionDate>, Option<EventType>), Reasons>,
+) -> impl Iterator<Item = Split> {
+    let (first, bronze) = match outcome {
+        Ok((valid, session_date, event_type)) => (
+            valid,
+            BronzeRow {
+                record,
+                session_date,
+                event_type,
+                valid: true,
+            },
+        ),
+        Err(reasons) => (
+            Split::Quarantine(QuarantineRow {
+                source: record.source,
+                partition: record.partition,
+                offset: record.offset,
+                ingested_ms: record.ingested_ms,
+                kind: record.kind,
+                bytes: record.bytes.clone(),
+                reasons,
+            }),
+            BronzeRow {
+                record,
+                session_date: None,
+                event_type: None,
+                valid: false,
+            },
+        ),
+    };
+    [first, Split::Bronze(bronze)].into_iter()
 }

@@ -1,5 +1,5 @@
 //! The whole dataflow, from ingested records to bronze, quarantine, silver
-//! and gold. Sources feed [`Ingested`] records at their epochs; sinks read
+//! and gold, and the expectation suite's tallies. Sources feed [`Ingested`] records at their epochs; sinks read
 //! the five outputs and commit a checkpoint's changes once the frontier has
 //! passed it.
 
@@ -16,7 +16,7 @@ use crate::bronze::{BronzeRow, DecodeRecords, Ingested, QuarantineRow};
 use crate::codec::Limits;
 use crate::entry::Entry;
 use crate::event::Event;
-use crate::expect::Suite;
+use crate::expect::{Suite, Tally};
 use crate::gold::{GoldViews, LapRow, SessionRow};
 use crate::silver::{Restore, SilverRow, UpsertLatest};
 use crate::stats::PipelineStats;
@@ -33,6 +33,9 @@ pub struct Outputs<'scope> {
     pub lap_metrics: VecCollection<'scope, Time, LapRow, isize>,
     /// `gold.session_metrics`.
     pub session_metrics: VecCollection<'scope, Time, SessionRow, isize>,
+    /// What the expectation suite saw of each time's records, per worker
+    /// (one tally per expectation; empty without a suite).
+    pub quality: StreamVec<'scope, Time, Vec<Tally>>,
 }
 
 /// The state a resumed run starts from, fed as input at its restore
@@ -80,5 +83,6 @@ pub fn build<'scope>(
         silver: silver.rows,
         lap_metrics: gold.lap_metrics,
         session_metrics: gold.session_metrics,
+        quality: decoded.quality,
     }
 }

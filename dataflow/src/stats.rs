@@ -133,14 +133,16 @@ impl PipelineStats {
         self.expectations.set(suite.expectations.len());
     }
 
-    /// Lets `check` count outcomes in this take's tallies.
-    pub(crate) fn record_expectations<R>(&self, check: impl FnOnce(&mut [Tally]) -> R) -> R {
+    /// Adds what the suite saw of some records to this take's tallies.
+    pub(crate) fn add_expectations(&self, tallies: &[Tally]) {
         let mut counts = self.counts.borrow_mut();
-        let n = self.expectations.get();
+        let n = self.expectations.get().max(tallies.len());
         if counts.expectations.len() < n {
             counts.expectations.resize(n, Tally::default());
         }
-        check(&mut counts.expectations)
+        for (into, t) in counts.expectations.iter_mut().zip(tallies) {
+            into.add(t);
+        }
     }
 
     pub(crate) fn record_upsert(&self, outcome: Upsert) {

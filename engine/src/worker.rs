@@ -135,6 +135,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
             kafka: emitter("commit".into()),
             observer: Arc::clone(&context.observer),
             state: Arc::clone(state),
+            suite: Arc::clone(&config.expectations),
         });
         let summary = sink.summary_mut();
         summary.resumed_from = resume.map(|r| r.checkpoint);
@@ -312,6 +313,7 @@ fn build_dataflow(
             out.bronze.map(Update::Bronze),
             out.quarantine.map(Update::Quarantine),
             out.silver.inner.map(|(r, t, d)| Update::Silver(r, t, d)),
+            out.quality.map(Update::Quality),
             scope.input_from(&mut inputs.positions),
             scope.input_from(&mut inputs.run_ids).broadcast().map(Update::Run),
         ];

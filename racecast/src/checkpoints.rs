@@ -32,6 +32,7 @@ pub fn run(a: CheckpointsArgs) -> anyhow::Result<ExitCode> {
         Table::Silver => "silver",
         Table::LapMetrics => "laps",
         Table::SessionMetrics => "sessions",
+        Table::ExpectationResults => "quality",
     };
     write!(out, "{:>10}  {:<24}", "checkpoint", "started (UTC)")?;
     for t in Table::ALL {

@@ -1,8 +1,7 @@
-//! Checkpoint manifests: what one checkpoint commits to each of the five
+//! Checkpoint manifests: what one checkpoint commits to each of the six
 //! tables, written (atomically) before the first of those commits.
 //!
-//! A checkpoint is five Delta commits, one per table, made one after the
-//! other. A crash between two of them leaves some tables at the checkpoint
+//! A checkpoint is six Delta commits, one per table, made together. A crash between two of them leaves some tables at the checkpoint
 //! and the rest one checkpoint behind; the manifest holds every table's
 //! `add`/`remove` actions (the data files are already written when it is),
 //! so a restart commits the missing tables from it

@@ -1,5 +1,5 @@
-//! The Delta Lake sink: the five tables of SPEC §4 under one root, each
-//! committed once per checkpoint.
+//! The Delta Lake sink: the five tables of SPEC §4 and the expectation
+//! results under one root, each committed once per checkpoint.
 //!
 //! - [`schema`]: the tables and their arrow schemas.
 //! - [`batches`]: rows → arrow batches of those schemas.
@@ -10,6 +10,7 @@
 //! - [`restore`]: silver files back as silver rows (restart).
 //! - [`entries`]: the entry list's winners from bronze's entry records.
 //! - [`history`]: which table version holds which checkpoint.
+//! - [`quality`]: the expectation suite's results per checkpoint.
 //! - [`retention`]: keep the last K checkpoints, delete what older ones needed.
 //! - [`commit_info`]: the keys of every checkpoint commit's `commitInfo`.
 //! - [`manifest`]: what a checkpoint commits to each table, written first
@@ -26,6 +27,7 @@ pub mod gold;
 pub mod history;
 pub mod manifest;
 pub mod parts;
+pub mod quality;
 pub mod read;
 pub mod restore;
 pub mod retention;

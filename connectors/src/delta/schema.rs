@@ -1,4 +1,5 @@
-//! Arrow schemas of the five Delta tables (SPEC §4, column names of SPEC §3);
+//! Arrow schemas of the six Delta tables (SPEC §4, column names of SPEC §3,
+//! and the expectation suite's results per checkpoint);
 //! [`super::batches`] turns rows into record batches of these schemas.
 //!
 //! Partition columns are part of the table schema but, as Delta requires, not
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use deltalake::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use deltalake::kernel::{DataType as DeltaType, PrimitiveType, StructField, StructType};
 
-/// The five tables.
+/// The tables every checkpoint commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Table {
     /// `bronze/telemetry_events`.
@@ -24,16 +25,19 @@ pub enum Table {
     LapMetrics,
     /// `gold/session_metrics`.
     SessionMetrics,
+    /// `quality/expectation_results`: the suite's results per checkpoint.
+    ExpectationResults,
 }
 
 impl Table {
     /// Every table, in commit order (gold last).
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Bronze,
         Table::Quarantine,
         Table::Silver,
         Table::LapMetrics,
         Table::SessionMetrics,
+        Table::ExpectationResults,
     ];
 
     /// Path under the data root.
@@ -44,6 +48,7 @@ impl Table {
             Table::Silver => "silver/telemetry_enriched",
             Table::LapMetrics => "gold/lap_metrics",
             Table::SessionMetrics => "gold/session_metrics",
+            Table::ExpectationResults => "quality/expectation_results",
         }
     }
 
@@ -56,6 +61,7 @@ impl Table {
             Table::Silver => "after-silver",
             Table::LapMetrics => "after-laps",
             Table::SessionMetrics => "after-sessions",
+            Table::ExpectationResults => "after-quality",
         }
     }
 
@@ -67,6 +73,7 @@ impl Table {
             Table::Silver => TableSpec::new(silver_fields(), &["session_date", "car_number"]),
             Table::LapMetrics => TableSpec::new(lap_fields(), &["session_date"]),
             Table::SessionMetrics => TableSpec::new(session_fields(), &["session_date"]),
+            Table::ExpectationResults => TableSpec::new(result_fields(), &[]),
         }
     }
 }
@@ -280,5 +287,25 @@ fn session_fields() -> Vec<Field> {
         f("position", DataType::Int64, false),
         f("gap_to_leader_ms", DataType::Int64, true),
         f("fastest_lap", DataType::Boolean, false),
+    ]
+}
+
+fn result_fields() -> Vec<Field> {
+    vec![
+        f("checkpoint", DataType::Int64, false),
+        f("run_id", DataType::Utf8, false),
+        f("suite", DataType::Utf8, false),
+        f("suite_fingerprint", DataType::Utf8, false),
+        f("expectation_index", DataType::Int32, false),
+        f("expectation", DataType::Utf8, false),
+        f("expectation_type", DataType::Utf8, false),
+        f("event_type", DataType::Utf8, true),
+        f("action", DataType::Utf8, false),
+        f("evaluated", DataType::Int64, false),
+        f("missing", DataType::Int64, false),
+        f("unexpected", DataType::Int64, false),
+        f("unexpected_percent", DataType::Float64, true),
+        f("observed_value", DataType::Float64, true),
+        f("success", DataType::Boolean, false),
     ]
 }

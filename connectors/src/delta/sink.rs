@@ -14,7 +14,7 @@
 //! is the one tagged with it), tagged `txn(app_id, checkpoint)`, with the
 //! checkpoint number, run id, start time and source positions in
 //! `commitInfo` ([`super::commit_info`]). Before the first of them, the
-//! checkpoint's [`Manifest`] is written; the five tables are then committed
+//! checkpoint's [`Manifest`] is written; the tables are then committed
 //! together (concurrent commits, each waiting on the file system in turn),
 //! and a checkpoint is complete once every table has it. A crash between
 //! them leaves some tables at the checkpoint and some before it: a restart
@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::kernel::Action;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 
@@ -55,6 +56,8 @@ pub struct CheckpointInfo {
     pub positions: serde_json::Value,
     /// Whether it is the run's last checkpoint (its input is done).
     pub last: bool,
+    /// More `commitInfo` entries (the suite, and whether it changed).
+    pub extra: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl CheckpointInfo {
@@ -159,13 +162,13 @@ impl DeltaSink {
         Ok(())
     }
 
-    /// Opens (creating when needed) the five tables under `root`.
+    /// Opens (creating when needed) every table under `root`.
     pub async fn open(root: &Path, app_id: &str) -> Result<DeltaSink, DeltaError> {
         let mut tables = BTreeMap::new();
         for table in Table::ALL {
             tables.insert(table, TableWriter::open_or_create(root, table).await?);
         }
-        let files = |table: Table| tables.get(&table).expect("all five tables are open").files();
+        let files = |table: Table| tables.get(&table).expect("every table is open").files();
         let (laps, sessions) = (
             GoldTable::with_files(files(LapRow::TABLE)?),
             GoldTable::with_files(files(SessionRow::TABLE)?),
@@ -221,7 +224,7 @@ impl DeltaSink {
                 continue;
             }
             let actions = manifest.tables.get(table.path()).cloned().unwrap_or_default();
-            let writer = self.tables.get_mut(&table).expect("all five tables are open");
+            let writer = self.tables.get_mut(&table).expect("every table is open");
             writer
                 .commit(actions, &self.app_id, number, manifest.metadata.clone())
                 .await?;
@@ -252,7 +255,7 @@ impl DeltaSink {
 
     /// One of the tables, to change.
     pub fn writer_mut(&mut self, table: Table) -> &mut TableWriter {
-        self.tables.get_mut(&table).expect("all five tables are open")
+        self.tables.get_mut(&table).expect("every table is open")
     }
 
     /// The highest checkpoint that every table has committed, if any.
@@ -269,7 +272,7 @@ impl DeltaSink {
     }
 
     fn table(&self, table: Table) -> &TableWriter {
-        self.tables.get(&table).expect("all five tables are open")
+        self.tables.get(&table).expect("every table is open")
     }
 
     /// The data root.
@@ -278,8 +281,9 @@ impl DeltaSink {
     }
 
     /// Commits one checkpoint: the workers' `parts` (bronze, quarantine and
-    /// silver files, merged with [`merge_part`]) and gold's changes, which
-    /// this sink writes. Writes the checkpoint's [`Manifest`] first, then
+    /// silver files, merged with [`merge_part`]), gold's changes and the
+    /// expectation `results` (a batch of `quality/expectation_results`, if
+    /// any), which this sink writes. Writes the checkpoint's [`Manifest`] first, then
     /// commits every table (an empty commit for a table the checkpoint did
     /// not change). Returns, per table, its version and what it cost.
     pub async fn commit(
@@ -288,6 +292,7 @@ impl DeltaSink {
         mut parts: BTreeMap<Table, TablePart>,
         laps: Vec<(LapRow, isize)>,
         sessions: Vec<(SessionRow, isize)>,
+        results: Option<RecordBatch>,
     ) -> Result<BTreeMap<Table, TableCommit>, DeltaError> {
         // Strictly increasing, so that retention can tell checkpoints apart
         // by the dates of their `remove` actions.
@@ -299,11 +304,22 @@ impl DeltaSink {
         let (started, rows) = (Instant::now(), signed_counts(&sessions));
         let actions = self.sessions.apply(sessions, &self.tables[&SessionRow::TABLE])?;
         parts.insert(SessionRow::TABLE, TablePart::timed(actions, started, rows));
+        if let Some(batch) = results {
+            let (started, rows) = (Instant::now(), batch.num_rows() as u64);
+            let add = self
+                .table(Table::ExpectationResults)
+                .write_file(&batch, &[], "")?;
+            let part = TablePart::timed(vec![Action::Add(add)], started, (rows, 0));
+            parts.insert(Table::ExpectationResults, part);
+        }
         let mut metadata = HashMap::new();
         metadata.insert(CHECKPOINT_KEY.to_string(), serde_json::json!(info.number));
         metadata.insert(RUN_KEY.to_string(), serde_json::json!(info.run_id));
         metadata.insert(POSITIONS_KEY.to_string(), info.positions.clone());
         metadata.insert(STARTED_KEY.to_string(), serde_json::json!(started_ms));
+        for (key, value) in &info.extra {
+            metadata.insert(key.to_string(), value.clone());
+        }
         let mut manifest = Manifest {
             app_id: self.app_id.clone(),
             checkpoint: info.number,

@@ -1,13 +1,17 @@
-//! SQL over the five Delta tables as of one checkpoint: a DataFusion session
+//! SQL over the Delta tables as of one checkpoint: a DataFusion session
 //! (deltalake's `datafusion` feature, which applies the silver table's
 //! deletion vectors) in which
 //! - the tables are `bronze.telemetry_events`, `bronze.quarantine`,
-//!   `silver.telemetry_enriched`, `gold.lap_metrics` and
-//!   `gold.session_metrics`, each read at the Delta version the checkpoint
-//!   committed to it, with a `_file` column naming the data file a row
-//!   comes from (its URL; `racecast.files` names it by `file_name`);
+//!   `silver.telemetry_enriched`, `gold.lap_metrics`,
+//!   `gold.session_metrics` and `quality.expectation_results`, each read
+//!   at the Delta version the checkpoint committed to it, with a `_file`
+//!   column naming the data file a row comes from (its URL; `racecast.files`
+//!   names it by `file_name`), and opened only when a query scans it
+//!   ([`mod@lazy_table`]);
+//! - `silver.entry_list` is the entry list in force, decoded from bronze's
+//!   entry records ([`mod@entry_list`]);
 //! - the tables' logs are `racecast.checkpoints` and `racecast.files`
-//!   ([`log_tables`]);
+//!   ([`log_tables`]), read on first scan too ([`deferred`]);
 //! - every view of `queries/` is registered under its name ([`views`]), so
 //!   views can build on views.
 //!
@@ -41,7 +45,7 @@ pub use output::{Format, write_file, write_to};
 pub use views::{VIEWS, View};
 
 /// The schemas the tables and log tables are registered in.
-const SCHEMAS: [&str; 4] = ["bronze", "silver", "gold", "racecast"];
+const SCHEMAS: [&str; 5] = ["bronze", "silver", "gold", "quality", "racecast"];
 
 /// Why a query could not run. All are the user's to fix.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +159,10 @@ impl QuerySession {
                 .map_err(QueryError::from_datafusion)?;
         }
         for table in Table::ALL {
+            if table == Table::ExpectationResults && !checkpoint.versions.contains_key(table.path()) {
+                // Tables of a racecast from before the results table.
+                continue;
+            }
             let lazy = Arc::new(lazy_table(&root, table, &checkpoint)?);
             if table == Table::Bronze {
                 let entries = Deferred::new(EntryList::new(Arc::clone(&lazy)));

@@ -122,13 +122,20 @@ pub struct Suite {
     pub name: String,
     /// Its expectations, in the suite's order.
     pub expectations: Vec<Expectation>,
+    /// [`suite::fingerprint`] of its expectations (empty for no suite): a
+    /// resumed run tells by it that the suite changed.
+    pub fingerprint: String,
 }
 
 impl Suite {
     /// Reads and compiles a suite's JSON.
     pub fn parse(text: &str) -> Result<Suite, SuiteError> {
-        let (name, expectations) = suite::parse(text)?;
-        Ok(Suite { name, expectations })
+        let (name, expectations, fingerprint) = suite::parse(text)?;
+        Ok(Suite {
+            name,
+            expectations,
+            fingerprint,
+        })
     }
 
     /// Whether it has no expectation.
@@ -209,7 +216,7 @@ impl Suite {
 }
 
 /// What one record-level expectation saw, as GE's result counts it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Records in its domain (GE's `element_count`).
     pub evaluated: u64,

@@ -85,7 +85,7 @@ pub fn supported_types() -> impl Iterator<Item = &'static str> {
 }
 
 /// Reads a suite's JSON.
-pub fn parse(text: &str) -> Result<(String, Vec<Expectation>), SuiteError> {
+pub fn parse(text: &str) -> Result<(String, Vec<Expectation>, String), SuiteError> {
     let value: Value = serde_json::from_str(text).map_err(|e| SuiteError::Json(e.to_string()))?;
     let Value::Object(suite) = value else {
         return Err(SuiteError::Suite("a suite is a JSON object".into()));
@@ -124,7 +124,8 @@ pub fn parse(text: &str) -> Result<(String, Vec<Expectation>), SuiteError> {
         }
         out.push(expectation);
     }
-    Ok((name, out))
+    let fingerprint = fingerprint(&Value::Array(list.clone()));
+    Ok((name, out, fingerprint))
 }
 
 /// One expectation, or what is wrong with it.
@@ -482,4 +483,11 @@ impl Args<'_> {
         }
         Ok((min, max))
     }
+}
+
+/// 16 hex digits that change when what a suite checks changes: a CRC-64
+/// of its expectations' JSON as parsed (formatting and whitespace aside).
+pub fn fingerprint(expectations: &Value) -> String {
+    const CRC: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_ECMA_182);
+    format!("{:016x}", CRC.checksum(expectations.to_string().as_bytes()))
 }

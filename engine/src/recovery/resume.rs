@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use deltalake::kernel::Add;
 use racecast_connectors::delta::entries::{self, EntryWinners};
+use racecast_connectors::delta::quality::SuiteId;
 use racecast_connectors::delta::read::{Columns, for_each_live_batch};
 use racecast_connectors::delta::restore::add_rows;
 use racecast_connectors::delta::{DeltaError, DeltaSink, Table, has_tables, history};
@@ -44,6 +45,9 @@ pub struct Resume {
     pub silver_rows: u64,
     /// The entry list's winners at the checkpoint.
     pub entries: Vec<Entry>,
+    /// The expectation suite the checkpoint was checked with (`None`:
+    /// none).
+    pub suite: Option<SuiteId>,
 }
 
 impl Resume {
@@ -80,6 +84,7 @@ impl Resume {
         let commit = history::last_checkpoint_commit(&bronze_dir)?
             .filter(|c| c.checkpoint == checkpoint)
             .ok_or_else(|| inconsistent(format!("no commit of checkpoint {checkpoint} in the bronze log")))?;
+        let suite = commit.suite.clone().and_then(|s| serde_json::from_value(s).ok());
         let positions = commit
             .positions
             .and_then(|p| Positions::from_json(p).ok())
@@ -100,6 +105,7 @@ impl Resume {
             silver_files,
             silver_rows,
             entries,
+            suite,
         }))
     }
 

@@ -20,12 +20,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use racecast_connectors::delta::commit_info::{PREVIOUS_SUITE_KEY, SUITE_KEY};
+use racecast_connectors::delta::quality::{SuiteId, results_batch};
 use racecast_connectors::delta::retention::{self, Sweep};
 use racecast_connectors::delta::{CheckpointInfo, DeltaError, DeltaSink, Table, TableCommit};
 use racecast_connectors::host::{now_ms, runtime};
 use racecast_connectors::kafka::{KafkaEmitter, KafkaError, ProgressRecord};
 use racecast_connectors::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
 use racecast_dataflow::Time;
+use racecast_dataflow::expect::Suite;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use timely::progress::frontier::AntichainRef;
 
@@ -65,6 +68,8 @@ pub(crate) struct CommitSinkConfig<'a> {
     pub observer: Arc<dyn RunObserver>,
     /// The process's stop signal and failure slot.
     pub state: Arc<ProcessState>,
+    /// The expectation suite (its results go to `quality/expectation_results`).
+    pub suite: Arc<Suite>,
 }
 
 /// Worker 0's commit sink.
@@ -93,6 +98,10 @@ pub struct CommitSink {
     started: Instant,
     metrics: Option<Arc<Metrics>>,
     observer: Arc<dyn RunObserver>,
+    suite: Arc<Suite>,
+    /// `commitInfo` entries of the next commit: the suite, and on a resumed
+    /// run's first commit the suite before, when it changed.
+    suite_info: Vec<(&'static str, serde_json::Value)>,
 }
 
 impl CommitSink {
@@ -108,6 +117,7 @@ impl CommitSink {
             }
         };
         let resume = config.resumed.map(|(r, _)| r);
+        let suite_info = suite_info(&config.suite, resume);
         CommitSink {
             clock: config.clock,
             pending: BTreeMap::new(),
@@ -131,6 +141,8 @@ impl CommitSink {
             started: Instant::now(),
             metrics: config.metrics,
             observer: config.observer,
+            suite: config.suite,
+            suite_info,
         }
     }
 
@@ -254,13 +266,17 @@ impl CommitSink {
             run_id: self.run_id.clone(),
             positions: self.positions.to_json(),
             last,
+            extra: self.suite_info.clone(),
         };
         let Gathered {
             tables,
             laps,
             sessions,
             latencies,
+            expectations,
         } = gathered;
+        let results = (!self.suite.is_empty()).then(|| self.suite.results(&expectations));
+        let results = results.and_then(|r| results_batch(number, &self.run_id, &self.suite, &r));
         let session_changes = sessions.clone();
         // Gold goes to Kafka while the Delta tables commit; the progress
         // record, written last, waits for both.
@@ -270,7 +286,9 @@ impl CommitSink {
             .map(|kafka| kafka.send_gold(number, &self.run_id, &laps, &sessions));
         let commits = self
             .runtime
-            .block_on(delta.commit(&info, tables, laps, sessions))?;
+            .block_on(delta.commit(&info, tables, laps, sessions, results))?;
+        // The suite change is recorded once, on the first checkpoint after it.
+        self.suite_info.retain(|(key, _)| *key != PREVIOUS_SUITE_KEY);
         if let Some(sent) = gold_sent
             && let Err(e) = sent.and_then(|()| self.emit_progress(number, &commits))
         {
@@ -367,4 +385,32 @@ fn record_commit(
         }
     }
     m.checkpoint_completed(number, duration);
+}
+
+/// The `commitInfo` entries that name the run's suite; on a resumed run
+/// whose suite is not the one its checkpoint was checked with, also the
+/// one before (and a warning: the new suite applies to new records only).
+fn suite_info(suite: &Suite, resume: Option<&Resume>) -> Vec<(&'static str, serde_json::Value)> {
+    let now = (!suite.is_empty()).then(|| SuiteId::of(suite));
+    let mut info = Vec::new();
+    if let Some(id) = &now {
+        info.push((SUITE_KEY, serde_json::json!(id)));
+    }
+    if let Some(resume) = resume
+        && resume.suite != now
+    {
+        let name = |s: &Option<SuiteId>| {
+            s.as_ref().map_or("no suite".to_owned(), |s| {
+                format!("suite \"{}\" ({})", s.name, s.fingerprint)
+            })
+        };
+        tracing::warn!(
+            "checkpoint {} was checked with {}, this run checks {}: it applies to the records read from now on",
+            resume.checkpoint,
+            name(&resume.suite),
+            name(&now)
+        );
+        info.push((PREVIOUS_SUITE_KEY, serde_json::json!(resume.suite)));
+    }
+    info
 }

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 use racecast_connectors::delta::{Table, TablePart, merge_part};
 use racecast_dataflow::Time;
+use racecast_dataflow::expect::Tally;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 
 use super::messages::{Latencies, Part, ToCommit};
+use super::part::add_tallies;
 use crate::positions::{Position, Positions};
 use crate::summary::{Drivers, RunSummary};
 
@@ -25,6 +27,8 @@ pub(crate) struct Gathered {
     pub(crate) sessions: Vec<(SessionRow, isize)>,
     /// What the latencies are measured from.
     pub(crate) latencies: Latencies,
+    /// What the expectation suite saw of the checkpoint's records.
+    pub(crate) expectations: Vec<Tally>,
 }
 
 impl Gathered {
@@ -72,6 +76,7 @@ impl Gathered {
         summary.silver_rows += part.silver_delta;
         summary.corrections_applied += part.corrections;
         drivers.extend(part.drivers);
+        add_tallies(&mut self.expectations, &part.expectations);
         for p in part.positions {
             Positions::merge(next, p);
         }

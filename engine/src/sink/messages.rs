@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use racecast_dataflow::Time;
 use racecast_dataflow::bronze::{BronzeRow, QuarantineRow};
+use racecast_dataflow::expect::Tally;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 use racecast_dataflow::silver::SilverRow;
 
@@ -32,6 +33,9 @@ pub enum Update {
     /// The worker failed (what it read from then on is missing): the
     /// commit sink commits nothing more.
     Failed(PartFailure),
+    /// What the expectation suite saw of an epoch's records on this worker
+    /// (to the worker that read them).
+    Quality(Vec<Tally>),
 }
 
 /// What worker 0's commit operator receives.
@@ -117,6 +121,9 @@ pub struct Part {
     /// (session id, car number) → driver code, from the entries of silver rows.
     pub(crate) drivers: BTreeMap<(String, u8), String>,
     pub(crate) positions: Vec<Position>,
+    /// What the expectation suite saw of the part's records, per
+    /// expectation (empty without a suite).
+    pub(crate) expectations: Vec<Tally>,
     pub(crate) latencies: Option<Latencies>,
     /// Why the worker's share of the checkpoint is missing, if it is.
     pub(crate) failed: Option<PartFailure>,

@@ -21,6 +21,7 @@ use racecast_connectors::host::now_ms;
 use racecast_connectors::kafka::KafkaEmitter;
 use racecast_dataflow::Time;
 use racecast_dataflow::bronze::RecordKind;
+use racecast_dataflow::expect::Tally;
 use racecast_dataflow::silver::SilverRow;
 use timely::dataflow::operators::Capability;
 use timely::progress::frontier::AntichainRef;
@@ -247,6 +248,7 @@ impl PartSink {
                     Update::Position(p) => Positions::merge(&mut positions, *p),
                     Update::Run(id) => self.run_id = Some(id.clone()),
                     Update::Failed(failure) => part.failed = Some(failure.clone()),
+                    Update::Quality(tallies) => add_tallies(&mut part.expectations, tallies),
                 }
             }
         }
@@ -327,5 +329,15 @@ impl PartSink {
             kafka.finish(part.checkpoint)?;
         }
         Ok(())
+    }
+}
+
+/// Adds `tallies` (one per expectation) to `into`.
+pub(crate) fn add_tallies(into: &mut Vec<Tally>, tallies: &[Tally]) {
+    if into.len() < tallies.len() {
+        into.resize(tallies.len(), Tally::default());
+    }
+    for (into, t) in into.iter_mut().zip(tallies) {
+        into.add(t);
     }
 }

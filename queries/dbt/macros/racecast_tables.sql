@@ -2,7 +2,8 @@
   racecast_tables(data): the tables racecast's views read, as DuckDB views
   over the Delta tables under `data` (delta_scan applies deletion vectors):
   - bronze.telemetry_events, bronze.quarantine, silver.telemetry_enriched,
-    gold.lap_metrics, gold.session_metrics, each with `_file`, the data
+    gold.lap_metrics, gold.session_metrics and
+    quality.expectation_results, each with `_file`, the data
     file's path relative to its table (as the Delta log names it);
   - racecast.checkpoints and racecast.files, from the tables' Delta logs
     (_delta_log/*.json), with the columns racecast gives them;
@@ -20,8 +21,9 @@
     ('silver', 'telemetry_enriched'),
     ('gold', 'lap_metrics'),
     ('gold', 'session_metrics'),
+    ('quality', 'expectation_results'),
   ] %}
-  {% for schema in ['bronze', 'silver', 'gold', 'racecast'] %}
+  {% for schema in ['bronze', 'silver', 'gold', 'quality', 'racecast'] %}
     CREATE SCHEMA IF NOT EXISTS {{ schema }};
   {% endfor %}
   {% for schema, name in tables %}

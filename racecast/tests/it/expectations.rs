@@ -21,7 +21,7 @@ use serde_json::Value;
 use super::racecast;
 
 /// Quarantines fast position samples, warns on high revs.
-const SUITE: &str = r#"{"name": "test", "expectations": [
+pub(crate) const SUITE: &str = r#"{"name": "test", "expectations": [
   {"type": "expect_column_values_to_be_between", "kwargs": {"column": "speed_kph", "max_value": 300},
    "meta": {"racecast": {"event_type": "position", "action": "quarantine", "name": "fast"}}},
   {"type": "expect_column_values_to_be_between", "kwargs": {"column": "rpm", "max_value": 11500, "mostly": 0.5},
@@ -199,7 +199,7 @@ fn run_quarantines_what_the_suite_rejects_and_matches_the_reference() {
 
 /// Fifteen expectations of every type, quarantining and warning, scoped and
 /// not, with thresholds the simulated race crosses now and then.
-const FIFTEEN: &str = r#"{"name": "fifteen", "expectations": [
+pub(crate) const FIFTEEN: &str = r#"{"name": "fifteen", "expectations": [
   {"type": "expect_column_values_to_be_between", "kwargs": {"column": "speed_kph", "max_value": 330},
    "meta": {"racecast": {"event_type": "position", "action": "quarantine", "name": "speed"}}},
   {"type": "expect_column_values_to_be_between", "kwargs": {"column": "pressure_psi", "min_value": 22, "max_value": 26, "strict_max": true},

@@ -9,6 +9,7 @@
 //! `views_reference`).
 
 mod cli;
+mod expectation_results;
 mod expectations;
 mod kafka_crash;
 mod kafka_security;

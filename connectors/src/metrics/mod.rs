@@ -171,6 +171,8 @@ pub struct Metrics {
     pub quarantined: Family<ReasonLabels, Counter>,
     /// Records an expectation of the suite found unexpected.
     pub expectation_unexpected: Family<ExpectationLabels, Counter>,
+    /// Records in an expectation's domain (its checked values and nulls).
+    pub expectation_evaluated: Family<ExpectationLabels, Counter>,
     /// Valid events that repeated their id's winner.
     pub duplicates: Family<WorkerLabels, Counter>,
     /// Valid events older (lower revision) than their id's winner.
@@ -225,6 +227,7 @@ impl Metrics {
             events_in: Family::default(),
             quarantined: Family::default(),
             expectation_unexpected: Family::default(),
+            expectation_evaluated: Family::default(),
             duplicates: Family::default(),
             stale_revisions: Family::default(),
             corrections: Family::default(),
@@ -261,6 +264,11 @@ impl Metrics {
             "racecast_expectation_unexpected",
             "Records an expectation of the run's suite (--expectations) found unexpected, whatever its action",
             m.expectation_unexpected.clone(),
+        );
+        r.register(
+            "racecast_expectation_evaluated",
+            "Records in the domain of an expectation of the run's suite (its event type, or every event), nulls included",
+            m.expectation_evaluated.clone(),
         );
         r.register(
             "racecast_duplicates",

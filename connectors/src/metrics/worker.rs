@@ -113,12 +113,16 @@ impl WorkerMetrics {
                 .inc_by(n);
         }
         for (name, tally) in self.expectations.iter().zip(&counts.expectations) {
+            let labels = ExpectationLabels {
+                worker: self.worker,
+                expectation: name.clone(),
+            };
             m.expectation_unexpected
-                .get_or_create(&ExpectationLabels {
-                    worker: self.worker,
-                    expectation: name.clone(),
-                })
+                .get_or_create(&labels)
                 .inc_by(tally.unexpected);
+            m.expectation_evaluated
+                .get_or_create(&labels)
+                .inc_by(tally.evaluated);
         }
         m.duplicates.get_or_create(&worker).inc_by(counts.duplicates);
         m.stale_revisions.get_or_create(&worker).inc_by(counts.stale);

@@ -99,6 +99,7 @@ fn substitute(expr: &str) -> String {
         .replace("$__interval", "15s")
         .replace("$__range", "5m")
         .replace("$process", ".*")
+        .replace("$expectation", ".*")
 }
 
 /// Metric names an expression reads.
@@ -138,6 +139,8 @@ fn prometheus_scrapes_racecast_and_answers_every_dashboard_and_alert() {
         Command::new(env!("CARGO_BIN_EXE_racecast"))
             .args(["run", "-w", "2", "--speed", "1", "--duration", "150s", "--quiet"])
             .args(["--disorder", "0.01,0.05,0.01,0.005"])
+            .arg("--expectations")
+            .arg(repo().join("schemas/expectations.example.json"))
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .arg("--data")
             .arg(dir.path().join("data"))

@@ -28,6 +28,7 @@ use racecast_bench::adversarial_race;
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
+use racecast_dataflow::expect::Suite;
 use racecast_dataflow::silver::UpsertLatest;
 use racecast_dataflow::{Format, Limits, Time, pipeline};
 use racecast_engine::{RunConfig, Source, Unobserved, run};
@@ -95,6 +96,11 @@ struct Args {
     /// --no-deletion-vectors`.
     #[arg(long)]
     no_deletion_vectors: bool,
+    /// Check every valid event against this expectation suite (dataflow
+    /// mode with gold stages, and delta mode), as `racecast run
+    /// --expectations` does; e.g. `bench/suites/twenty.json`.
+    #[arg(long)]
+    expectations: Option<std::path::PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -171,6 +177,7 @@ fn dataflow(
     total: usize,
     stages: Stages,
     metrics: bool,
+    suite: Arc<Suite>,
 ) {
     // With --metrics: what `racecast run --metrics-addr` adds per worker
     // (pipeline counters, arrangement logging, publishing every 100 ms).
@@ -220,7 +227,8 @@ fn dataflow(
                 }
                 return;
             }
-            let out = pipeline::build(records, Limits::default(), Default::default(), None, stats);
+            let out = pipeline::build(records, Limits::default(), Arc::clone(&suite), None, stats);
+            out.quality.probe_with(&probe);
             out.silver
                 .inner
                 .inspect(move |(_, _, d)| {
@@ -427,7 +435,15 @@ fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
     );
 }
 
-fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: bool, deletion_vectors: bool) {
+fn delta(
+    entries: &[u8],
+    buffer: &[u8],
+    workers: usize,
+    total: usize,
+    metrics: bool,
+    deletion_vectors: bool,
+    suite: Arc<Suite>,
+) {
     let metrics_addr = metrics.then(|| {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
         probe.local_addr().expect("a bound address")
@@ -435,7 +451,10 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, metrics: b
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
     std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
-    let config = file_run(dir.path(), metrics_addr, true, deletion_vectors);
+    let config = RunConfig {
+        expectations: suite,
+        ..file_run(dir.path(), metrics_addr, true, deletion_vectors)
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));
     let started = Instant::now();
@@ -519,8 +538,12 @@ fn main() {
     let total = records(&buffer).count();
     let (entries, buffer) = (Arc::new(entries), Arc::new(buffer));
     let workers = *args.workers.last().expect("at least one worker count");
+    let suite = Arc::new(args.expectations.as_deref().map_or_else(Suite::default, |path| {
+        let text = std::fs::read_to_string(path).expect("read the expectation suite");
+        Suite::parse(&text).expect("the expectation suite compiles")
+    }));
     match args.mode {
-        Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics),
+        Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics, suite),
         Mode::Delta => delta(
             &entries,
             &buffer,
@@ -528,6 +551,7 @@ fn main() {
             total,
             args.metrics,
             !args.no_deletion_vectors,
+            suite,
         ),
         Mode::Restart => restart(&entries, &buffer, workers, total, !args.no_deletion_vectors),
     }

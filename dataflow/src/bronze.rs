@@ -172,6 +172,9 @@ fn decode_records<'scope>(
         Pipeline,
         "DecodeRecords",
         move |_, _| {
+            // This worker's own copy: its regexes get their own match
+            // caches (threads sharing a regex wait on one cache pool).
+            let suite = Suite::clone(&suite);
             move |input, output| {
                 input.for_each_stamp(|cap, data| {
                     let Some(cap) = cap.retain_least(output.output_index()) else {

@@ -125,16 +125,27 @@ pub struct Suite {
     /// [`suite::fingerprint`] of its expectations (empty for no suite): a
     /// resumed run tells by it that the suite changed.
     pub fingerprint: String,
+    /// For each event type (by `EventType as usize`), the indexes of the
+    /// expectations that apply to it: an event visits only its own.
+    scoped: Vec<Vec<usize>>,
 }
 
 impl Suite {
     /// Reads and compiles a suite's JSON.
     pub fn parse(text: &str) -> Result<Suite, SuiteError> {
         let (name, expectations, fingerprint) = suite::parse(text)?;
+        let scoped = EventType::ALL
+            .iter()
+            .map(|&t| {
+                let applies = |x: &&Expectation| x.event_type.is_none_or(|only| only == t);
+                expectations.iter().filter(applies).map(|x| x.index).collect()
+            })
+            .collect();
         Ok(Suite {
             name,
             expectations,
             fingerprint,
+            scoped,
         })
     }
 
@@ -156,10 +167,10 @@ impl Suite {
     /// outcome and what the checkpoint-level ones observe.
     pub fn check(&self, e: &Event, reasons: &mut Reasons, mut tallies: Option<&mut [Tally]>) {
         let all = tallies.is_some();
-        for x in &self.expectations {
-            if x.event_type.is_some_and(|t| t != e.event_type()) {
-                continue;
-            }
+        let Some(scoped) = self.scoped.get(e.event_type() as usize) else {
+            return;
+        };
+        for x in scoped.iter().filter_map(|&i| self.expectations.get(i)) {
             match &x.rule {
                 Rule::Record(rule) => {
                     let outcome = rule.check(e);

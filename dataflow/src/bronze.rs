@@ -165,9 +165,6 @@ fn decode_records<'scope>(
     suite: Arc<Suite>,
     stats: Option<Rc<PipelineStats>>,
 ) -> Decoded<'scope> {
-    if let Some(stats) = &stats {
-        stats.expect_suite(&suite);
-    }
     let split = records.unary::<CapacityContainerBuilder<Vec<Split>>, _, _, _>(
         Pipeline,
         "DecodeRecords",

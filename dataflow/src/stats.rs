@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use hashbrown::HashMap;
 
 use crate::event::{Event, EventType};
-use crate::expect::{Suite, Tally};
+use crate::expect::Tally;
 use crate::reason::Reasons;
 use crate::symbol::Symbol;
 
@@ -80,7 +80,6 @@ pub struct PipelineStats {
     counts: RefCell<Counts>,
     newest: RefCell<HashMap<(Symbol, u8), i64>>,
     state: Cell<StateSize>,
-    expectations: Cell<usize>,
 }
 
 impl PipelineStats {
@@ -129,20 +128,9 @@ impl PipelineStats {
         }
     }
 
-    pub(crate) fn expect_suite(&self, suite: &Suite) {
-        self.expectations.set(suite.expectations.len());
-    }
-
     /// Adds what the suite saw of some records to this take's tallies.
     pub(crate) fn add_expectations(&self, tallies: &[Tally]) {
-        let mut counts = self.counts.borrow_mut();
-        let n = self.expectations.get().max(tallies.len());
-        if counts.expectations.len() < n {
-            counts.expectations.resize(n, Tally::default());
-        }
-        for (into, t) in counts.expectations.iter_mut().zip(tallies) {
-            into.add(t);
-        }
+        Tally::add_each(&mut self.counts.borrow_mut().expectations, tallies);
     }
 
     pub(crate) fn record_upsert(&self, outcome: Upsert) {

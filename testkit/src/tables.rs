@@ -258,7 +258,7 @@ pub fn silver_rows(data: &Path, version: Option<u64>) -> BTreeSet<racecast_dataf
 
 /// Every checkpoint of the tables under `data` is whole and consistent:
 /// each table's versions all belong to a checkpoint (no version holds a
-/// partial one), every listed checkpoint is in all five tables, and, for
+/// partial one), every listed checkpoint is in every table, and, for
 /// every `step`-th checkpoint and the last, gold at its versions is the
 /// batch reference's gold of silver at its version. Returns the
 /// checkpoints.

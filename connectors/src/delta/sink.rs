@@ -22,7 +22,7 @@
 //! ([`DeltaSink::roll_forward`]).
 //!
 //! ```text
-//!  files written ─▶ manifest N ─▶ 5 table commits (txn N) ─▶ complete
+//!  files written ─▶ manifest N ─▶ 6 table commits (txn N) ─▶ complete
 //!  (every worker)   (_racecast/)   in any order            (every table at N)
 //!        crash here: N never was   crash here: roll_forward commits the rest
 //! ```
@@ -345,7 +345,7 @@ impl DeltaSink {
         crate::crash::point("before-manifest", info.crash_number());
         manifest.write(&self.root)?;
         crate::crash::point("after-manifest", info.crash_number());
-        // The five commits run together (each waits on the file system in
+        // The commits run together (each waits on the file system in
         // turn); the manifest already names them all, so a crash between
         // them leaves nothing a restart cannot finish.
         let (app_id, number, crash_number) = (&self.app_id, info.number, info.crash_number());

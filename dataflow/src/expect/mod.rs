@@ -296,6 +296,17 @@ impl Tally {
         self.sum += other.sum;
     }
 
+    /// Adds `tallies` (one per expectation) to `into`, growing it to their
+    /// length.
+    pub fn add_each(into: &mut Vec<Tally>, tallies: &[Tally]) {
+        if into.len() < tallies.len() {
+            into.resize(tallies.len(), Tally::default());
+        }
+        for (into, t) in into.iter_mut().zip(tallies) {
+            into.add(t);
+        }
+    }
+
     /// What a checkpoint-level rule observes (GE's `observed_value`).
     pub fn observed(&self, rule: &CheckpointRule) -> Option<f64> {
         let present = self.evaluated - self.missing;

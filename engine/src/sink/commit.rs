@@ -4,11 +4,15 @@
 //! everything below it as one checkpoint:
 //!
 //! ```text
-//! parts + gold ─▶ Gathered ─▶ Delta: manifest, 5 table commits (txn N)
+//! parts + gold ─▶ Gathered ─▶ Delta: manifest, 6 table commits (txn N)
 //!                    │         Kafka: gold changes (alongside), then
 //!                    │                the progress record (last)
 //!                    └──────▶ summary, metrics, observer
 //! ```
+//!
+//! The parts carry what the expectation suite saw of their records: summed,
+//! they become the checkpoint's rows of `quality/expectation_results`,
+//! committed with it. Every commit names the suite in `commitInfo`.
 //!
 //! A resumed run's restore epochs bring gold as of the checkpoint it
 //! resumes from: the sink takes it as its baseline (the tables hold it

@@ -12,7 +12,6 @@ use racecast_dataflow::expect::Tally;
 use racecast_dataflow::gold::{LapRow, SessionRow};
 
 use super::messages::{Latencies, Part, ToCommit};
-use super::part::add_tallies;
 use crate::positions::{Position, Positions};
 use crate::summary::{Drivers, RunSummary};
 
@@ -76,7 +75,7 @@ impl Gathered {
         summary.silver_rows += part.silver_delta;
         summary.corrections_applied += part.corrections;
         drivers.extend(part.drivers);
-        add_tallies(&mut self.expectations, &part.expectations);
+        Tally::add_each(&mut self.expectations, &part.expectations);
         for p in part.positions {
             Positions::merge(next, p);
         }

@@ -248,7 +248,7 @@ impl PartSink {
                     Update::Position(p) => Positions::merge(&mut positions, *p),
                     Update::Run(id) => self.run_id = Some(id.clone()),
                     Update::Failed(failure) => part.failed = Some(failure.clone()),
-                    Update::Quality(tallies) => add_tallies(&mut part.expectations, tallies),
+                    Update::Quality(tallies) => Tally::add_each(&mut part.expectations, tallies),
                 }
             }
         }
@@ -329,15 +329,5 @@ impl PartSink {
             kafka.finish(part.checkpoint)?;
         }
         Ok(())
-    }
-}
-
-/// Adds `tallies` (one per expectation) to `into`.
-pub(crate) fn add_tallies(into: &mut Vec<Tally>, tallies: &[Tally]) {
-    if into.len() < tallies.len() {
-        into.resize(tallies.len(), Tally::default());
-    }
-    for (into, t) in into.iter_mut().zip(tallies) {
-        into.add(t);
     }
 }

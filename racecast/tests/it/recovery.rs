@@ -11,7 +11,7 @@
 //!
 //! Crash points (`RACECAST_CRASH_AT`, see `connectors/src/crash.rs`): while
 //! ingesting a checkpoint; after its files are written, before its
-//! manifest; after the manifest; after each of the five table commits;
+//! manifest; after the manifest; after each of the table commits;
 //! after a worker's silver change records reach Kafka; before and after the
 //! progress record.
 

@@ -4,6 +4,7 @@
 //! - [`schema`]: the tables and their arrow schemas.
 //! - [`batches`]: rows → arrow batches of those schemas.
 //! - [`gold`]: what the sinks need to know of a gold table's rows.
+//! - [`json_rows`]: rows as JSON objects with their table's column names.
 //! - [`table`]: one table: write files, commit versions with `txn`.
 //! - [`read`]: a table version back as arrow batches.
 //! - [`deletion`]: deletion vectors (rows a version no longer holds).
@@ -25,6 +26,7 @@ pub mod deletion;
 pub mod entries;
 pub mod gold;
 pub mod history;
+pub mod json_rows;
 pub mod manifest;
 pub mod parts;
 pub mod quality;

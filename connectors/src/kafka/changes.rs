@@ -15,12 +15,11 @@
 use std::fmt::Write as _;
 
 use deltalake::arrow::array::RecordBatch;
-use deltalake::arrow::json::LineDelimitedWriter;
-use racecast_dataflow::SessionDate;
 use racecast_dataflow::silver::SilverRow;
 
 use super::silver_json::push_silver_fields;
 use crate::delta::gold::GoldRow;
+use crate::delta::json_rows::{json_text, push_date_field, push_with_fields};
 use crate::json::push_json_string;
 
 /// Whether a change inserts or retracts its row.
@@ -76,43 +75,10 @@ pub struct ChangeRecord {
     pub value: String,
 }
 
-/// The rows of `batch` as JSON lines, one per row, in order.
-fn json_text(batch: &RecordBatch) -> String {
-    let mut writer = LineDelimitedWriter::new(Vec::new());
-    writer
-        .write(batch)
-        .and_then(|()| writer.finish())
-        .expect("arrow writes its own batches as JSON");
-    String::from_utf8(writer.into_inner()).expect("arrow's JSON is UTF-8")
-}
-
 /// The rows of `batch` as JSON objects, one per row, in order.
 pub fn json_rows(batch: &RecordBatch) -> Vec<String> {
     // JSON strings escape newlines, so every line is one row.
     json_text(batch).lines().map(str::to_owned).collect()
-}
-
-/// Appends `object` (a JSON object's text) with `fields` added in front.
-fn push_with_fields(out: &mut String, object: &str, fields: &str) {
-    match (object.strip_prefix('{'), fields.is_empty()) {
-        (Some(rest), false) => {
-            out.push('{');
-            out.push_str(fields);
-            if !rest.trim_start().starts_with('}') {
-                out.push(',');
-            }
-            out.push_str(rest);
-        }
-        _ => out.push_str(object),
-    }
-}
-
-/// Appends the `session_date` field of a row's value, if it has a date.
-fn push_date_field(out: &mut String, date: Option<SessionDate>) {
-    if let Some(d) = date {
-        // Infallible: writing to a String.
-        let _ = write!(out, "\"session_date\":\"{d}\"");
-    }
 }
 
 /// The change records of `changes`: `batch` turns rows into their table's
@@ -238,17 +204,8 @@ pub struct ChangeValue {
 mod tests {
     use super::*;
 
-    fn with_fields(object: &str, fields: &str) -> String {
-        let mut out = String::new();
-        push_with_fields(&mut out, object, fields);
-        out
-    }
-
     #[test]
-    fn fields_go_in_front() {
-        assert_eq!(with_fields("{\"a\":1}", "\"b\":2"), "{\"b\":2,\"a\":1}");
-        assert_eq!(with_fields("{}", "\"b\":2"), "{\"b\":2}");
-        assert_eq!(with_fields("{\"a\":1}", ""), "{\"a\":1}");
+    fn ops_parse() {
         assert_eq!(Op::of(-2), Op::Retract);
         let parsed: ChangeValue =
             serde_json::from_str("{\"op\":\"retract\",\"row\":{\"x\":1}}").expect("parses");

@@ -13,6 +13,8 @@
 //!   (`racecast changes`).
 //! - [`metrics`] (feature `metrics`): Prometheus metrics and the `/metrics`
 //!   endpoint.
+//! - [`live`] (feature `live`): gold's changes at the processing frontier
+//!   over HTTP (JSON, Server-Sent Events) and the live timing page.
 //! - [`query`] (feature `query`): SQL over the tables as of a checkpoint
 //!   (DataFusion), the named views of `queries/`, results written out.
 //! - [`crash`]: crash points for recovery tests (`RACECAST_CRASH_AT`).
@@ -32,6 +34,8 @@ pub mod host;
 pub mod json;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "live")]
+pub mod live;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "query")]

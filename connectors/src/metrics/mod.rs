@@ -190,6 +190,11 @@ pub struct Metrics {
     /// Ingest time → the frontier passing the record's epoch (its changes
     /// final, ready to commit).
     pub processing: HdrHistogram,
+    /// Ingest time → the record's epoch handed to every live-view client
+    /// (`racecast run --serve`).
+    pub ingest_to_view: HdrHistogram,
+    /// Live-view clients connected (`racecast run --serve`).
+    pub live_clients: Gauge,
     /// Ingest time → change committed, per sink.
     pub ingest_to_commit: Family<SinkLabels, HdrHistogram>,
     /// Event time → change committed, per sink.
@@ -236,6 +241,8 @@ impl Metrics {
             source_lag_seconds: Family::default(),
             source_lag_records: Family::default(),
             processing: HdrHistogram::default(),
+            ingest_to_view: HdrHistogram::default(),
+            live_clients: Gauge::default(),
             ingest_to_commit: Family::default(),
             event_to_commit: Family::default(),
             checkpoint_number: Gauge::default(),
@@ -312,6 +319,16 @@ impl Metrics {
                 "racecast_processing_latency_seconds",
                 "Time from a record's ingestion until the dataflow has processed its epoch on every worker (its silver and gold changes are final and ready to commit)",
                 m.processing.clone(),
+            );
+            r.register(
+                "racecast_ingest_to_view_seconds",
+                "Time from a record's ingestion until the live views (racecast run --serve) have handed its epoch's changes to every connected client",
+                m.ingest_to_view.clone(),
+            );
+            r.register(
+                "racecast_live_clients",
+                "Clients connected to the live views' change feeds (racecast run --serve)",
+                m.live_clients.clone(),
             );
             r.register(
                 "racecast_ingest_to_commit_seconds",

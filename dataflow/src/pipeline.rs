@@ -1,6 +1,7 @@
 //! The whole dataflow, from ingested records to bronze, quarantine, silver
-//! and gold, and the expectation suite's tallies. Sources feed [`Ingested`] records at their epochs; sinks read
-//! the five outputs and commit a checkpoint's changes once the frontier has
+//! and gold, the entry list as read, and the expectation suite's tallies.
+//! Sources feed [`Ingested`] records at their epochs; sinks read the
+//! outputs and commit a checkpoint's changes once the frontier has
 //! passed it.
 
 use std::rc::Rc;
@@ -36,6 +37,10 @@ pub struct Outputs<'scope> {
     /// What the expectation suite saw of each time's records, per worker
     /// (one tally per expectation; empty without a suite).
     pub quality: StreamVec<'scope, Time, Vec<Tally>>,
+    /// The valid entry-list records as read (and a resumed run's restored
+    /// winners), on the worker that read them: the latest revision per
+    /// (`session_id`, `car_number`) is the entry list in force.
+    pub entries: StreamVec<'scope, Time, Entry>,
 }
 
 /// The state a resumed run starts from, fed as input at its restore
@@ -75,7 +80,7 @@ pub fn build<'scope>(
         ),
         None => (decoded.events, decoded.entries, None),
     };
-    let silver = events.upsert_latest(entries, restore, stats);
+    let silver = events.upsert_latest(entries.clone(), restore, stats);
     let gold = silver.samples.gold_views();
     Outputs {
         bronze: decoded.bronze,
@@ -84,5 +89,6 @@ pub fn build<'scope>(
         lap_metrics: gold.lap_metrics,
         session_metrics: gold.session_metrics,
         quality: decoded.quality,
+        entries,
     }
 }

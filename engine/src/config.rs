@@ -84,6 +84,13 @@ pub struct RunConfig {
     pub app_id: String,
     /// Serve Prometheus metrics on this address (this process's own).
     pub metrics_addr: Option<SocketAddr>,
+    /// Serve the live views (gold's changes at the processing frontier,
+    /// the timing page) on this address; process 0 serves, other
+    /// processes ignore it.
+    pub serve: Option<SocketAddr>,
+    /// After the run ends, keep serving the final live views this long (a
+    /// stop signal ends it earlier).
+    pub serve_linger: Duration,
     /// Decoding limits (record size, expected schema id).
     pub limits: Limits,
     /// The expectation suite every valid event is checked against (empty:
@@ -109,7 +116,7 @@ impl RunConfig {
     /// `racecast run`: checkpoints every second over 100 ms epochs, resuming
     /// from the last complete checkpoint, keeping the last 100 checkpoints
     /// (retention every minute), silver with deletion vectors, no Kafka
-    /// outputs, no metrics endpoint.
+    /// outputs, no metrics endpoint, no live views.
     pub fn new(source: Source, data: impl Into<PathBuf>) -> RunConfig {
         RunConfig {
             source,
@@ -118,6 +125,8 @@ impl RunConfig {
             epoch: EPOCH,
             app_id: APP_ID.into(),
             metrics_addr: None,
+            serve: None,
+            serve_linger: Duration::ZERO,
             limits: Limits::default(),
             expectations: Arc::default(),
             kafka_out: None,

@@ -10,6 +10,7 @@
 use racecast_connectors::delta::DeltaError;
 use racecast_connectors::files::FileError;
 use racecast_connectors::kafka::KafkaError;
+use racecast_connectors::live::LiveError;
 use racecast_connectors::metrics::MetricsError;
 use racecast_sim::SimConfigError;
 
@@ -28,6 +29,9 @@ pub enum RunError {
     /// The metrics endpoint could not start.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
+    /// The live views could not be served.
+    #[error(transparent)]
+    Live(#[from] LiveError),
     /// The simulated race is not one the simulator can run.
     #[error(transparent)]
     Race(#[from] SimConfigError),

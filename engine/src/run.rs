@@ -34,6 +34,8 @@ use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use racecast_connectors::kafka::ensure_topics;
+use racecast_connectors::live::publish::EpochSender;
+use racecast_connectors::live::{LiveError, LiveHub, LivePublisher, LiveServer};
 use racecast_connectors::metrics::{Metrics, MetricsServer};
 
 use crate::config::RunConfig;
@@ -44,18 +46,18 @@ use crate::summary::RunSummary;
 use crate::worker::{RunContext, run_worker};
 
 /// Runs the pipeline to the end of the input (or until `stop` is set),
-/// serving metrics on [`RunConfig::metrics_addr`] when set, and telling
-/// `observer` how it goes. Returns what worker 0 of process 0 counted
-/// (other processes return an empty summary).
+/// serving metrics on [`RunConfig::metrics_addr`] and the live views on
+/// [`RunConfig::serve`] (process 0) when set, and telling `observer` how
+/// it goes. Returns what worker 0 of process 0 counted (other processes
+/// return an empty summary).
 pub fn run(
     config: RunConfig,
     timely: timely::Config,
     stop: Arc<AtomicBool>,
     observer: Arc<dyn RunObserver>,
 ) -> Result<RunSummary, RunError> {
-    let metrics = config
-        .metrics_addr
-        .map(|_| Arc::new(Metrics::new(process_index(&timely))));
+    let process = process_index(&timely);
+    let metrics = config.metrics_addr.map(|_| Arc::new(Metrics::new(process)));
     let _server = match (config.metrics_addr, &metrics) {
         (Some(addr), Some(metrics)) => Some(MetricsServer::start(addr, Arc::clone(metrics))?),
         _ => None,
@@ -63,8 +65,48 @@ pub fn run(
     run_with_metrics(config, timely, stop, observer, metrics)
 }
 
-/// As [`run`], recording into `metrics` when given (and serving nothing:
-/// [`RunConfig::metrics_addr`] is not looked at).
+/// The live views of a run: the publisher thread and the HTTP server.
+struct Live {
+    publisher: LivePublisher,
+    server: LiveServer,
+}
+
+impl Live {
+    fn start(
+        addr: std::net::SocketAddr,
+        run_id: &str,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Live, RunError> {
+        let hub = Arc::new(LiveHub::new(run_id, metrics));
+        let server = LiveServer::start(addr, Arc::clone(&hub))?;
+        let publisher = LivePublisher::start(hub).map_err(LiveError::Start)?;
+        tracing::info!("live views at http://{}/", server.addr());
+        Ok(Live { publisher, server })
+    }
+
+    /// Publishes the last epochs and ends every stream; keeps serving the
+    /// final views for `linger` (or until `stop`), then stops once the
+    /// streams have drained.
+    fn finish(self, reason: String, linger: std::time::Duration, stop: &AtomicBool) {
+        self.publisher.finish(&reason);
+        if !linger.is_zero() && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            tracing::info!(
+                "serving the final views at http://{}/ for {:.0} s more (Ctrl-C stops)",
+                self.server.addr(),
+                linger.as_secs_f64()
+            );
+            let until = Instant::now() + linger;
+            while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        }
+        drop(self.server);
+    }
+}
+
+/// As [`run`], recording into `metrics` when given and serving no
+/// `/metrics` ([`RunConfig::metrics_addr`] is not looked at); the live
+/// views are served when [`RunConfig::serve`] asks for them.
 pub fn run_with_metrics(
     config: RunConfig,
     timely: timely::Config,
@@ -72,17 +114,59 @@ pub fn run_with_metrics(
     observer: Arc<dyn RunObserver>,
     metrics: Option<Arc<Metrics>>,
 ) -> Result<RunSummary, RunError> {
+    let process = process_index(&timely);
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let live = match config.serve.filter(|_| process == 0) {
+        Some(addr) => Some(Live::start(addr, &run_id, metrics.clone())?),
+        None => None,
+    };
+    let sender = live.as_ref().and_then(|l| l.publisher.sender());
+    let hub = live.as_ref().map(|l| Arc::clone(l.publisher.hub()));
+    let linger = config.serve_linger;
+    let outcome = run_inner(
+        config,
+        timely,
+        Arc::clone(&stop),
+        observer,
+        metrics,
+        run_id,
+        (sender, hub),
+    );
+    if let Some(live) = live {
+        live.finish(
+            match &outcome {
+                Ok(_) => "the run ended".to_owned(),
+                Err(e) => format!("the run failed: {}", crate::error::error_chain(e)),
+            },
+            linger,
+            &stop,
+        );
+    }
+    outcome
+}
+
+fn run_inner(
+    config: RunConfig,
+    timely: timely::Config,
+    stop: Arc<AtomicBool>,
+    observer: Arc<dyn RunObserver>,
+    metrics: Option<Arc<Metrics>>,
+    run_id: String,
+    (live, hub): (Option<EpochSender>, Option<Arc<LiveHub>>),
+) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let transactional = prepare_kafka_outputs(&config)?;
     let state = Arc::new(ProcessState::new(stop));
     let context = Arc::new(RunContext {
         config,
         // Only worker 0's id is used: it broadcasts it to every worker.
-        run_id: uuid::Uuid::new_v4().to_string(),
+        run_id,
         transactional,
         state: Arc::clone(&state),
         observer,
         metrics,
+        live,
+        hub,
     });
     let guards = timely::execute(timely, move |worker| {
         // A panic is a broken invariant: recorded with its message (timely

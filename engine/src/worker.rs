@@ -17,6 +17,8 @@ use std::time::Instant;
 
 use racecast_connectors::delta::parts::silver_bucket;
 use racecast_connectors::kafka::KafkaEmitter;
+use racecast_connectors::live::LiveHub;
+use racecast_connectors::live::publish::EpochSender;
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::{PUBLISH_EVERY, WorkerMetrics};
 use racecast_dataflow::bronze::Ingested;
@@ -39,6 +41,7 @@ use crate::observer::RunObserver;
 use crate::positions::Positions;
 use crate::recovery::{self, Prepared, Resume};
 use crate::sink::commit::CommitSinkConfig;
+use crate::sink::live::{LiveItem, PublishLiveViews};
 use crate::sink::messages::PartFailure;
 use crate::sink::operators::{CommitCheckpoints, WriteCheckpointParts};
 use crate::sink::{CommitSink, PartSink, ToCommit, Update};
@@ -53,6 +56,10 @@ pub(crate) struct RunContext {
     pub(crate) state: Arc<ProcessState>,
     pub(crate) observer: Arc<dyn RunObserver>,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// Where worker 0 hands finished epochs to the live views, when served.
+    pub(crate) live: Option<EpochSender>,
+    /// The live views (for the last durable checkpoint), when served.
+    pub(crate) hub: Option<Arc<LiveHub>>,
 }
 
 /// A run's start, as every worker sees it.
@@ -67,6 +74,9 @@ struct Start {
 /// The dataflow's inputs on one worker.
 struct Inputs {
     records: InputHandleVec<Time, Ingested>,
+    /// Ingest times of the records of each epoch (for the live views'
+    /// latency).
+    ingest_marks: InputHandleVec<Time, Vec<(i64, u64)>>,
     positions: InputHandleVec<Time, Update>,
     run_ids: InputHandleVec<Time, String>,
     restore_events: InputHandleVec<Time, Event>,
@@ -136,6 +146,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
             observer: Arc::clone(&context.observer),
             state: Arc::clone(state),
             suite: Arc::clone(&config.expectations),
+            live: context.hub.clone(),
         });
         let summary = sink.summary_mut();
         summary.resumed_from = resume.map(|r| r.checkpoint);
@@ -162,6 +173,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
     let stats = worker_metrics.as_ref().map(WorkerMetrics::stats);
     let mut inputs = Inputs {
         records: InputHandleVec::new(),
+        ingest_marks: InputHandleVec::new(),
         positions: InputHandleVec::new(),
         run_ids: InputHandleVec::new(),
         restore_events: InputHandleVec::new(),
@@ -171,17 +183,18 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
         until,
         rows: r.silver_rows,
     });
+    let live = context.live.clone().filter(|_| index == 0);
     let probe = build_dataflow(
         worker,
         &mut inputs,
         config,
         restore,
         stats,
-        parts,
-        Rc::clone(&commits),
+        (parts, Rc::clone(&commits), live),
     );
     let Inputs {
         mut records,
+        mut ingest_marks,
         mut positions,
         run_ids: mut run_id_input,
         restore_events,
@@ -197,6 +210,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
         Feeder::new(
             (index, peers),
             &mut records,
+            &mut ingest_marks,
             &mut positions,
             probe,
             config.epoch,
@@ -221,6 +235,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
     // Closing the inputs lets the frontier run out; the sinks then write
     // the last checkpoint and every dataflow completes.
     drop(records);
+    drop(ingest_marks);
     drop(positions);
     match worker_metrics.as_mut() {
         None => while worker.step_or_park(None) {},
@@ -282,15 +297,15 @@ fn feed(
 }
 
 /// Builds the dataflow: the pipeline over the inputs, each worker's part
-/// sink, worker 0's commit sink. Returns the probe the feeder watches.
+/// sink, worker 0's commit sink and its hand-off to the live views (`live`:
+/// on worker 0 of a serving run). Returns the probe the feeder watches.
 fn build_dataflow(
     worker: &mut timely::worker::Worker,
     inputs: &mut Inputs,
     config: &RunConfig,
     restore: Option<Restore>,
     stats: Option<Rc<PipelineStats>>,
-    parts: PartSink,
-    commits: Rc<RefCell<Option<CommitSink>>>,
+    (parts, commits, live): (PartSink, Rc<RefCell<Option<CommitSink>>>, Option<EpochSender>),
 ) -> ProbeHandle<Time> {
     let index = worker.index();
     let probe = ProbeHandle::new();
@@ -317,6 +332,19 @@ fn build_dataflow(
             scope.input_from(&mut inputs.positions),
             scope.input_from(&mut inputs.run_ids).broadcast().map(Update::Run),
         ];
+        let views = vec![
+            out.lap_metrics
+                .inner
+                .clone()
+                .map(|(r, t, d)| LiveItem::Lap(r, t, d)),
+            out.session_metrics
+                .inner
+                .clone()
+                .map(|(r, t, d)| LiveItem::Session(r, t, d)),
+            out.entries.map(LiveItem::Entry),
+            scope.input_from(&mut inputs.ingest_marks).map(LiveItem::Ingested),
+        ];
+        scope.concatenate(views).publish_live_views(live);
         let gold = vec![
             out.lap_metrics.inner.map(|(r, t, d)| ToCommit::Lap(r, t, d)),
             out.session_metrics

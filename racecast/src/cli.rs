@@ -30,9 +30,9 @@ pub enum Command {
     /// Run the pipeline: files (or the built-in simulator) into Delta tables under --data.
     #[command(
         disable_help_flag = true,
-        after_help = "Examples:\n  racecast run                                   # the simulator at 10x speed into ./data, until Ctrl-C\n  racecast run --input race.pb --entries race.pb.entries.jsonl -w 2\n  racecast run --input race.pb -n 2 -p 0 -h hosts.txt   # process 0 of 2 (hosts.txt: one host:port per line)"
+        after_help = "Examples:\n  racecast run                                   # the simulator at 10x speed into ./data, until Ctrl-C\n  racecast run --serve 127.0.0.1:8080             # and live timing at http://127.0.0.1:8080/\n  racecast run --input race.pb --entries race.pb.entries.jsonl -w 2\n  racecast run --input race.pb -n 2 -p 0 -h hosts.txt   # process 0 of 2 (hosts.txt: one host:port per line)"
     )]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print the rows of a Kafka change topic as of the last completed checkpoint (the exact collection).
     #[command(
         after_help = "Examples:\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.session_metrics\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.silver.telemetry_enriched --output silver.jsonl\n  racecast changes --kafka 127.0.0.1:9092 --topic racecast.gold.lap_metrics --follow\n\nA record counts only when the progress topic says its run completed its checkpoint: records of\na crashed attempt, or of a checkpoint a restart emitted again, are left out."
@@ -130,11 +130,11 @@ pub struct RunArgs {
     /// Root directory of the Delta tables.
     #[arg(long, default_value = "data", env = "RACECAST_DATA")]
     pub data: PathBuf,
-    /// Time between checkpoints (one Delta commit per table each), in whole 100 ms epochs (at least one), e.g. 1s, 500ms.
+    /// Time between checkpoints (one Delta commit per table each), in whole epochs (at least one), e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, env = "RACECAST_CHECKPOINT_INTERVAL")]
     pub checkpoint_interval: Duration,
-    /// Wall time per ingestion epoch (the finest checkpoint grain); for tests.
-    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, hide = true, env = "RACECAST_EPOCH")]
+    /// Wall time per ingestion epoch: the grain of checkpoints and of the live views' changes (shorter: fresher live views, more per-epoch work).
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration, env = "RACECAST_EPOCH")]
     pub epoch: Duration,
     /// Delete the tables under --data first and start over (without it, a run resumes from the last complete checkpoint under --data).
     #[arg(long, env = "RACECAST_FRESH")]
@@ -190,6 +190,12 @@ pub struct RunArgs {
         env = "RACECAST_DISORDER"
     )]
     pub disorder: String,
+    /// Serve the live views at http://HOST:PORT/: the timing page, gold as JSON (/api/v1/views/lap_metrics, /api/v1/views/session_metrics) and their changes per epoch as Server-Sent Events (/api/v1/changes/…). With -n, process 0 serves.
+    #[arg(long, value_name = "HOST:PORT", env = "RACECAST_SERVE")]
+    pub serve: Option<String>,
+    /// With --serve: after the input ends, keep serving the final views this long (Ctrl-C stops earlier), e.g. 10m.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration, requires = "serve", env = "RACECAST_SERVE_LINGER")]
+    pub serve_linger: Duration,
     /// Serve Prometheus metrics at http://ADDR/metrics, e.g. 127.0.0.1:9464 (with -n, process p listens on port + p).
     #[arg(long, value_name = "HOST:PORT", env = "RACECAST_METRICS_ADDR")]
     pub metrics_addr: Option<String>,

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
     let result = match args.command {
         cli::Command::Simulate(a) => simulate::run(a),
         cli::Command::Validate(a) => validate::run(a),
-        cli::Command::Run(a) => run::run(a),
+        cli::Command::Run(a) => run::run(*a),
         cli::Command::Changes(a) => changes::run(a),
         cli::Command::Checkpoints(a) => checkpoints::run(a),
         cli::Command::Query(a) => query::run(a),

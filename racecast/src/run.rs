@@ -58,6 +58,14 @@ fn timely_config(a: &RunArgs) -> anyhow::Result<timely::Config> {
         .map_err(|e| anyhow::anyhow!("timely rejected the worker flags: {e}"))
 }
 
+/// The address of `--serve` (process 0 serves it).
+fn serve_addr(addr: &str) -> anyhow::Result<SocketAddr> {
+    addr.to_socket_addrs()
+        .with_context(|| format!("--serve takes HOST:PORT, e.g. 127.0.0.1:8080; got {addr:?}"))?
+        .next()
+        .with_context(|| format!("--serve {addr:?} resolves to no address"))
+}
+
 /// The metrics address of process `process`: `addr`'s port plus the
 /// process index, so that one flag serves a cluster on one host.
 fn metrics_addr(addr: &str, process: usize) -> anyhow::Result<SocketAddr> {
@@ -188,6 +196,7 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
         .as_deref()
         .map(|s| metrics_addr(s, a.process))
         .transpose()?;
+    let serve = a.serve.as_deref().map(serve_addr).transpose()?;
     Ok(Validated {
         config: RunConfig {
             source,
@@ -196,6 +205,8 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
             epoch: a.epoch,
             app_id: APP_ID.into(),
             metrics_addr,
+            serve,
+            serve_linger: a.serve_linger,
             limits,
             expectations: Arc::new(match &a.expectations {
                 Some(path) => crate::expectations::load(path)?,

@@ -56,7 +56,7 @@ impl Feeder<'_> {
                 next = offset + 1;
                 let lane = lane_of(offset);
                 if reads_lane(lane, self.index, self.peers) && offset >= from[lane as usize].next {
-                    self.records.send(Ingested {
+                    self.ingest(Ingested {
                         source,
                         partition: 0,
                         offset,

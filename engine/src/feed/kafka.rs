@@ -51,8 +51,11 @@ impl Feeder<'_> {
             if stop_at_end && source.finished() {
                 break;
             }
-            let records = &mut *self.records;
-            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| records.send(r))?;
+            let (records, marks) = (&mut *self.records, &mut self.marks);
+            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| {
+                super::mark(marks, r.ingested_ms);
+                records.send(r)
+            })?;
             // Positions go out at the epoch of the records they cover, so a
             // checkpoint's positions are exactly where its input ends.
             if read > 0 || !reported {

@@ -30,11 +30,31 @@ use crate::control::ProcessState;
 use crate::error::RunError;
 use crate::sink::Update;
 
+/// Adds one record ingested at `ms` to `marks` (run-length encoded: a
+/// source reads many records per clock reading).
+fn mark(marks: &mut Vec<(i64, u64)>, ms: i64) {
+    match marks.last_mut() {
+        Some((last, n)) if *last == ms => *n += 1,
+        _ => marks.push((ms, 1)),
+    }
+}
+
+impl Drop for Feeder<'_> {
+    fn drop(&mut self) {
+        // The last epoch's ingest times (its records are sent already).
+        self.send_marks();
+    }
+}
+
 /// Feeds one worker's share of the input.
 pub(crate) struct Feeder<'a> {
     index: usize,
     peers: usize,
     records: &'a mut InputHandleVec<Time, Ingested>,
+    /// Ingest times of each epoch's records, sent as the epoch closes.
+    ingest_marks: &'a mut InputHandleVec<Time, Vec<(i64, u64)>>,
+    /// This epoch's ingest times so far (Unix ms, run-length encoded).
+    marks: Vec<(i64, u64)>,
     /// Source positions (and a failure, if the worker fails), as updates
     /// for its part sink.
     positions: &'a mut InputHandleVec<Time, Update>,
@@ -59,6 +79,7 @@ impl<'a> Feeder<'a> {
     pub(crate) fn new(
         (index, peers): (usize, usize),
         records: &'a mut InputHandleVec<Time, Ingested>,
+        ingest_marks: &'a mut InputHandleVec<Time, Vec<(i64, u64)>>,
         positions: &'a mut InputHandleVec<Time, Update>,
         probe: ProbeHandle<Time>,
         epoch_length: Duration,
@@ -70,6 +91,8 @@ impl<'a> Feeder<'a> {
             index,
             peers,
             records,
+            ingest_marks,
+            marks: Vec::new(),
             positions,
             probe,
             epoch: 0,
@@ -88,10 +111,25 @@ impl<'a> Feeder<'a> {
 
     /// Moves every input to `epoch`.
     fn advance(&mut self, epoch: Time) {
+        self.send_marks();
         self.epoch = epoch;
         self.epoch_started = Instant::now();
         self.records.advance_to(epoch);
+        self.ingest_marks.advance_to(epoch);
         self.positions.advance_to(epoch);
+    }
+
+    /// Sends `record` into the dataflow at the current epoch.
+    fn ingest(&mut self, record: Ingested) {
+        mark(&mut self.marks, record.ingested_ms);
+        self.records.send(record);
+    }
+
+    /// Sends the current epoch's ingest times.
+    fn send_marks(&mut self) {
+        if !self.marks.is_empty() {
+            self.ingest_marks.send(std::mem::take(&mut self.marks));
+        }
     }
 
     /// Starts the epoch clock as the input starts: at the instant the

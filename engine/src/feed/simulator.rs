@@ -38,7 +38,7 @@ impl Feeder<'_> {
         let mut reported = None;
         let push = |this: &mut Self, offset: &mut u64, kind, bytes: Vec<u8>| {
             if *offset >= skip {
-                this.records.send(Ingested {
+                this.ingest(Ingested {
                     source: 0,
                     partition: 0,
                     offset: *offset,

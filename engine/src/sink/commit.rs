@@ -30,6 +30,7 @@ use racecast_connectors::delta::retention::{self, Sweep};
 use racecast_connectors::delta::{CheckpointInfo, DeltaError, DeltaSink, Table, TableCommit};
 use racecast_connectors::host::{now_ms, runtime};
 use racecast_connectors::kafka::{KafkaEmitter, KafkaError, ProgressRecord};
+use racecast_connectors::live::LiveHub;
 use racecast_connectors::metrics::{DELTA, Metrics, RowLabels, SinkLabels, TableLabels};
 use racecast_dataflow::Time;
 use racecast_dataflow::expect::Suite;
@@ -74,6 +75,8 @@ pub(crate) struct CommitSinkConfig<'a> {
     pub state: Arc<ProcessState>,
     /// The expectation suite (its results go to `quality/expectation_results`).
     pub suite: Arc<Suite>,
+    /// The live views, told each checkpoint that becomes durable.
+    pub live: Option<Arc<LiveHub>>,
 }
 
 /// Worker 0's commit sink.
@@ -106,6 +109,7 @@ pub struct CommitSink {
     /// `commitInfo` entries of the next commit: the suite, and on a resumed
     /// run's first commit the suite before, when it changed.
     suite_info: Vec<(&'static str, serde_json::Value)>,
+    live: Option<Arc<LiveHub>>,
 }
 
 impl CommitSink {
@@ -122,6 +126,9 @@ impl CommitSink {
         };
         let resume = config.resumed.map(|(r, _)| r);
         let suite_info = suite_info(&config.suite, resume);
+        if let (Some(live), Some(r)) = (&config.live, resume) {
+            live.checkpointed(r.checkpoint);
+        }
         CommitSink {
             clock: config.clock,
             pending: BTreeMap::new(),
@@ -147,6 +154,7 @@ impl CommitSink {
             observer: config.observer,
             suite: config.suite,
             suite_info,
+            live: config.live,
         }
     }
 
@@ -305,6 +313,9 @@ impl CommitSink {
         self.summary.checkpoints += 1;
         self.summary.last_checkpoint = number;
         self.last_number = number;
+        if let Some(live) = &self.live {
+            live.checkpointed(number);
+        }
         self.summary.classify(session_changes, &self.drivers);
         self.state.committed_one();
         tracing::debug!(

@@ -22,10 +22,13 @@
 //! - [`messages`]: what crosses workers on the way;
 //! - [`part`], [`silver_changes`]: each worker's part;
 //! - [`commit`], [`gather`]: worker 0's commit;
-//! - [`operators`]: both as timely operators.
+//! - [`operators`]: both as timely operators;
+//! - [`live`]: worker 0's hand-off of each epoch to the live views, as
+//!   soon as the frontier passes it (not at the checkpoint).
 
 pub mod commit;
 pub(crate) mod gather;
+pub mod live;
 pub mod messages;
 pub(crate) mod operators;
 pub mod part;

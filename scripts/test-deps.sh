@@ -7,6 +7,9 @@
 #   stunnel4 and openssl (the Kafka TLS test puts a TLS listener in front
 #   of tansu, whose own TLS cannot be switched on in 0.6, and makes its
 #   certificates);
+# - Debian's chromium and chromium-driver with Python's selenium: the live
+#   view test opens the timing page in headless Chromium (it cannot
+#   download a browser of its own here, so it uses Debian's);
 # - Python's deltalake and pyarrow (an independent Delta reader) and
 #   kafka-python (a Kafka client that shares no code with librdkafka);
 # - dbt-duckdb, DuckDB and its delta extension (the duckdb-extension-delta
@@ -29,6 +32,8 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_packag
 command -v docker-compose >/dev/null || apt_packages+=(docker-compose)
 command -v stunnel4 >/dev/null || command -v stunnel >/dev/null || apt_packages+=(stunnel4)
 command -v openssl >/dev/null || apt_packages+=(openssl)
+command -v chromium >/dev/null || apt_packages+=(chromium)
+command -v chromedriver >/dev/null || apt_packages+=(chromium-driver)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "test-deps: installing ${apt_packages[*]} (apt)"
   export DEBIAN_FRONTEND=noninteractive
@@ -37,10 +42,10 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
     || { echo "test-deps: apt-get install ${apt_packages[*]} failed" >&2; exit 1; }
 fi
 
-if ! python3 -c 'import deltalake, pyarrow, kafka' 2>/dev/null; then
-  echo "test-deps: installing deltalake, pyarrow, kafka-python (pip)"
+if ! python3 -c 'import deltalake, pyarrow, kafka, selenium' 2>/dev/null; then
+  echo "test-deps: installing deltalake, pyarrow, kafka-python, selenium (pip)"
   python3 -m pip install --quiet --disable-pip-version-check \
-    'deltalake>=1.0' 'pyarrow>=15' 'kafka-python>=2.0' \
+    'deltalake>=1.0' 'pyarrow>=15' 'kafka-python>=2.0' 'selenium>=4.10' \
     || { echo "test-deps: pip install failed" >&2; exit 1; }
 fi
 

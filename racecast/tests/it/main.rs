@@ -2,7 +2,9 @@
 //! runs it (`cli`), expectation suites in check, validate and run
 //! (`expectations`), crash recovery at every crash point with files and
 //! Kafka, workers and processes (`recovery`), Kafka change streams across
-//! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), a live
+//! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), the live
+//! views of `run --serve` folded by independent clients and shown in
+//! headless Chromium (`live`), a live
 //! run scraped by a real Prometheus (`prometheus`), the local stack of
 //! `make up` (`stack`), and `racecast query` and the dbt models over a
 //! run's tables against independent computations (`query`,
@@ -13,6 +15,7 @@ mod expectation_results;
 mod expectations;
 mod kafka_crash;
 mod kafka_security;
+mod live;
 mod prometheus;
 mod query;
 mod recovery;

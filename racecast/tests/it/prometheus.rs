@@ -130,7 +130,7 @@ fn prometheus_scrapes_racecast_and_answers_every_dashboard_and_alert() {
         .find(|p| p.exists())
         .expect("Prometheus is not installed: `apt-get install prometheus` (Debian's package; .ci/run installs it)");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (metrics_port, prometheus_port) = (free_port(), free_port());
+    let (metrics_port, prometheus_port, live_port) = (free_port(), free_port(), free_port());
     let prometheus: SocketAddr = format!("127.0.0.1:{prometheus_port}")
         .parse()
         .expect("an address");
@@ -142,6 +142,8 @@ fn prometheus_scrapes_racecast_and_answers_every_dashboard_and_alert() {
             .arg("--expectations")
             .arg(repo().join("schemas/expectations.example.json"))
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
+            // The live views' latency panel reads racecast_ingest_to_view_seconds.
+            .args(["--serve", &format!("127.0.0.1:{live_port}")])
             .arg("--data")
             .arg(dir.path().join("data"))
             .stdout(Stdio::null())

@@ -7,7 +7,8 @@ name their folder). An edge A -> B is any path A's code names in B:
 of it, resolved through `pub use` re-exports to the module that defines the
 item. Left out, because they are not dependencies between concepts:
 - a parent naming its own children in `mod` and `pub use` lines (a facade);
-- code under `#[cfg(test)]` (a test may use any helper);
+- code under `#[cfg(test)]` (a test may use any helper), and the files of
+  modules declared under it (`#[cfg(test)] mod tests;`);
 - comments, doc comments and string literals.
 
 Crates cannot form cycles between each other (cargo refuses), so each crate
@@ -132,6 +133,12 @@ def analyse_crate(crate: Path):
     src = crate / "src"
     files = sorted(p for p in src.rglob("*.rs"))
     modules = {module_of(src, f): f for f in files}
+    # Test-only modules in files of their own: `#[cfg(test)] mod name;`.
+    test_only = set()
+    for m, f in modules.items():
+        for name in re.findall(r"#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;", f.read_text()):
+            test_only.add(m + (name,))
+    modules = {m: f for m, f in modules.items() if not any(m[: len(t)] == t for t in test_only)}
     code = {}
     for m, f in modules.items():
         code[m] = drop_cfg_test(strip_comments_and_strings(f.read_text()))

@@ -1,6 +1,8 @@
 //! Shared helpers of racecast's benchmarks: fixed, seeded inputs so that runs
 //! compare. See `bench/README.md` for the commands and the recorded figures.
 
+pub mod live;
+
 use racecast_dataflow::Format;
 use racecast_sim::records::record_bytes;
 use racecast_sim::{SimConfig, Simulator};

@@ -25,7 +25,9 @@
 //!   (produce time) to the completion of the first checkpoint whose progress
 //!   record covers its offset (the progress record is written after every
 //!   change record of the checkpoint is acknowledged). Prints p50/p99/p99.9
-//!   (hdrhistogram).
+//!   (hdrhistogram). With `--readers N` the run also serves its live views
+//!   to N SSE clients and prints ingest → view latency (from the record's
+//!   read to its epoch's changes handed to the clients).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,13 +37,15 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use racecast_bench::adversarial_race;
+use racecast_bench::live::{LiveClients, free_addr, view_latency};
 use racecast_connectors::kafka::dump::read_topic;
 use racecast_connectors::kafka::{
     KafkaClient, KafkaOut, OutTopics, ProgressRecord, SourceTopics, TopicSettings, Transactions,
     ensure_topics,
 };
+use racecast_connectors::metrics::Metrics;
 use racecast_dataflow::{Format, Limits};
-use racecast_engine::{EPOCH, RunConfig, Source, Unobserved, run};
+use racecast_engine::{RunConfig, Source, Unobserved, run, run_with_metrics};
 use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -68,6 +72,9 @@ struct Args {
     /// Checkpoint interval.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     checkpoint_interval: Duration,
+    /// Wall time per ingestion epoch.
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    epoch: Duration,
     #[command(subcommand)]
     what: What,
 }
@@ -88,6 +95,10 @@ enum What {
         /// How long to produce.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
+        /// Serve the live views (`--serve`) to this many SSE clients that
+        /// read their feed, and print ingest → view latency.
+        #[arg(long, default_value_t = 0)]
+        readers: usize,
     },
 }
 
@@ -181,7 +192,7 @@ fn count_records(consumer: &BaseConsumer, events: usize, started: Instant) -> us
 
 /// The adversarial race, 20 cars, long enough for any run here.
 fn race(seed: u64) -> SimConfig {
-    adversarial_race(20, 200, seed)
+    adversarial_race(20, 199, seed)
 }
 
 /// A record to produce: key (car number) and value.
@@ -220,9 +231,11 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
         },
         data: data.to_owned(),
         checkpoint_interval: args.checkpoint_interval,
-        epoch: EPOCH,
+        epoch: args.epoch,
         app_id: "racecast-bench".into(),
         metrics_addr: None,
+        serve: None,
+        serve_linger: Duration::ZERO,
         limits: Limits::default(),
         expectations: Default::default(),
         fresh: true,
@@ -400,7 +413,7 @@ fn broker_in_and_out(args: &Args, prefix: &str, events: usize) {
     );
 }
 
-fn latency(args: &Args, rate: u64, seconds: u64) {
+fn latency(args: &Args, rate: u64, seconds: u64, readers: usize) {
     let prefix = format!("lat{}", std::process::id());
     topics(args, &prefix);
     let total = (rate * seconds) as usize;
@@ -414,15 +427,23 @@ fn latency(args: &Args, rate: u64, seconds: u64) {
 
     let stop = Arc::new(AtomicBool::new(false));
     let dir = tempfile::tempdir().expect("tempdir");
-    let run_config = config(args, &prefix, false, &dir.path().join("data"));
+    let serve = (readers > 0).then(free_addr);
+    let run_config = RunConfig {
+        serve,
+        ..config(args, &prefix, false, &dir.path().join("data"))
+    };
+    let clients = serve.map(|addr| LiveClients::open(addr, readers, 0));
+    let metrics = Arc::new(Metrics::new(0));
     let workers = args.workers;
     let run_stop = Arc::clone(&stop);
+    let run_metrics = Arc::clone(&metrics);
     let pipeline = std::thread::spawn(move || {
-        run(
+        run_with_metrics(
             run_config,
             timely::Config::process(workers),
             run_stop,
             Arc::new(Unobserved),
+            Some(run_metrics),
         )
         .expect("the run succeeds")
     });
@@ -514,6 +535,15 @@ fn latency(args: &Args, rate: u64, seconds: u64) {
         histogram.len(),
         uncovered
     );
+    if let Some(clients) = clients {
+        let r = clients.finish();
+        println!(
+            "  {} (ingest: read from Kafka); {} readers got {} events",
+            view_latency(&metrics),
+            r.readers,
+            r.events
+        );
+    }
     if histogram.is_empty() && !deliveries.is_empty() {
         eprintln!(
             "no progress record covered any produced record: {} progress records read; the positions' format may have changed",
@@ -527,6 +557,10 @@ fn main() {
     let args = Args::parse();
     match &args.what {
         What::Throughput { events } => throughput(&args, *events),
-        What::Latency { rate, seconds } => latency(&args, *rate, *seconds),
+        What::Latency {
+            rate,
+            seconds,
+            readers,
+        } => latency(&args, *rate, *seconds, *readers),
     }
 }

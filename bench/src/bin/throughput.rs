@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use racecast_bench::adversarial_race;
+use racecast_bench::live::{LiveClients, free_addr, memory};
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
 use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
@@ -101,6 +102,16 @@ struct Args {
     /// --expectations` does; e.g. `bench/suites/twenty.json`.
     #[arg(long)]
     expectations: Option<std::path::PathBuf>,
+    /// Delta mode: wall time per ingestion epoch (`racecast run --epoch`).
+    #[arg(long, default_value = "100ms", value_parser = humantime::parse_duration)]
+    epoch: std::time::Duration,
+    /// Delta mode: serve the live views (`--serve`) to this many SSE
+    /// clients that read their feed...
+    #[arg(long, default_value_t = 0)]
+    readers: usize,
+    /// ...and this many that never read.
+    #[arg(long, default_value_t = 0)]
+    stuck: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -154,20 +165,6 @@ fn records(buffer: &[u8]) -> impl Iterator<Item = &[u8]> {
         rest = tail;
         Some(record)
     })
-}
-
-/// `VmRSS` and `VmHWM` of this process, in bytes.
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn dataflow(
@@ -435,26 +432,19 @@ fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
     );
 }
 
-fn delta(
-    entries: &[u8],
-    buffer: &[u8],
-    workers: usize,
-    total: usize,
-    metrics: bool,
-    deletion_vectors: bool,
-    suite: Arc<Suite>,
-) {
-    let metrics_addr = metrics.then(|| {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-        probe.local_addr().expect("a bound address")
-    });
+fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, args: &Args, suite: Arc<Suite>) {
+    let metrics_addr = args.metrics.then(free_addr);
+    let serve = (args.readers + args.stuck > 0).then(free_addr);
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
     std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
     let config = RunConfig {
         expectations: suite,
-        ..file_run(dir.path(), metrics_addr, true, deletion_vectors)
+        epoch: args.epoch,
+        serve,
+        ..file_run(dir.path(), metrics_addr, true, !args.no_deletion_vectors)
     };
+    let clients = serve.map(|addr| LiveClients::open(addr, args.readers, args.stuck));
     let stop = Arc::new(AtomicBool::new(false));
     let scraper = metrics_addr.map(|addr| scrape(addr, Arc::clone(&stop)));
     let started = Instant::now();
@@ -480,6 +470,18 @@ fn delta(
         summary.lap_rows,
         peak as f64 / 1e6,
     );
+    if let Some(clients) = clients {
+        let r = clients.finish();
+        println!(
+            "live      {} readers ({} ended) got {} events, {} snapshots, {:.1} MB; {} stuck",
+            r.readers,
+            r.ended,
+            r.events,
+            r.snapshots,
+            r.bytes as f64 / 1e6,
+            args.stuck
+        );
+    }
 }
 
 /// Runs this binary again with `extra` arguments (each measurement in a
@@ -544,15 +546,7 @@ fn main() {
     }));
     match args.mode {
         Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics, suite),
-        Mode::Delta => delta(
-            &entries,
-            &buffer,
-            workers,
-            total,
-            args.metrics,
-            !args.no_deletion_vectors,
-            suite,
-        ),
+        Mode::Delta => delta(&entries, &buffer, workers, total, &args, suite),
         Mode::Restart => restart(&entries, &buffer, workers, total, !args.no_deletion_vectors),
     }
 }

@@ -79,7 +79,7 @@ impl LiveClients {
 }
 
 fn view(i: usize) -> &'static str {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         "lap_metrics"
     } else {
         "session_metrics"

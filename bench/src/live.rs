@@ -32,6 +32,20 @@ pub struct ReadReport {
     pub ended: usize,
 }
 
+impl std::fmt::Display for ReadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} readers ({} ended) got {} events, {} snapshots, {:.1} MB",
+            self.readers,
+            self.ended,
+            self.events,
+            self.snapshots,
+            self.bytes as f64 / 1e6
+        )
+    }
+}
+
 /// SSE clients of a run's live views, opened once its server answers.
 pub struct LiveClients {
     opener: JoinHandle<(Vec<JoinHandle<ReadReport>>, Vec<TcpStream>)>,

@@ -128,15 +128,6 @@ fn main() {
     );
     if let Some(clients) = clients {
         println!("          {}", view_latency(&metrics));
-        let r = clients.finish();
-        println!(
-            "          clients: {} readers ({} ended) got {} events, {} snapshots, {:.1} MB; {} stuck",
-            r.readers,
-            r.ended,
-            r.events,
-            r.snapshots,
-            r.bytes as f64 / 1e6,
-            args.stuck
-        );
+        println!("          clients: {}; {} stuck", clients.finish(), args.stuck);
     }
 }

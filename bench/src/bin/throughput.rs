@@ -471,16 +471,7 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, args: &Arg
         peak as f64 / 1e6,
     );
     if let Some(clients) = clients {
-        let r = clients.finish();
-        println!(
-            "live      {} readers ({} ended) got {} events, {} snapshots, {:.1} MB; {} stuck",
-            r.readers,
-            r.ended,
-            r.events,
-            r.snapshots,
-            r.bytes as f64 / 1e6,
-            args.stuck
-        );
+        println!("live      {}; {} stuck", clients.finish(), args.stuck);
     }
 }
 

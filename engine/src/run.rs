@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
-use racecast_connectors::kafka::ensure_topics;
+use racecast_connectors::kafka::{TopicSettings, ensure_topics};
 use racecast_connectors::live::publish::EpochSender;
 use racecast_connectors::live::{LiveError, LiveHub, LivePublisher, LiveServer};
 use racecast_connectors::metrics::{Metrics, MetricsServer};
@@ -206,15 +206,21 @@ fn prepare_kafka_outputs(config: &RunConfig) -> Result<bool, RunError> {
     let Some(out) = &config.kafka_out else {
         return Ok(false);
     };
-    let mut topics: Vec<(&str, i32)> = out
+    // Change and progress topics are folded from their first record: the
+    // broker keeps all of them. Dead letters keep the broker's retention.
+    let mut folded: Vec<(&str, i32)> = out
         .topics
         .change_topics()
         .into_iter()
-        .chain([out.topics.dlq.as_str()])
         .map(|t| (t, out.partitions))
         .collect();
-    topics.push((&out.topics.progress, 1));
-    ensure_topics(&out.client, &topics, &out.settings)?;
+    folded.push((&out.topics.progress, 1));
+    let keep = TopicSettings {
+        keep_every_record: true,
+        ..out.settings
+    };
+    ensure_topics(&out.client, &folded, &keep)?;
+    ensure_topics(&out.client, &[(&out.topics.dlq, out.partitions)], &out.settings)?;
     Ok(out.transactions.resolve(&out.client)?)
 }
 

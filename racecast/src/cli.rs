@@ -269,6 +269,7 @@ impl TopicSettingsArgs {
         Ok(TopicSettings {
             replication_factor: self.replication_factor,
             min_insync_replicas: self.min_insync_replicas,
+            keep_every_record: false,
         })
     }
 }

@@ -129,6 +129,10 @@ pub struct TopicSettings {
     /// `min.insync.replicas` of the topic (the broker's default when
     /// `None`).
     pub min_insync_replicas: Option<u32>,
+    /// `retention.ms=-1` and `retention.bytes=-1`: the broker keeps every
+    /// record (change and progress topics, which are folded from their
+    /// first record); the broker's default retention when `false`.
+    pub keep_every_record: bool,
 }
 
 impl Default for TopicSettings {
@@ -136,6 +140,7 @@ impl Default for TopicSettings {
         TopicSettings {
             replication_factor: 1,
             min_insync_replicas: None,
+            keep_every_record: false,
         }
     }
 }
@@ -251,9 +256,14 @@ pub fn ensure_topics(
                 *partitions,
                 TopicReplication::Fixed(settings.replication_factor),
             );
-            match &min_insync {
+            let topic = match &min_insync {
                 Some(m) => topic.set("min.insync.replicas", m),
                 None => topic,
+            };
+            if settings.keep_every_record {
+                topic.set("retention.ms", "-1").set("retention.bytes", "-1")
+            } else {
+                topic
             }
         })
         .collect();

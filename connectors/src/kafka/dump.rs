@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -54,6 +55,8 @@ pub fn read_topic(
         .set("group.id", "racecast-read-topic")
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "true")
+        // Never skip records the broker deleted (retention).
+        .set("auto.offset.reset", "error")
         .create_with_context(Recorder::default())
         .map_err(KafkaError::client("create a consumer"))?;
     let metadata = fetch_metadata(&consumer, client, Some(topic))?;
@@ -85,6 +88,9 @@ pub fn read_topic(
                 }),
             }),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
+            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
+            ))) => return Err(KafkaError::Truncated(topic.to_owned())),
             _ => {}
         }
     }

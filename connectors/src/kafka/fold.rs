@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -67,7 +68,9 @@ impl TopicReader {
             .set("group.id", "racecast-changes")
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
-            .set("auto.offset.reset", "earliest")
+            // Never skip records the broker deleted: a fetch below the
+            // log start fails the read (`KafkaError::Truncated`).
+            .set("auto.offset.reset", "error")
             .set("fetch.wait.max.ms", "10")
             .set("enable.partition.eof", "true")
             .create_with_context(Recorder::default())
@@ -79,8 +82,8 @@ impl TopicReader {
             // for the earliest offset with the batch *stored* first, which
             // need not be the one at offset 0 when several producers write
             // a partition (a reader then missed the partition's first
-            // records). Below a real broker's log start, the reset policy
-            // moves the reader up to it.
+            // records). Below a real broker's log start (retention), the
+            // read fails instead of moving past what it never saw.
             list.add_partition_offset(topic, p, Offset::Offset(0))
                 .map_err(KafkaError::client("assigning partitions"))?;
         }
@@ -168,6 +171,11 @@ impl TopicReader {
                             }
                         }
                     }
+                }
+                Some(Err(rdkafka::error::KafkaError::MessageConsumption(
+                    RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
+                ))) => {
+                    return Err(KafkaError::Truncated(self.topic.clone()));
                 }
                 Some(Err(_)) | None => {}
             }

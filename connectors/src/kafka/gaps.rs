@@ -145,7 +145,9 @@ mod tests {
 
     #[test]
     fn a_partition_start_past_zero_is_a_gap_like_any_other() {
-        // A real broker's log start after retention: 0 is gone.
+        // Offsets 0-99 are an aborted transaction a read_committed reader
+        // never sees. (A partition whose first records the broker deleted
+        // fails the read before this: `KafkaError::Truncated`.)
         let mut gaps = OffsetGaps::new(1);
         for attempt in 1..=REREADS {
             assert_eq!(gaps.take(0, 100), Take::Reread { from: 0, attempt });

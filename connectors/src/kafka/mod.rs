@@ -171,6 +171,15 @@ pub enum KafkaError {
         /// Why.
         reason: String,
     },
+    /// The broker no longer holds records a reader still needed: it
+    /// deleted a partition's first records (retention), so the topic
+    /// cannot be read whole.
+    #[error(
+        "topic \"{0}\": the brokers deleted records the fold has not read (a partition's log \
+         starts past them, after retention); a change topic is folded from its first record, \
+         so give it retention.ms=-1 and retention.bytes=-1"
+    )]
+    Truncated(String),
     /// Folding found a row counted other than once (the stream is not a
     /// collection: a bug or foreign records).
     #[error("change topic \"{topic}\": row counted {count} times as of checkpoint {checkpoint}: {row}")]

@@ -377,9 +377,12 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
     let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
     let brokers = KafkaClient::plaintext(mock.bootstrap_servers());
     // The mock has no CreateTopics: racecast finds these and creates none.
+    // It keeps at most 5 MiB of each partition (older records are deleted,
+    // see `a_topic_the_broker_truncated_is_refused_by_the_fold`): enough
+    // partitions that the race's silver changes fit.
     let topics = OutTopics::with_prefix("tx");
     for topic in topics.change_topics().into_iter().chain([topics.dlq.as_str()]) {
-        mock.create_topic(topic, 2, 1).expect("topic");
+        mock.create_topic(topic, MOCK_PARTITIONS, 1).expect("topic");
     }
     mock.create_topic(&topics.progress, 1, 1).expect("topic");
     assert!(
@@ -400,7 +403,7 @@ fn transactional_checkpoints_on_the_mock_cluster_give_the_batch_result() {
         kafka_out: Some(KafkaOut {
             client: brokers.clone(),
             topics: OutTopics::with_prefix("tx"),
-            partitions: 2,
+            partitions: MOCK_PARTITIONS,
             settings: TopicSettings::default(),
             transactions: Transactions::On,
         }),
@@ -458,6 +461,52 @@ fn a_refused_record_fails_its_checkpoint() {
             ..
         }) => {}
         other => panic!("checkpoint 2 must fail with one undelivered record: {other:?}"),
+    }
+}
+
+/// Partitions of the change topics on librdkafka's mock cluster.
+const MOCK_PARTITIONS: i32 = 8;
+
+/// A change topic whose first records the broker deleted (retention) is
+/// refused by the fold with a reason, never folded from what is left: the
+/// mock cluster keeps at most 5 MiB of a partition, as a real broker's
+/// `retention.bytes` would.
+#[test]
+fn a_topic_the_broker_truncated_is_refused_by_the_fold() {
+    use racecast_connectors::kafka::{CheckpointProducer, KafkaError};
+    let mock = rdkafka::mocking::MockCluster::new(1).expect("mock cluster");
+    let brokers = KafkaClient::plaintext(mock.bootstrap_servers());
+    mock.create_topic("changes", 1, 1).expect("topic");
+    mock.create_topic("progress", 1, 1).expect("topic");
+    let mut producer = CheckpointProducer::new(&brokers, None).expect("a producer");
+    let row = format!(r#"{{"op":"insert","row":{{"pad":"{}"}}}}"#, "x".repeat(1000));
+    // 8 MiB of change records: the first ~3 MiB are deleted.
+    for _ in 0..8 * 1024 {
+        producer
+            .send(
+                "changes",
+                None,
+                row.as_bytes(),
+                CheckpointProducer::headers(1, "r"),
+            )
+            .expect("queued");
+    }
+    producer.finish(1).expect("acknowledged");
+    let mut fold = ChangeFold::open(FoldOptions {
+        client: brokers.clone(),
+        topic: "changes".into(),
+        progress: "progress".into(),
+        app_id: Some(APP.into()),
+        timeout: Duration::from_secs(30),
+    })
+    .expect("fold opens");
+    match fold.round() {
+        Err(KafkaError::Truncated(topic)) => assert_eq!(topic, "changes"),
+        other => panic!("a truncated topic must be refused: {other:?}"),
+    }
+    match read_topic(&brokers, "changes", Duration::from_secs(30)) {
+        Err(KafkaError::Truncated(topic)) => assert_eq!(topic, "changes"),
+        other => panic!("read_topic must refuse it too: {:?}", other.map(|r| r.len())),
     }
 }
 

@@ -19,7 +19,8 @@
 //!   (DataFusion), the named views of `queries/`, results written out.
 //! - [`crash`]: crash points for recovery tests (`RACECAST_CRASH_AT`).
 //! - [`host`]: the wall clock and an async runtime; [`json`]: JSON text
-//!   written by hand.
+//!   written by hand; [`http_thread`]: an HTTP server on a thread of its
+//!   own (metrics and live views).
 //!
 //! The pure dataflow and the decoder live in `racecast-dataflow`, the race
 //! simulator in `racecast-sim`.
@@ -31,6 +32,8 @@ pub mod delta;
 #[cfg(feature = "files")]
 pub mod files;
 pub mod host;
+#[cfg(feature = "metrics")]
+pub mod http_thread;
 pub mod json;
 #[cfg(feature = "kafka")]
 pub mod kafka;

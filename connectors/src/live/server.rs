@@ -1,6 +1,6 @@
 //! [`LiveServer`]: the live views over HTTP (hyper), on a thread of its
-//! own so that neither a slow client nor a busy dataflow holds up the
-//! other:
+//! own ([`HttpThread`]) so that neither a slow client nor a busy dataflow
+//! holds up the other:
 //!
 //! - `GET /`: the live timing page (`timing.html`, served from the binary);
 //! - `GET /api/v1/views/{lap_metrics|session_metrics}`: the rows as of the
@@ -17,22 +17,18 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt as _, Full, StreamBody};
-use hyper::body::{Bytes, Frame};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
+use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Method, Request, Response, StatusCode, header};
-use hyper_util::rt::TokioIo;
-use tokio::sync::oneshot;
 
 use super::frames::error_answer;
 use super::sse::ClientStream;
 use super::{Filter, LiveHub, View};
+use crate::http_thread::{Drain, HttpThread, StartError};
 
 /// The live timing page.
 const TIMING_PAGE: &str = include_str!("timing.html");
@@ -58,91 +54,34 @@ pub enum LiveError {
 
 /// A running live-views server.
 pub struct LiveServer {
-    addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    http: HttpThread,
 }
 
 impl LiveServer {
     /// Binds `addr` and serves `hub` until dropped.
     pub fn start(addr: SocketAddr, hub: Arc<LiveHub>) -> Result<LiveServer, LiveError> {
-        let bind = |source| LiveError::Bind { addr, source };
-        let listener = std::net::TcpListener::bind(addr).map_err(bind)?;
-        let bound = listener.local_addr().map_err(bind)?;
-        listener.set_nonblocking(true).map_err(bind)?;
-        let (stop, stopped) = oneshot::channel();
-        let thread = std::thread::Builder::new()
-            .name("live-views".into())
-            .spawn(move || serve(listener, hub, stopped))
-            .map_err(LiveError::Start)?;
-        Ok(LiveServer {
-            addr: bound,
-            stop: Some(stop),
-            thread: Some(thread),
-        })
+        // Once stopped, let the streams send their end frame (the hub has
+        // ended).
+        let clients = Arc::clone(&hub);
+        let drain = Drain {
+            within: DRAIN,
+            busy: Box::new(move || clients.clients() > 0),
+        };
+        let respond = move |request: Request<Incoming>| {
+            let answer = respond(&request, Arc::clone(&hub));
+            std::future::ready(answer)
+        };
+        let http = HttpThread::start(addr, "live-views", respond, drain).map_err(|e| match e {
+            StartError::Bind(source) => LiveError::Bind { addr, source },
+            StartError::Thread(source) => LiveError::Start(source),
+        })?;
+        Ok(LiveServer { http })
     }
 
     /// The address it listens on (with the actual port when 0 was asked).
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.http.addr()
     }
-}
-
-impl Drop for LiveServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn serve(listener: std::net::TcpListener, hub: Arc<LiveHub>, mut stopped: oneshot::Receiver<()>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            tracing::warn!("live views: no runtime: {e}");
-            return;
-        }
-    };
-    runtime.block_on(async move {
-        let listener = match tokio::net::TcpListener::from_std(listener) {
-            Ok(listener) => listener,
-            Err(e) => {
-                tracing::warn!("live views: {e}");
-                return;
-            }
-        };
-        loop {
-            let stream = tokio::select! {
-                _ = &mut stopped => break,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    // A failed accept (e.g. too many open files) is not fatal.
-                    Err(_) => continue,
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let hub = Arc::clone(&hub);
-            tokio::spawn(async move {
-                let service = service_fn(move |request| {
-                    let hub = Arc::clone(&hub);
-                    async move { Ok::<_, Infallible>(respond(&request, hub)) }
-                });
-                // A client that hangs up is its own problem.
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-        // Let the streams send their end frame (the hub has ended).
-        let until = Instant::now() + DRAIN;
-        while hub.clients() > 0 && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
 }
 
 type Body = UnsyncBoxBody<Bytes, Infallible>;

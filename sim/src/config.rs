@@ -16,7 +16,8 @@ pub fn full_race_laps() -> u32 {
 pub struct SimConfig {
     /// Number of cars (1..=50).
     pub cars: u32,
-    /// Race distance in laps (1..=200).
+    /// Race distance in laps (1..=199: each car's cool-down lap after the
+    /// flag is one more, and the contract's `lap` stops at 200).
     pub laps: u32,
     /// Random seed: same seed, same bytes.
     pub seed: u64,
@@ -79,8 +80,8 @@ impl SimConfig {
         if !(1..=50).contains(&self.cars) {
             return bad("cars", "1..=50", self.cars.to_string());
         }
-        if !(1..=200).contains(&self.laps) {
-            return bad("laps", "1..=200", self.laps.to_string());
+        if !(1..=199).contains(&self.laps) {
+            return bad("laps", "1..=199", self.laps.to_string());
         }
         for (knob, share) in [
             ("duplicates", self.duplicates),
@@ -102,5 +103,24 @@ impl SimConfig {
             return bad("session date", "YYYY-MM-DD", self.session_date.clone());
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cool_down_lap_keeps_laps_within_the_contract() {
+        let laps = |laps| {
+            SimConfig {
+                laps,
+                ..SimConfig::default()
+            }
+            .validate()
+        };
+        assert_eq!(laps(199), Ok(()));
+        assert!(laps(200).is_err(), "its cool-down lap would be lap 201");
+        assert!(laps(0).is_err());
     }
 }

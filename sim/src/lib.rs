@@ -5,7 +5,9 @@
 //! - [`config`]: what to simulate and how to deliver it ([`SimConfig`]);
 //! - [`track`]: the track's geometry, sectors, DRS zones and speed profile;
 //! - [`entries`]: the session's entry list;
-//! - [`race`]: the race itself ([`Simulator`], an iterator of deliveries);
+//! - [`race`]: the race itself ([`Simulator`], an iterator of deliveries),
+//!   through each car's cool-down lap after the chequered flag, whose first
+//!   position event completes the car's last racing lap;
 //! - [`delivery`]: lateness, duplicates, corrections and invalid records;
 //! - [`pacer`]: plays deliveries against the wall clock ([`Pacer`]);
 //! - [`records`]: a race as the bytes a source reads.

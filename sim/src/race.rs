@@ -6,6 +6,19 @@
 //! 50 Hz simulation step. [`Simulator`] is an iterator of
 //! [`crate::Delivery`] in arrival order; it knows nothing about
 //! where records go.
+//!
+//! The flag falls when the leader completes the race distance
+//! ([`SimConfig::laps`]); every other car takes it the next time it crosses
+//! the line, so a lapped car finishes a lap or more down, as in Formula 1.
+//! A car that has taken the flag does not vanish at the line: like real
+//! telemetry, it drives one more lap, the cool-down lap (its lap number one
+//! past its last racing lap, at [`COOL_DOWN_PACE`] of its racing speed,
+//! pit-lane speed over the last few percent), and stops emitting when it
+//! completes that lap into parc fermé. The cool-down lap's first position
+//! event is what completes the car's last racing lap (SPEC §3:
+//! `lap_time_ms` needs the next lap's `lap_start_ms`); the cool-down lap
+//! itself has no next lap, so it never counts in `laps_completed`. Hence
+//! the race's last lap number is `laps + 1`, and `laps` stops at 199.
 
 use racecast_proto::v1::{self as pb, telemetry_event::Payload as PbPayload};
 use rand::{Rng, SeedableRng};
@@ -17,6 +30,12 @@ use crate::entries::driver;
 use crate::track::{TRACK_LENGTH_M, geometry, in_drs_zone, round, sector_of, speed_profile};
 
 const STEP_MS: i64 = 20;
+/// Speed on the cool-down lap, as a share of the car's racing speed (a lap
+/// about 1.4 times as long).
+pub const COOL_DOWN_PACE: f64 = 0.75;
+/// Pit-lane speed limit, kph: a car about to pit, and a car at the end of
+/// its cool-down lap.
+const PIT_LANE_KPH: f64 = 80.0;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum RaceFlag {
@@ -58,6 +77,9 @@ struct Car {
     ers: f64,
     pit_laps: Vec<u32>,
     pit_stop_left_ms: i64,
+    /// Has taken the chequered flag: on the cool-down lap.
+    cooling_down: bool,
+    /// Has completed the cool-down lap: parked, emits nothing more.
     finished: bool,
     sequences: [u64; 6],
     drs_this_lap: bool,
@@ -109,6 +131,7 @@ impl Simulator {
                     ers: 100.0,
                     pit_laps,
                     pit_stop_left_ms: 0,
+                    cooling_down: false,
                     finished: false,
                     sequences: [0; 6],
                     drs_this_lap: false,
@@ -146,7 +169,8 @@ impl Simulator {
         &self.config
     }
 
-    /// How far the race is, 0..=1 (laps done by the leader).
+    /// How far the race is, 0..=1 (laps done by the leader; 1 from the
+    /// flag on, while the cars drive their cool-down laps).
     pub fn progress(&self) -> f64 {
         if self.finished {
             1.0
@@ -203,8 +227,20 @@ impl Simulator {
         }
     }
 
+    /// The car's speed factor against the track's speed profile: its
+    /// racing pace, or its cool-down pace once it has taken the flag.
+    fn pace(&self, i: usize) -> f64 {
+        let car = &self.cars[i];
+        if car.cooling_down {
+            car.pace * COOL_DOWN_PACE
+        } else {
+            car.pace
+        }
+    }
+
     fn move_car(&mut self, i: usize, dt: f64, now: i64) {
         let flag = self.flag;
+        let pace = self.pace(i);
         let car = &mut self.cars[i];
         if car.pit_stop_left_ms > 0 {
             car.pit_stop_left_ms -= STEP_MS;
@@ -216,14 +252,18 @@ impl Simulator {
         }
         let fraction = car.distance / TRACK_LENGTH_M;
         let pitting = car.pit_laps.contains(&car.lap);
-        let mut target = speed_profile(fraction) * car.pace * (1.0 - car.wear * 0.0006);
+        let mut target = speed_profile(fraction) * pace * (1.0 - car.wear * 0.0006);
         match flag {
             RaceFlag::SafetyCar => target = target.min(170.0),
             RaceFlag::Yellow if sector_of(fraction) == 2 => target *= 0.92,
             _ => {}
         }
         if pitting && !(0.05..0.97).contains(&fraction) {
-            target = target.min(80.0);
+            target = target.min(PIT_LANE_KPH);
+        }
+        if car.cooling_down && fraction >= 0.97 {
+            // Into the pit lane, towards parc fermé.
+            target = target.min(PIT_LANE_KPH);
         }
         // First-order response towards the target speed.
         car.speed_kph += (target - car.speed_kph) * (dt * 3.0).min(1.0);
@@ -244,17 +284,26 @@ impl Simulator {
         }
         let car = &mut self.cars[i];
         if car.distance >= TRACK_LENGTH_M {
-            car.distance -= TRACK_LENGTH_M;
-            let completed = car.lap;
-            if completed > self.leader_laps_done {
-                self.leader_laps_done = completed;
-            }
-            if self.flag == RaceFlag::Chequered || completed >= self.config.laps {
+            if car.cooling_down {
+                // The cool-down lap is done: parked in parc fermé.
+                car.distance = TRACK_LENGTH_M;
+                car.speed_kph = 0.0;
                 car.finished = true;
                 return;
             }
+            car.distance -= TRACK_LENGTH_M;
+            let completed = car.lap;
+            self.leader_laps_done = self.leader_laps_done.max(completed);
             car.lap += 1;
-            car.drs_this_lap = car.lap > 2 && self.rng.random_bool(0.7);
+            if self.leader_laps_done >= self.config.laps {
+                // The leader has finished: this car takes the flag now,
+                // on its cool-down lap (no pit stop, no DRS).
+                car.cooling_down = true;
+                car.pit_laps.clear();
+                car.drs_this_lap = false;
+            } else {
+                car.drs_this_lap = car.lap > 2 && self.rng.random_bool(0.7);
+            }
         }
     }
 
@@ -290,10 +339,11 @@ impl Simulator {
         // Stagger the slower streams per car so that they do not all fire on
         // the same step.
         let phase = self.step + i as i64;
+        let pace = self.pace(i);
         let car = &self.cars[i];
         let fraction = (car.distance / TRACK_LENGTH_M).clamp(0.0, 1.0 - 1e-9);
         let speed = car.speed_kph;
-        let target_ahead = speed_profile((fraction + 0.004) % 1.0) * car.pace;
+        let target_ahead = speed_profile((fraction + 0.004) % 1.0) * pace;
         let braking = target_ahead < speed - 3.0 && speed > 60.0;
         let gear = if speed < 1.0 {
             0
@@ -320,7 +370,7 @@ impl Simulator {
         if phase % 5 == 0 || phase % 5 == 2 {
             let throttle = if braking {
                 0.0
-            } else if speed_profile((fraction + 0.002) % 1.0) * self.cars[i].pace >= speed - 1.0 {
+            } else if speed_profile((fraction + 0.002) % 1.0) * pace >= speed - 1.0 {
                 100.0
             } else {
                 round(self.rng.random_range(20.0..90.0), 1)
@@ -439,61 +489,4 @@ impl Iterator for Simulator {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use racecast_dataflow::{Format, Limits};
-
-    use crate::SimRecord;
-
-    fn small(seed: u64) -> SimConfig {
-        SimConfig {
-            cars: 3,
-            laps: 2,
-            seed,
-            ..SimConfig::default()
-        }
-    }
-
-    #[test]
-    fn same_seed_same_records() {
-        let a: Vec<Delivery> = Simulator::new(small(7)).take(5_000).collect();
-        let b: Vec<Delivery> = Simulator::new(small(7)).take(5_000).collect();
-        let c: Vec<Delivery> = Simulator::new(small(8)).take(5_000).collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
-    }
-
-    #[test]
-    fn clean_race_is_all_valid_in_order_with_every_type() {
-        let mut counts = [0u64; 6];
-        let mut last_arrival = i64::MIN;
-        let mut laps = 0;
-        for d in Simulator::new(small(3)) {
-            assert!(d.arrival_ms >= last_arrival, "arrival order");
-            last_arrival = d.arrival_ms;
-            let SimRecord::Event(e) = d.record else {
-                panic!("garbage in a clean race")
-            };
-            let mut bytes = Vec::new();
-            prost::Message::encode(&e, &mut bytes).expect("encode");
-            let event = racecast_dataflow::decode_event(&bytes, Format::Protobuf, &Limits::default())
-                .unwrap_or_else(|r| panic!("invalid {r}: {e:?}"));
-            counts[event.event_type() as usize] += 1;
-            laps = laps.max(event.lap);
-        }
-        assert!(counts.iter().all(|&c| c > 0), "{counts:?}");
-        assert_eq!(laps, 2);
-        // Nominal rates: power unit 50 Hz vs position 10 Hz.
-        let ratio = counts[2] as f64 / counts[0] as f64;
-        assert!((4.5..5.5).contains(&ratio), "{ratio}");
-    }
-
-    #[test]
-    fn speed_profile_is_plausible() {
-        let speeds: Vec<f64> = (0..1000).map(|i| speed_profile(f64::from(i) / 1000.0)).collect();
-        let max = speeds.iter().cloned().fold(0.0, f64::max);
-        let min = speeds.iter().cloned().fold(1000.0, f64::min);
-        assert!(max > 320.0 && max <= 345.0, "{max}");
-        assert!((80.0..100.0).contains(&min), "{min}");
-    }
-}
+mod tests;

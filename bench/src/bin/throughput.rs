@@ -128,7 +128,7 @@ enum Stages {
 fn race(events: usize, cars: u32, seed: u64) -> SimConfig {
     // ~110 samples/s per car over a ~80 s lap, plus the delivery knobs.
     let per_lap = 9_000 * cars as usize;
-    adversarial_race(cars, (events / per_lap + 2).min(200) as u32, seed)
+    adversarial_race(cars, (events / per_lap + 2).min(199) as u32, seed)
 }
 
 /// The entry list and the first `events` records, length-delimited protobuf.

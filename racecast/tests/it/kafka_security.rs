@@ -20,6 +20,8 @@ use super::racecast_command;
 
 const USER: &str = "alice";
 const PASSWORD: &str = "s3cr3t-pa55w0rd-9f2c";
+/// A 2-car, 2-lap race takes seconds; this only bounds a run that hangs.
+const RUN_TIMEOUT: Duration = Duration::from_secs(300);
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -307,7 +309,20 @@ fn simulate_run_and_changes_work_over_sasl_ssl_and_fail_clearly_without_the_righ
         .spawn()
         .expect("racecast run starts");
     let mut scraped = String::new();
+    // A run that cannot finish (a broker that stopped answering) fails the
+    // test with its log instead of hanging the suite.
+    let deadline = Instant::now() + RUN_TIMEOUT;
     while child.try_wait().expect("waits").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(d.join("run.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "the run over SASL_SSL did not end within {RUN_TIMEOUT:?}; the last lines of its log:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", metrics_port)) {
             use std::io::{Read, Write};
             let _ = write!(stream, "GET /metrics HTTP/1.0\r\n\r\n");

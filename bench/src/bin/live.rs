@@ -126,6 +126,14 @@ fn main() {
         processed.quantile(0.99) * 1e3,
         processed.quantile(0.999) * 1e3
     );
+    // Worker 0 commits inside its steps: while it does, no epoch passes
+    // the frontier (what the live views' tail is made of).
+    let commit = &metrics.checkpoint_duration;
+    println!(
+        "          checkpoint commit on worker 0 p50 {:.1} ms  max {:.1} ms",
+        commit.quantile(0.5) * 1e3,
+        commit.quantile(1.0) * 1e3
+    );
     if let Some(clients) = clients {
         println!("          {}", view_latency(&metrics));
         println!("          clients: {}; {} stuck", clients.finish(), args.stuck);

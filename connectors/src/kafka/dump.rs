@@ -6,7 +6,6 @@
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -88,10 +87,12 @@ pub fn read_topic(
                 }),
             }),
             Some(Err(rdkafka::error::KafkaError::PartitionEOF(_))) => at_end += 1,
-            Some(Err(rdkafka::error::KafkaError::MessageConsumption(
-                RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
-            ))) => return Err(KafkaError::Truncated(topic.to_owned())),
-            _ => {}
+            Some(Err(e)) => {
+                if let Some(truncated) = KafkaError::truncation(&e, topic) {
+                    return Err(truncated);
+                }
+            }
+            None => {}
         }
     }
     Ok(out)

@@ -15,7 +15,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -172,12 +171,12 @@ impl TopicReader {
                         }
                     }
                 }
-                Some(Err(rdkafka::error::KafkaError::MessageConsumption(
-                    RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange,
-                ))) => {
-                    return Err(KafkaError::Truncated(self.topic.clone()));
+                Some(Err(e)) => {
+                    if let Some(truncated) = KafkaError::truncation(&e, &self.topic) {
+                        return Err(truncated);
+                    }
                 }
-                Some(Err(_)) | None => {}
+                None => {}
             }
         }
     }

@@ -175,7 +175,7 @@ pub enum KafkaError {
     /// deleted a partition's first records (retention), so the topic
     /// cannot be read whole.
     #[error(
-        "topic \"{0}\": the brokers deleted records the fold has not read (a partition's log \
+        "topic \"{0}\": the brokers deleted records not yet read (a partition's log \
          starts past them, after retention); a change topic is folded from its first record, \
          so give it retention.ms=-1 and retention.bytes=-1"
     )]
@@ -209,5 +209,18 @@ impl KafkaError {
     ) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
         let context = context.into();
         move |source| KafkaError::Client { context, source }
+    }
+
+    /// [`KafkaError::Truncated`] of `topic` when a consumer's `error` says
+    /// it asked for offsets below a partition's log start (a consumer made
+    /// with `auto.offset.reset=error`, which fails there instead of
+    /// skipping what the broker deleted).
+    pub(crate) fn truncation(error: &rdkafka::error::KafkaError, topic: &str) -> Option<KafkaError> {
+        use rdkafka::error::RDKafkaErrorCode::{AutoOffsetReset, OffsetOutOfRange};
+        matches!(
+            error,
+            rdkafka::error::KafkaError::MessageConsumption(AutoOffsetReset | OffsetOutOfRange)
+        )
+        .then(|| KafkaError::Truncated(topic.to_owned()))
     }
 }

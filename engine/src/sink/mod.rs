@@ -7,7 +7,7 @@
 //! │ PartSink: bronze, quarantine (where │  Part per   │ CommitSink: gold changes and │
 //! │ read), silver (routed by date, car),│─ checkpoint ▶│ every worker's parts; once   │
 //! │ positions; when the frontier passes │  (actions,  │ the frontier passes a        │
-//! │ a boundary: writes the files        │  counts)    │ boundary: one commit / table │
+//! │ a boundary: its thread writes files │  counts)    │ boundary: one commit / table │
 //! └─────────────────────────────────────┘             └──────────────────────────────┘
 //! ```
 //!
@@ -20,7 +20,8 @@
 //! added and replaced inside it are left out of the commit).
 //!
 //! - [`messages`]: what crosses workers on the way;
-//! - [`part`], [`silver_changes`]: each worker's part;
+//! - [`part`], [`part_thread`], [`part_files`], [`silver_changes`]: each
+//!   worker's part, written on a thread of its own;
 //! - [`commit`], [`gather`]: worker 0's commit;
 //! - [`operators`]: both as timely operators;
 //! - [`live`]: worker 0's hand-off of each epoch to the live views, as
@@ -32,6 +33,8 @@ pub mod live;
 pub mod messages;
 pub(crate) mod operators;
 pub mod part;
+pub(crate) mod part_files;
+pub(crate) mod part_thread;
 pub(crate) mod silver_changes;
 
 pub use commit::CommitSink;

@@ -18,8 +18,9 @@ use super::part::PartSink;
 /// Writes each worker's files of every checkpoint.
 pub(crate) trait WriteCheckpointParts<'scope> {
     /// Routes each update to the worker `route` names, buffers it in
-    /// `parts` and, as the frontier passes each boundary, emits the
-    /// worker's [`ToCommit::Part`] of that checkpoint.
+    /// `parts` and, as the frontier passes each boundary, has the worker's
+    /// part thread write that checkpoint; emits the worker's
+    /// [`ToCommit::Part`] of it once written.
     fn write_checkpoint_parts(
         self,
         parts: PartSink,
@@ -33,10 +34,13 @@ impl<'scope> WriteCheckpointParts<'scope> for StreamVec<'scope, Time, Update> {
         mut parts: PartSink,
         route: impl Fn(&Update) -> u64 + 'static,
     ) -> StreamVec<'scope, Time, ToCommit> {
+        let scope = self.scope();
         self.unary_frontier(
             Exchange::new(route),
             "WriteCheckpointParts",
-            move |_capability, _info| {
+            move |_capability, info| {
+                // The part thread wakes the operator when a part is written.
+                parts.start(scope.worker().sync_activator_for(info.address.to_vec()));
                 move |(input, frontier), output| {
                     input.for_each_stamp(|cap, data| {
                         if let Some(cap) = cap.retain_least(output.output_index()) {
@@ -45,7 +49,8 @@ impl<'scope> WriteCheckpointParts<'scope> for StreamVec<'scope, Time, Update> {
                             }
                         }
                     });
-                    for (cap, part) in parts.complete(frontier.frontier()) {
+                    parts.complete(frontier.frontier());
+                    for (cap, part) in parts.written() {
                         output.session(&cap).give(ToCommit::Part(part));
                     }
                 }

@@ -1,37 +1,37 @@
 //! [`PartSink`]: every worker's half of a checkpoint. It buffers the
 //! dataflow's changes that reach this worker (bronze and quarantine where
 //! they were read, silver by the (date, car) it owns, source positions) by
-//! epoch, and once the frontier passes a checkpoint boundary it writes the
-//! checkpoint's files (and sends its silver changes and dead letters to
-//! Kafka) and hands worker 0 a [`Part`]: the Delta actions of those files
-//! and what it counted.
+//! epoch, and once the frontier passes a checkpoint boundary it hands the
+//! checkpoint to the worker's part thread ([`super::part_thread`]), which
+//! writes its files (and sends its silver changes and dead letters to
+//! Kafka, [`super::part_files`]); the [`Part`] that comes back (the Delta
+//! actions of those files and what was counted) goes on to worker 0 under
+//! the capability this sink held meanwhile.
 //!
 //! A part that could not be written still goes to worker 0, marked failed,
 //! so that worker 0 commits nothing without it; this sink then writes
 //! nothing more and fails the run.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::Arc;
 
 use deltalake::kernel::Add;
-use racecast_connectors::crash;
-use racecast_connectors::delta::{PartChanges, PartWriter, bucket_of};
+use racecast_connectors::delta::{PartWriter, bucket_of};
 use racecast_connectors::host::now_ms;
 use racecast_connectors::kafka::KafkaEmitter;
 use racecast_dataflow::Time;
-use racecast_dataflow::bronze::RecordKind;
-use racecast_dataflow::expect::Tally;
-use racecast_dataflow::silver::SilverRow;
 use timely::dataflow::operators::Capability;
 use timely::progress::frontier::AntichainRef;
+use timely::scheduling::SyncActivator;
 
-use super::messages::{Latencies, Part, PartFailure, Update, WireTablePart};
-use super::silver_changes::{SilverBuckets, consolidate_silver};
+use super::messages::{Part, PartFailure, Update};
+use super::part_files::{EpochUpdates, PartFiles, PartJob};
+use super::part_thread::{PartThread, PartThreadError};
+use super::silver_changes::SilverBuckets;
 use crate::clock::CheckpointClock;
 use crate::control::ProcessState;
-use crate::error::{RunError, error_chain};
-use crate::positions::{Position, Positions};
+use crate::error::RunError;
 
 /// Capacity of the batches a [`PartSink`] makes for updates that arrive
 /// in a batch of another epoch.
@@ -52,18 +52,28 @@ struct Epoch {
     processed_ms: Option<i64>,
 }
 
+/// Where a [`PartSink`]'s checkpoints are written.
+enum Writes {
+    /// Not yet started (the operator starts the thread, [`PartSink::start`]).
+    Idle(Box<PartFiles>),
+    /// On the part thread.
+    Thread(PartThread),
+    /// Nowhere: the thread could not start or stopped (reported).
+    Stopped,
+}
+
 /// A worker's part sink: writes its files once per checkpoint boundary.
 pub struct PartSink {
     clock: CheckpointClock,
     worker: usize,
-    writer: Option<PartWriter>,
-    kafka: Option<KafkaEmitter>,
-    sources: Vec<String>,
-    run_id: Option<String>,
     state: Arc<ProcessState>,
+    writes: Writes,
     pending: BTreeMap<Time, Epoch>,
     /// Silver changes by the boundary of their checkpoint, then bucket.
     silver: BTreeMap<Time, SilverBuckets>,
+    /// The capability of each checkpoint being written, in order, with its
+    /// number.
+    in_flight: VecDeque<(Capability<Time>, u64)>,
     measure: bool,
 }
 
@@ -91,17 +101,27 @@ impl PartSink {
                 None
             }
         };
+        let files = PartFiles::new(worker, writer, kafka, sources, Arc::clone(&state), measure);
         PartSink {
             clock,
             worker,
-            writer,
-            kafka,
-            sources,
-            run_id: None,
             state,
+            writes: Writes::Idle(Box::new(files)),
             pending: BTreeMap::new(),
             silver: BTreeMap::new(),
+            in_flight: VecDeque::new(),
             measure,
+        }
+    }
+
+    /// Starts the part thread, which wakes `activator` (the operator's)
+    /// whenever a part is written.
+    pub(crate) fn start(&mut self, activator: SyncActivator) {
+        if let Writes::Idle(files) = std::mem::replace(&mut self.writes, Writes::Stopped) {
+            match PartThread::spawn(self.worker, *files, activator) {
+                Ok(thread) => self.writes = Writes::Thread(thread),
+                Err(e) => self.state.fail(e.into_run_error(self.worker)),
+            }
         }
     }
 
@@ -157,9 +177,9 @@ impl PartSink {
         })
     }
 
-    /// Writes the part of every complete checkpoint; returns each with the
-    /// capability to send it at.
-    pub fn complete(&mut self, frontier: AntichainRef<'_, Time>) -> Vec<(Capability<Time>, Part)> {
+    /// Hands every complete checkpoint to the part thread (waiting while
+    /// it is behind), keeping the capability its part goes out at.
+    pub fn complete(&mut self, frontier: AntichainRef<'_, Time>) {
         if self.measure {
             let now = now_ms();
             for (_, epoch) in self
@@ -171,7 +191,6 @@ impl PartSink {
             }
         }
         let below = self.clock.complete_below(frontier);
-        let mut out = Vec::new();
         while let Some((&first, _)) = self.pending.first_key_value() {
             let boundary = self.clock.boundary_after(first);
             if boundary > below {
@@ -189,145 +208,81 @@ impl PartSink {
                     silver.entry(bucket).or_default().extend(rows);
                 }
             }
-            if let Some(part) = self.write(epochs, silver) {
-                out.push(part);
+            self.hand_over(first, epochs, silver);
+        }
+    }
+
+    /// Hands the checkpoint whose first epoch is `first` to the thread.
+    fn hand_over(&mut self, first: Time, epochs: BTreeMap<Time, Epoch>, silver: SilverBuckets) {
+        let checkpoint = self.clock.number(first);
+        let mut capability = None;
+        let epochs = epochs
+            .into_values()
+            .map(|epoch| {
+                // The part goes out at its first epoch.
+                capability.get_or_insert(epoch.capability);
+                EpochUpdates {
+                    batches: epoch.batches,
+                    processed_ms: epoch.processed_ms,
+                }
+            })
+            .collect();
+        let Some(capability) = capability else {
+            return;
+        };
+        let job = PartJob {
+            checkpoint,
+            epochs,
+            silver,
+        };
+        let sent = match &self.writes {
+            Writes::Thread(thread) => thread.send(job),
+            Writes::Idle(_) | Writes::Stopped => Err(PartThreadError::Stopped),
+        };
+        if let Err(e) = sent {
+            self.stop(e);
+        }
+        self.in_flight.push_back((capability, checkpoint));
+    }
+
+    /// The parts written since the last call, each with the capability to
+    /// send it at, in checkpoint order. Once the thread has stopped, every
+    /// part in flight comes back failed, so that worker 0 commits none.
+    pub fn written(&mut self) -> Vec<(Capability<Time>, Part)> {
+        let mut out = Vec::new();
+        while !self.in_flight.is_empty() {
+            let next = match &self.writes {
+                Writes::Thread(thread) => thread.try_part(),
+                Writes::Idle(_) | Writes::Stopped => Err(PartThreadError::Stopped),
+            };
+            let part = match next {
+                Ok(Some(part)) => part,
+                Ok(None) => break,
+                Err(e) => {
+                    self.stop(e);
+                    let checkpoint = self.in_flight.front().map_or(0, |(_, c)| *c);
+                    Part {
+                        checkpoint,
+                        failed: Some(PartFailure {
+                            worker: self.worker,
+                            message: "its part writer stopped".into(),
+                        }),
+                        ..Part::default()
+                    }
+                }
+            };
+            if let Some((capability, _)) = self.in_flight.pop_front() {
+                out.push((capability, part));
             }
         }
         out
     }
 
-    fn write(
-        &mut self,
-        epochs: BTreeMap<Time, Epoch>,
-        silver: SilverBuckets,
-    ) -> Option<(Capability<Time>, Part)> {
-        // (`None` only when no epoch was given.)
-        let mut part = Part::default();
-        let mut changes = PartChanges::default();
-        let mut latencies = self.measure.then(Latencies::default);
-        let mut positions: BTreeMap<(u32, u32), Position> = BTreeMap::new();
-        let first = epochs.first_key_value().map_or(0, |(t, _)| *t);
-        part.checkpoint = self.clock.number(first);
-        let (mut bronze, mut quarantine) = (0, 0);
-        for update in epochs.values().flat_map(|e| &e.batches).flatten() {
-            match update {
-                Update::Bronze(_) => bronze += 1,
-                Update::Quarantine(_) => quarantine += 1,
-                _ => {}
-            }
+    /// Stops writing: the run fails with `error` (once).
+    fn stop(&mut self, error: PartThreadError) {
+        if !matches!(self.writes, Writes::Stopped) {
+            self.state.fail(error.into_run_error(self.worker));
         }
-        changes.bronze.reserve_exact(bronze);
-        changes.quarantine.reserve_exact(quarantine);
-        for epoch in epochs.values() {
-            for update in epoch.batches.iter().flatten() {
-                match update {
-                    Update::Bronze(row) => {
-                        part.records += 1;
-                        match (row.valid, row.record.kind) {
-                            (true, RecordKind::Event) => part.valid_events += 1,
-                            (true, RecordKind::Entry) => part.valid_entries += 1,
-                            (false, _) => {}
-                        }
-                        if let Some(l) = latencies.as_mut() {
-                            l.ingested.add(row.record.ingested_ms);
-                            if let Some(processed) = epoch.processed_ms {
-                                l.processing.add(processed - row.record.ingested_ms);
-                            }
-                        }
-                        changes.bronze.push(row);
-                    }
-                    Update::Quarantine(row) => {
-                        part.quarantined += 1;
-                        for code in row.reasons.codes() {
-                            *part.reasons.entry(code).or_default() += 1;
-                        }
-                        changes.quarantine.push(row);
-                    }
-                    // (Silver changes are kept by bucket: see `push`.)
-                    Update::Silver(..) => {}
-                    Update::Position(p) => Positions::merge(&mut positions, *p),
-                    Update::Run(id) => self.run_id = Some(id.clone()),
-                    Update::Failed(failure) => part.failed = Some(failure.clone()),
-                    Update::Quality(tallies) => Tally::add_each(&mut part.expectations, tallies),
-                }
-            }
-        }
-        part.positions = positions.into_values().collect();
-        let consolidated = consolidate_silver(&silver);
-        changes.silver = consolidated.buckets;
-        part.corrections = consolidated.corrections;
-        let mut drivers = HashMap::new();
-        for (row, d) in changes.silver.values().flatten() {
-            part.silver_delta += *d as i64;
-            if let Some(entry) = &row.entry {
-                drivers.insert((entry.session_id, entry.car_number), entry.driver_code);
-            }
-            if let (Some(l), true) = (latencies.as_mut(), *d > 0) {
-                l.event_time.add(row.event.timestamp_ms);
-            }
-        }
-        part.drivers = drivers
-            .into_iter()
-            .map(|((s, c), d)| ((s.to_string(), c), d.to_string()))
-            .collect();
-        part.latencies = latencies;
-        // Kafka delivers in the background while the Delta files are
-        // written; the part goes to worker 0 only once both are done. A
-        // part that could not be written goes too, marked failed, so that
-        // worker 0 commits nothing without it.
-        if part.failed.is_none()
-            && let Err(e) = self.write_part(&mut part, &changes)
-        {
-            part.failed = Some(PartFailure {
-                worker: self.worker,
-                message: error_chain(&e),
-            });
-            self.kafka = None;
-            self.writer = None;
-            self.state.fail(e);
-        }
-        let capability = epochs.into_values().next()?.capability;
-        Some((capability, part))
-    }
-
-    /// Sends `changes` to Kafka (when wanted) and writes their Delta files,
-    /// recording them in `part`.
-    fn write_part(&mut self, part: &mut Part, changes: &PartChanges) -> Result<(), RunError> {
-        let Some(writer) = self.writer.as_mut() else {
-            // Reported when it failed.
-            return Err(RunError::WorkerFailed {
-                worker: self.worker,
-                message: "its sink failed at an earlier checkpoint".into(),
-            });
-        };
-        if self.worker == 1 && crash::armed("fail-part", part.checkpoint) {
-            return Err(RunError::Injected {
-                worker: self.worker,
-                checkpoint: part.checkpoint,
-            });
-        }
-        if let (Some(kafka), Some(run)) = (self.kafka.as_mut(), self.run_id.as_deref()) {
-            let silver: Vec<(&SilverRow, isize)> = changes.silver.values().flatten().copied().collect();
-            kafka.send_part(part.checkpoint, run, &silver, &changes.quarantine, &self.sources)?;
-        }
-        let tables = writer.write(changes)?;
-        part.tables = tables
-            .into_iter()
-            .map(|(table, t)| WireTablePart {
-                table: table.path().to_owned(),
-                actions: t
-                    .actions
-                    .iter()
-                    .map(|a| serde_json::to_string(a).expect("Delta actions serialize to JSON"))
-                    .collect(),
-                write_us: t.write.as_micros() as u64,
-                inserted: t.inserted,
-                retracted: t.retracted,
-            })
-            .collect();
-        if let Some(kafka) = self.kafka.as_mut() {
-            kafka.finish(part.checkpoint)?;
-        }
-        Ok(())
+        self.writes = Writes::Stopped;
     }
 }

@@ -4,11 +4,13 @@
 //!    waits ([`barrier`]); each process loads the state to resume from
 //!    once, and every worker learns whether any worker could not;
 //! 2. **build**: the sinks of this worker (its [`PartSink`]; on worker 0
-//!    the [`CommitSink`]) and the dataflow ([`build_dataflow`]);
+//!    the [`CommitSink`], on its [`CommitThread`]) and the dataflow
+//!    ([`build_dataflow`]);
 //! 3. **feed**: the restored state, then this worker's share of the input,
 //!    until it ends, the run is stopped or fails;
 //! 4. **drain**: the inputs close, the frontier runs out, the sinks write
-//!    the last checkpoint. Worker 0 of process 0 returns the summary.
+//!    the last checkpoint; worker 0 waits for its commit thread. Worker 0
+//!    of process 0 returns the summary.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -41,6 +43,7 @@ use crate::observer::RunObserver;
 use crate::positions::Positions;
 use crate::recovery::{self, Prepared, Resume};
 use crate::sink::commit::CommitSinkConfig;
+use crate::sink::commit_thread::{CommitThread, ToCommitter};
 use crate::sink::live::{LiveItem, PublishLiveViews};
 use crate::sink::messages::PartFailure;
 use crate::sink::operators::{CommitCheckpoints, WriteCheckpointParts};
@@ -132,32 +135,36 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
         context.metrics.is_some(),
         emitter(format!("w{index}")),
     );
-    let commits = Rc::new(RefCell::new((index == 0).then(|| {
-        let mut sink = CommitSink::new(CommitSinkConfig {
-            data: &config.data,
-            app_id: &config.app_id,
-            run_id: &context.run_id,
-            clock,
-            positions: from.clone(),
-            resumed: resume.zip(restore_until),
-            retention: config.retention,
-            metrics: context.metrics.clone(),
-            kafka: emitter("commit".into()),
-            observer: Arc::clone(&context.observer),
-            state: Arc::clone(state),
-            suite: Arc::clone(&config.expectations),
-            live: context.hub.clone(),
-        });
-        let summary = sink.summary_mut();
-        summary.resumed_from = resume.map(|r| r.checkpoint);
-        summary.rolled_forward = start.rolled_forward;
-        summary.restored_rows = resume.map_or(0, |r| r.silver_rows);
-        summary.silver_rows = summary.restored_rows as i64;
-        if let Some(r) = resume {
-            context.observer.resuming(r.checkpoint, r.silver_rows);
-        }
-        sink
-    })));
+    let commits = Rc::new(RefCell::new(
+        (index == 0)
+            .then(|| {
+                let mut sink = CommitSink::new(CommitSinkConfig {
+                    data: &config.data,
+                    app_id: &config.app_id,
+                    run_id: &context.run_id,
+                    clock,
+                    positions: from.clone(),
+                    resumed: resume.zip(restore_until),
+                    retention: config.retention,
+                    metrics: context.metrics.clone(),
+                    kafka: emitter("commit".into()),
+                    observer: Arc::clone(&context.observer),
+                    state: Arc::clone(state),
+                    suite: Arc::clone(&config.expectations),
+                    live: context.hub.clone(),
+                });
+                let summary = sink.summary_mut();
+                summary.resumed_from = resume.map(|r| r.checkpoint);
+                summary.rolled_forward = start.rolled_forward;
+                summary.restored_rows = resume.map_or(0, |r| r.silver_rows);
+                summary.silver_rows = summary.restored_rows as i64;
+                if let Some(r) = resume {
+                    context.observer.resuming(r.checkpoint, r.silver_rows);
+                }
+                CommitThread::spawn(sink).map_err(|e| state.fail(e)).ok()
+            })
+            .flatten(),
+    ));
     let mut worker_metrics = context.metrics.as_ref().map(|m| {
         let mut published = WorkerMetrics::register(worker, Arc::clone(m), sources.clone());
         published.name_expectations(
@@ -191,6 +198,7 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
         restore,
         stats,
         (parts, Rc::clone(&commits), live),
+        state,
     );
     let Inputs {
         mut records,
@@ -248,8 +256,15 @@ pub(crate) fn run_worker(worker: &mut timely::worker::Worker, context: &RunConte
             m.publish();
         }
     }
-    let sink = commits.borrow_mut().take();
-    sink.map(CommitSink::into_summary)
+    // Worker 0 waits for its last commit.
+    let committer = commits.borrow_mut().take();
+    match committer.map(CommitThread::finish)? {
+        Ok(sink) => Some(sink.into_summary()),
+        Err(e) => {
+            state.fail(e);
+            None
+        }
+    }
 }
 
 /// Feeds the restored state, then the input; records the restore's cost in
@@ -261,7 +276,7 @@ fn feed(
     (mut restore_events, mut restore_entries): (InputHandleVec<Time, Event>, InputHandleVec<Time, Entry>),
     start: &Start,
     from: &Positions,
-    commits: &Rc<RefCell<Option<CommitSink>>>,
+    commits: &Rc<RefCell<Option<CommitThread>>>,
 ) -> Result<(), RunError> {
     let restoring = Instant::now();
     if let Some(r) = start.resume.as_deref() {
@@ -273,10 +288,11 @@ fn feed(
                 entries: &mut restore_entries,
             },
         )?;
-        if let Some(sink) = commits.borrow_mut().as_mut() {
-            let summary = sink.summary_mut();
-            summary.restore_s = restoring.elapsed().as_secs_f64();
-            summary.rss_after_restore = racecast_connectors::metrics::process::resident_bytes().unwrap_or(0);
+        if let Some(committer) = commits.borrow().as_ref() {
+            committer.send(ToCommitter::Restored {
+                seconds: restoring.elapsed().as_secs_f64(),
+                rss: racecast_connectors::metrics::process::resident_bytes().unwrap_or(0),
+            });
         }
     }
     drop(restore_events);
@@ -305,7 +321,8 @@ fn build_dataflow(
     config: &RunConfig,
     restore: Option<Restore>,
     stats: Option<Rc<PipelineStats>>,
-    (parts, commits, live): (PartSink, Rc<RefCell<Option<CommitSink>>>, Option<EpochSender>),
+    (parts, commits, live): (PartSink, Rc<RefCell<Option<CommitThread>>>, Option<EpochSender>),
+    state: &Arc<ProcessState>,
 ) -> ProbeHandle<Time> {
     let index = worker.index();
     let probe = ProbeHandle::new();
@@ -363,7 +380,9 @@ fn build_dataflow(
             .probe_with(&probe)
             .write_checkpoint_parts(parts, route);
         let gold = scope.concatenate(gold).probe_with(&probe);
-        scope.concatenate(vec![written, gold]).commit_checkpoints(commits);
+        scope
+            .concatenate(vec![written, gold])
+            .commit_checkpoints(commits, Arc::clone(state));
     });
     probe
 }

@@ -22,12 +22,14 @@
 //! - [`messages`]: what crosses workers on the way;
 //! - [`part`], [`part_thread`], [`part_files`], [`silver_changes`]: each
 //!   worker's part, written on a thread of its own;
-//! - [`commit`], [`gather`]: worker 0's commit;
+//! - [`commit`], [`commit_thread`], [`gather`]: worker 0's commit, on a
+//!   thread of its own;
 //! - [`operators`]: both as timely operators;
 //! - [`live`]: worker 0's hand-off of each epoch to the live views, as
 //!   soon as the frontier passes it (not at the checkpoint).
 
 pub mod commit;
+pub(crate) mod commit_thread;
 pub(crate) mod gather;
 pub mod live;
 pub mod messages;

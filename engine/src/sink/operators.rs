@@ -1,19 +1,22 @@
 //! The two sink operators of a run, as extension traits named for what
 //! they do: [`WriteCheckpointParts`] (every worker: a [`PartSink`] behind a
-//! timely operator) and [`CommitCheckpoints`] (worker 0: a [`CommitSink`]
-//! behind a timely sink).
+//! timely operator) and [`CommitCheckpoints`] (worker 0: a timely sink
+//! feeding the [`CommitThread`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use racecast_dataflow::Time;
 use timely::dataflow::StreamVec;
 use timely::dataflow::channels::pact::Exchange;
 use timely::dataflow::operators::generic::Operator;
+use timely::progress::Antichain;
 
-use super::commit::CommitSink;
+use super::commit_thread::{CommitThread, ToCommitter};
 use super::messages::{ToCommit, Update};
 use super::part::PartSink;
+use crate::control::ProcessState;
 
 /// Writes each worker's files of every checkpoint.
 pub(crate) trait WriteCheckpointParts<'scope> {
@@ -61,30 +64,45 @@ impl<'scope> WriteCheckpointParts<'scope> for StreamVec<'scope, Time, Update> {
 
 /// Commits every checkpoint on worker 0.
 pub(crate) trait CommitCheckpoints {
-    /// Sends every item to worker 0, where `sink` (present on worker 0
-    /// only) commits each checkpoint once the frontier passes it.
-    fn commit_checkpoints(self, sink: Rc<RefCell<Option<CommitSink>>>);
+    /// Sends every item to worker 0, where `committer` (present on worker
+    /// 0 only) commits each checkpoint once the frontier passes it, on its
+    /// own thread.
+    fn commit_checkpoints(self, committer: Rc<RefCell<Option<CommitThread>>>, state: Arc<ProcessState>);
 }
 
 impl CommitCheckpoints for StreamVec<'_, Time, ToCommit> {
-    fn commit_checkpoints(self, sink: Rc<RefCell<Option<CommitSink>>>) {
+    fn commit_checkpoints(self, committer: Rc<RefCell<Option<CommitThread>>>, state: Arc<ProcessState>) {
+        let mut sent = Antichain::from_elem(Time::default());
         self.sink(
             Exchange::new(|_: &ToCommit| 0),
             "CommitCheckpoints",
             move |(input, frontier)| {
-                let mut sink = sink.borrow_mut();
-                let Some(commits) = sink.as_mut() else {
+                let mut committer = committer.borrow_mut();
+                let Some(thread) = committer.as_ref() else {
                     return;
                 };
+                let mut alive = true;
                 input.for_each_stamp(|cap, data| {
                     let Some(&time) = cap.least() else {
                         return;
                     };
                     for batch in data {
-                        commits.push(time, batch);
+                        alive &= thread.send(ToCommitter::Items(time, std::mem::take(batch)));
                     }
                 });
-                commits.maybe_commit(frontier.frontier());
+                // After every item below it.
+                if sent.borrow() != frontier.frontier() {
+                    sent = frontier.frontier().to_owned();
+                    alive &= thread.send(ToCommitter::Frontier(sent.clone()));
+                }
+                if !alive {
+                    // It panicked: the run fails (joined when the run ends).
+                    if let Some(thread) = committer.take()
+                        && let Err(e) = thread.finish()
+                    {
+                        state.fail(e);
+                    }
+                }
             },
         );
     }

@@ -7,7 +7,10 @@
 //! frontier after what arrived before it ([`ToCommitter`]); the thread
 //! buffers and commits exactly as the sink did on the worker thread: a
 //! frontier it sees comes after every item sent below it, so each
-//! checkpoint holds the same parts and gold. At the end of the run
+//! checkpoint holds the same parts and gold. A commit slower than the
+//! checkpoint interval no longer holds the dataflow back: what arrives
+//! meanwhile (parts' actions and gold changes, not their files) waits in
+//! the channel, unbounded, and is committed in order. At the end of the run
 //! [`CommitThread::finish`] waits for the last commit and returns the sink
 //! (and its summary).
 

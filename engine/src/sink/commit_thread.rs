@@ -10,11 +10,13 @@
 //! checkpoint holds the same parts and gold. A commit slower than the
 //! checkpoint interval no longer holds the dataflow back: what arrives
 //! meanwhile (parts' actions and gold changes, not their files) waits in
-//! the channel, unbounded, and is committed in order. At the end of the run
+//! the channel and is committed in order; once [`QUEUED`] messages wait,
+//! worker 0 waits too, as it did when it committed
+//! itself, so a backlog stays bounded. At the end of the run
 //! [`CommitThread::finish`] waits for the last commit and returns the sink
 //! (and its summary).
 
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use racecast_dataflow::Time;
@@ -23,6 +25,10 @@ use timely::progress::Antichain;
 use super::commit::CommitSink;
 use super::messages::ToCommit;
 use crate::error::RunError;
+
+/// Messages that may wait for the thread (each a batch of items or a
+/// frontier).
+const QUEUED: usize = 16_384;
 
 /// What the commit operator (and the feeder) hand to the thread.
 pub(crate) enum ToCommitter {
@@ -43,14 +49,14 @@ pub(crate) enum ToCommitter {
 /// Worker 0's commit thread.
 pub(crate) struct CommitThread {
     /// (`None` once finishing, which ends the thread.)
-    to_thread: Option<Sender<ToCommitter>>,
+    to_thread: Option<SyncSender<ToCommitter>>,
     handle: Option<JoinHandle<CommitSink>>,
 }
 
 impl CommitThread {
     /// Starts committing through `sink` on a thread of its own.
     pub fn spawn(sink: CommitSink) -> Result<CommitThread, RunError> {
-        let (to_thread, from_operator) = channel();
+        let (to_thread, from_operator) = sync_channel(QUEUED);
         let handle = std::thread::Builder::new()
             .name("racecast-commit".into())
             .spawn(move || commit_all(sink, &from_operator))
@@ -64,8 +70,9 @@ impl CommitThread {
         })
     }
 
-    /// Hands `message` to the thread; `false` once it has stopped (it
-    /// panicked: [`CommitThread::finish`] reports it).
+    /// Hands `message` to the thread, waiting while [`QUEUED`] messages
+    /// wait; `false` once it has stopped (it panicked:
+    /// [`CommitThread::finish`] reports it).
     pub fn send(&self, message: ToCommitter) -> bool {
         self.to_thread.as_ref().is_some_and(|t| t.send(message).is_ok())
     }

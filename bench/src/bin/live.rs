@@ -126,8 +126,8 @@ fn main() {
         processed.quantile(0.99) * 1e3,
         processed.quantile(0.999) * 1e3
     );
-    // Worker 0 commits inside its steps, and no epoch passes the frontier
-    // while it does: its share of the live views' tail (bench/README).
+    // Worker 0's commit time, on its commit thread (it no longer stops the
+    // frontier; bench/README "Live views" says what it cost when it did).
     let commit = &metrics.checkpoint_duration;
     println!(
         "          checkpoint commit on worker 0 p50 {:.1} ms  max {:.1} ms",

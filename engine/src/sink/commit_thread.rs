@@ -11,10 +11,9 @@
 //! checkpoint interval no longer holds the dataflow back: what arrives
 //! meanwhile (parts' actions and gold changes, not their files) waits in
 //! the channel and is committed in order; once [`QUEUED`] messages wait,
-//! worker 0 waits too, as it did when it committed
-//! itself, so a backlog stays bounded. At the end of the run
-//! [`CommitThread::finish`] waits for the last commit and returns the sink
-//! (and its summary).
+//! worker 0 waits too, as it did when it committed itself, so a backlog
+//! stays bounded. At the end of the run [`CommitThread::finish`] waits for
+//! the last commit and returns the sink (and its summary).
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;

@@ -10,8 +10,11 @@
 //! librdkafka reports why a connection fails (a refused password, a
 //! certificate it does not trust) through its client context, not through
 //! the call that then times out: [`Recorder`] keeps the last such error,
-//! so that a failed call can say what went wrong.
+//! so that a failed call can say what went wrong. It also keeps the high
+//! watermarks a consumer's statistics report, so that the source's lag
+//! costs no broker round trip.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -21,6 +24,7 @@ use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::ConsumerContext;
 use rdkafka::error::KafkaError as RdKafkaError;
+use rdkafka::statistics::Statistics;
 
 /// `security.protocol`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -203,6 +207,9 @@ pub struct Recorder {
     cause: Mutex<Option<String>>,
     /// The last error event.
     last: Mutex<Option<String>>,
+    /// Each fetched (topic, partition)'s high watermark, as the client's
+    /// last statistics gave it (`statistics.interval.ms`).
+    high_watermarks: Mutex<HashMap<(String, i32), i64>>,
 }
 
 impl Recorder {
@@ -211,6 +218,13 @@ impl Recorder {
     pub fn last_error(&self) -> Option<String> {
         let cause = self.cause.lock().ok().and_then(|c| c.clone());
         cause.or_else(|| self.last.lock().ok().and_then(|l| l.clone()))
+    }
+
+    /// The high watermark of `topic`/`partition` as the last statistics
+    /// gave it: the broker's, as of the client's last fetch from it.
+    pub fn high_watermark(&self, topic: &str, partition: i32) -> Option<i64> {
+        let high = self.high_watermarks.lock().ok()?;
+        high.get(&(topic.to_owned(), partition)).copied()
     }
 
     /// Records `error` as the last error event.
@@ -238,6 +252,21 @@ impl ClientContext for Recorder {
 
     fn error(&self, error: RdKafkaError, reason: &str) {
         self.record(format!("{reason} ({error})"));
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        let Ok(mut high) = self.high_watermarks.lock() else {
+            return;
+        };
+        for (name, topic) in statistics.topics {
+            // Partition -1 is librdkafka's own (unassigned); an offset
+            // below 0 means not known yet.
+            for (partition, p) in topic.partitions {
+                if partition >= 0 && p.hi_offset >= 0 {
+                    high.insert((name.clone(), partition), p.hi_offset);
+                }
+            }
+        }
     }
 }
 

@@ -174,6 +174,10 @@ fn seek(consumer: &BaseConsumer<Recorder>, a: &Assigned, from: i64) -> Result<()
 /// broker round trips per record.
 const FETCH_BYTES: &str = "8388608";
 
+/// How often the consumer's statistics (where [`KafkaSource::lag`] finds
+/// the partitions' high watermarks) come in, in ms.
+const STATISTICS_MS: &str = "1000";
+
 /// Prefetch cap per consumer (librdkafka's local queue).
 const PREFETCH_KBYTES: &str = "32768";
 
@@ -208,6 +212,7 @@ impl KafkaSource {
             .set("fetch.wait.max.ms", "10")
             .set("max.partition.fetch.bytes", FETCH_BYTES)
             .set("fetch.max.bytes", FETCH_BYTES)
+            .set("statistics.interval.ms", STATISTICS_MS)
             .create_with_context(Recorder::default())
             .map_err(KafkaError::client("creating a consumer"))?;
         let mut pairs = Vec::new();
@@ -426,15 +431,20 @@ impl KafkaSource {
 
     /// Records behind the end of each assigned partition, and seconds
     /// (the age of the last record read while records wait; 0 when caught
-    /// up). Asks the brokers: call it about once a second.
+    /// up), from the high watermarks of the client's statistics (every
+    /// [`STATISTICS_MS`]): no broker round trip. A partition with no
+    /// statistics yet is left out; a paused one keeps its last watermark.
+    ///
+    /// Asking the brokers instead (a watermark query per partition, about
+    /// once a second) held the worker, and so the frontier, for a round
+    /// trip each time: ingest → view p99 at 10 k events/s from Kafka was
+    /// 48-56 ms with it, 22-25 ms without (bench/README "Live views").
     pub fn lag(&self) -> Vec<(PartitionState, i64, f64)> {
-        let consumer = &self.consumer;
+        let recorder = self.consumer.context();
         self.assigned
             .iter()
             .filter_map(|a| {
-                let (_, high) = consumer
-                    .fetch_watermarks(&a.topic, a.partition, Duration::from_millis(500))
-                    .ok()?;
+                let high = recorder.high_watermark(&a.topic, a.partition)?;
                 let records = (high - a.next).max(0);
                 let seconds = match (records, a.last_timestamp_ms) {
                     (0, _) | (_, None) => 0.0,

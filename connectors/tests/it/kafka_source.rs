@@ -4,7 +4,8 @@
 //! quiet time right after the first record of a partition's last batch,
 //! or is busy elsewhere that long, and when it resumes from the middle of
 //! a record batch; a replay that read past the end offset is finished as
-//! soon as the client's queue is empty.
+//! soon as the client's queue is empty. The source's lag comes from the
+//! client's statistics and follows what is read.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -19,9 +20,18 @@ const RECORDS: usize = 500;
 /// Produces `RECORDS` records to partition 0 of `topic` in one flush (so
 /// that they land in few record batches).
 fn produce(broker: &Broker, topic: &str) {
+    produce_in(broker, topic, 1);
+}
+
+/// Produces `RECORDS` records to partition 0 of `topic` in `flushes`
+/// flushes (record batches) of equal size.
+fn produce_in(broker: &Broker, topic: &str, flushes: usize) {
     broker.create_topics(&[(topic, 1)]);
     let mut producer = CheckpointProducer::new(&broker.client(), None).expect("a producer");
     for i in 0..RECORDS {
+        if i > 0 && i.is_multiple_of(RECORDS / flushes) {
+            producer.finish(1).expect("acknowledged");
+        }
         let value = format!("record {i}");
         producer
             .send(
@@ -186,4 +196,61 @@ fn an_existing_topic_with_fewer_partitions_is_reported() {
     )
     .expect("the topics are there");
     assert!(again.is_empty(), "as asked now: {again:?}");
+}
+
+/// The lag comes from the high watermarks of the client's statistics (no
+/// broker round trip on the reading thread): records wait while the
+/// caller reads slowly, none once it read them all. tansu 0.6 gives the
+/// base offset of the last record batch as the high watermark, so the
+/// records go in five batches and the check is against the last one's
+/// base offset.
+#[test]
+fn the_lag_follows_what_is_read() {
+    let broker = Broker::start();
+    let topic = broker.topic("lag");
+    produce_in(&broker, &topic, 5);
+    let mut source =
+        KafkaSource::open(&broker.client(), &topics(&topic), 0, 1, &BTreeMap::new(), false).expect("opens");
+    assert!(source.lag().is_empty(), "no statistics before the first fetch");
+    // Reads a record every 10 ms or so until the statistics come (every
+    // 1 s).
+    let mut offsets = Vec::new();
+    let started = Instant::now();
+    let behind = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "statistics come within 10 s"
+        );
+        source
+            .read(Duration::from_millis(10), 1, |r| offsets.push(r.offset))
+            .expect("reads");
+        if let Some((_, records, _)) = source.lag().first() {
+            break *records;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let last_batch = (RECORDS - RECORDS / 5) as i64;
+    let next = offsets.len() as i64;
+    assert!(next < last_batch, "read slowly: {next} records so far");
+    assert!(
+        behind >= last_batch - next,
+        "{behind} records behind at {next} (the last batch starts at {last_batch})"
+    );
+    // Reads the rest; the next statistics say nothing waits.
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "caught up and reported within 10 s: {} read, lag {:?}",
+            offsets.len(),
+            source.lag()
+        );
+        source
+            .read(Duration::from_millis(10), RECORDS, |r| offsets.push(r.offset))
+            .expect("reads");
+        if offsets.len() == RECORDS && source.lag().first().is_some_and(|(_, records, _)| *records == 0) {
+            break;
+        }
+    }
+    assert_every_record_once(&offsets);
 }

@@ -1,6 +1,9 @@
 //! [`Feeder::kafka`]: a worker's share of the Kafka partitions, from the
 //! offsets a run resumes from, with backpressure: while the dataflow is
-//! behind nothing is read, and a long stall pauses the partitions.
+//! behind nothing is read, and a long stall pauses the partitions. Reads
+//! never wait on Kafka: with nothing to read, the worker parks in the
+//! dataflow (the other workers' data and progress wake it), so the
+//! frontier's rounds between workers are not held up by a poll.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,6 +17,10 @@ use crate::sink::Update;
 
 /// Records read from Kafka between two looks at the dataflow.
 const KAFKA_BATCH: usize = 4096;
+
+/// The longest a worker with nothing to read parks in the dataflow before
+/// it looks at Kafka again.
+const IDLE_PARK: Duration = Duration::from_millis(2);
 
 /// How long the dataflow may stay behind before the Kafka partitions are
 /// paused: shorter stalls (a checkpoint's commits) only stop reading.
@@ -52,7 +59,7 @@ impl Feeder<'_> {
                 break;
             }
             let (records, marks) = (&mut *self.records, &mut self.marks);
-            let read = source.read(Duration::from_millis(2), KAFKA_BATCH, |r| {
+            let read = source.read(Duration::ZERO, KAFKA_BATCH, |r| {
                 super::mark(marks, r.ingested_ms);
                 records.send(r)
             })?;
@@ -74,6 +81,14 @@ impl Feeder<'_> {
                 Ok(())
             })?;
             source.set_paused(false)?;
+            if read == 0 {
+                // Nothing to read: wait for the dataflow rather than for
+                // Kafka. Parking wakes at once when another worker sends
+                // data or progress, so every round of the frontier's
+                // progress takes a step, not a Kafka wait; a record that
+                // arrives meanwhile waits at most `IDLE_PARK`.
+                worker.step_or_park(Some(IDLE_PARK));
+            }
             if let Some(m) = self.metrics.as_mut()
                 && last_lag.elapsed() >= Duration::from_secs(1)
             {

@@ -9,8 +9,8 @@
 //! fold is always the view as of the last epoch it got.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
@@ -19,6 +19,7 @@ use tokio::sync::mpsc;
 
 use super::frames::{self, Health};
 use super::{Filter, View};
+use crate::host::now_ms;
 use crate::metrics::Metrics;
 
 /// Events a client may have queued before it counts as fallen behind
@@ -140,6 +141,9 @@ struct State {
     /// (when, records) of recent epochs.
     rate: VecDeque<(Instant, u64)>,
     clients: u64,
+    /// When each connected client's stream last handed a frame to its
+    /// socket (Unix ms; the stream holds it while connected).
+    progress: Vec<Weak<AtomicI64>>,
 }
 
 /// A client's start: the frames to send first, then its queue (none once
@@ -337,17 +341,41 @@ impl LiveHub {
         Subscription { first, queue, lagged }
     }
 
-    /// A client connected (`true`) or left.
-    pub(crate) fn client(&self, connected: bool) {
+    /// A client connected, with where its stream records its progress
+    /// (when it last handed out a frame).
+    pub(crate) fn client_connected(&self, progress: &Arc<AtomicI64>) {
         let mut state = self.lock();
-        state.clients = if connected {
-            state.clients + 1
-        } else {
-            state.clients.saturating_sub(1)
-        };
+        state.clients += 1;
+        state.progress.retain(|p| p.strong_count() > 0);
+        state.progress.push(Arc::downgrade(progress));
+        self.count_clients(&state);
+    }
+
+    /// A client left.
+    pub(crate) fn client_left(&self) {
+        let mut state = self.lock();
+        state.clients = state.clients.saturating_sub(1);
+        self.count_clients(&state);
+    }
+
+    fn count_clients(&self, state: &State) {
         if let Some(m) = &self.metrics {
             m.live_clients.set(state.clients as i64);
         }
+    }
+
+    /// Whether a connected client handed out a frame within `window`: a
+    /// stopping server waits for such clients (reading their last events
+    /// and the end), not for those that stopped reading.
+    pub fn clients_progressing(&self, window: Duration) -> bool {
+        let since = now_ms() - i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let mut state = self.lock();
+        state.progress.retain(|p| p.strong_count() > 0);
+        state
+            .progress
+            .iter()
+            .filter_map(Weak::upgrade)
+            .any(|p| p.load(Ordering::Acquire) >= since)
     }
 
     /// Clients connected to a change feed.

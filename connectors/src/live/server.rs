@@ -12,12 +12,14 @@
 //! Views and feeds take `?session_id=…&car_number=…` filters. The socket
 //! is bound before the server returns, so a taken or invalid address stops
 //! the run at once with a clear error. Dropping the server lets the
-//! streams send their end (for up to [`DRAIN`]), then stops it.
+//! streams send their end (for up to [`DRAIN`]; a client that takes no
+//! frame for `STALLED`, as a stuck one, is not waited for), then stops
+//! it.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 use http_body_util::combinators::UnsyncBoxBody;
@@ -34,6 +36,9 @@ use crate::http_thread::{Drain, HttpThread, StartError};
 const TIMING_PAGE: &str = include_str!("timing.html");
 /// How long a stopping server waits for its streams to send their end.
 pub const DRAIN: Duration = Duration::from_secs(3);
+/// How long a client may take no frame while the server stops before it
+/// is not waited for.
+const STALLED: Duration = Duration::from_millis(250);
 
 /// Errors of the live views' server.
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +66,17 @@ impl LiveServer {
     /// Binds `addr` and serves `hub` until dropped.
     pub fn start(addr: SocketAddr, hub: Arc<LiveHub>) -> Result<LiveServer, LiveError> {
         // Once stopped, let the streams send their end frame (the hub has
-        // ended).
+        // ended): every client for `STALLED`, then those still taking
+        // frames. A client that never reads would only hold the stop for
+        // `DRAIN`.
         let clients = Arc::clone(&hub);
+        let draining = OnceLock::new();
         let drain = Drain {
             within: DRAIN,
-            busy: Box::new(move || clients.clients() > 0),
+            busy: Box::new(move || {
+                let since: &Instant = draining.get_or_init(Instant::now);
+                clients.clients() > 0 && (since.elapsed() < STALLED || clients.clients_progressing(STALLED))
+            }),
         };
         let respond = move |request: Request<Incoming>| {
             let answer = respond(&request, Arc::clone(&hub));

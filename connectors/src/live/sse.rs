@@ -4,11 +4,13 @@
 //!
 //! A client that fell behind (its queue was full, so the hub left it out)
 //! drains what it had queued, then starts over with a fresh snapshot: it
-//! never sees a gap, and never holds more than one queue of events.
+//! never sees a gap, and never holds more than one queue of events. Each
+//! frame it hands out is recorded as its progress: a stopping server
+//! waits only for clients that are still taking frames.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use hyper::body::Bytes;
@@ -17,6 +19,7 @@ use tokio::sync::mpsc;
 use super::frames::{KEEP_ALIVE, RETRY};
 use super::hub::{LiveHub, Message, Subscription, frame_for};
 use super::{Filter, View};
+use crate::host::now_ms;
 
 /// How often an idle stream sends a keep-alive comment.
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -31,6 +34,8 @@ pub struct ClientStream {
     lagged: Arc<std::sync::atomic::AtomicBool>,
     done: bool,
     keep_alive: tokio::time::Interval,
+    /// When it last handed out a frame (Unix ms), for the hub.
+    progress: Arc<AtomicI64>,
 }
 
 impl ClientStream {
@@ -38,7 +43,8 @@ impl ClientStream {
     /// the hub still has what followed it).
     pub fn open(hub: Arc<LiveHub>, view: View, filter: Filter, last_event_id: Option<&str>) -> ClientStream {
         let subscription = hub.subscribe(view, &filter, last_event_id);
-        hub.client(true);
+        let progress = Arc::new(AtomicI64::new(now_ms()));
+        hub.client_connected(&progress);
         let mut keep_alive =
             tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE_EVERY, KEEP_ALIVE_EVERY);
         keep_alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -51,6 +57,7 @@ impl ClientStream {
             lagged: Arc::default(),
             done: false,
             keep_alive,
+            progress,
         };
         stream.pending.push_back(Bytes::from_static(RETRY));
         stream.start(subscription);
@@ -66,6 +73,14 @@ impl ClientStream {
 
     /// The next frame; `None` once the stream is over.
     pub async fn next(&mut self) -> Option<Bytes> {
+        let frame = self.next_frame().await;
+        if frame.is_some() {
+            self.progress.store(now_ms(), Ordering::Release);
+        }
+        frame
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             if let Some(frame) = self.pending.pop_front() {
                 return Some(frame);
@@ -104,6 +119,6 @@ impl ClientStream {
 
 impl Drop for ClientStream {
     fn drop(&mut self) {
-        self.hub.client(false);
+        self.hub.client_left();
     }
 }

@@ -1,7 +1,9 @@
 //! The hub's promises: a subscription never misses or repeats an epoch
 //! (snapshot, then every later event), `Last-Event-ID` replays exactly the
 //! events missed while they are kept, a client that falls behind is left
-//! out and starts over from a snapshot, and the end reaches every client.
+//! out and starts over from a snapshot, the end reaches every client, and
+//! only clients that take frames count as progressing (what a stopping
+//! server waits for).
 
 use super::*;
 use crate::live::sse::ClientStream;
@@ -184,4 +186,33 @@ fn after_the_end_a_subscription_gets_the_final_snapshot_and_the_end() {
         text(&late.first[1]).starts_with(&format!("id: {}\nevent: end\n", frames::event_id(hub.run(), 1)))
     );
     assert!(hub.health().ended);
+}
+
+/// A stopping server waits for the clients that still take frames: one
+/// that reads to its end is seen progressing until it leaves; one that
+/// never reads is not, while it stays connected.
+#[tokio::test]
+async fn only_clients_that_take_frames_count_as_progressing() {
+    let hub = Arc::new(LiveHub::new("run-1", None));
+    let window = Duration::from_millis(100);
+    let stuck = ClientStream::open(Arc::clone(&hub), View::Laps, Filter::default(), None);
+    let mut reader = ClientStream::open(Arc::clone(&hub), View::Laps, Filter::default(), None);
+    std::thread::sleep(window * 2);
+    assert!(!hub.clients_progressing(window), "nobody took a frame yet");
+    publish(&hub, 1, 7, None, "{\"v\":1}");
+    hub.end("the run ended");
+    let mut last = None;
+    while let Some(frame) = reader.next().await {
+        last = Some(text(&frame));
+    }
+    assert!(
+        last.is_some_and(|t| t.contains("event: end")),
+        "the reader got the end"
+    );
+    assert!(hub.clients_progressing(window), "the reader is progressing");
+    drop(reader);
+    assert_eq!(hub.clients(), 1, "the stuck one is still connected");
+    assert!(!hub.clients_progressing(window), "and is not progressing");
+    drop(stuck);
+    assert_eq!(hub.clients(), 0);
 }

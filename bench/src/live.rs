@@ -154,6 +154,20 @@ pub fn view_latency(metrics: &Metrics) -> String {
     )
 }
 
+/// The ingest → processed latency's p50, p99 and p99.9, as text: until the
+/// frontier passed the record's epoch on every worker (what a view then
+/// adds is the publisher's rendering and the clients' sockets).
+pub fn processed_latency(metrics: &Metrics) -> String {
+    let h = &metrics.processing;
+    let ms = |q: f64| h.quantile(q) * 1e3;
+    format!(
+        "ingest→processed p50 {:.1} ms  p99 {:.1} ms  p99.9 {:.1} ms",
+        ms(0.5),
+        ms(0.99),
+        ms(0.999)
+    )
+}
+
 /// The process's resident memory now and at its peak, in bytes.
 pub fn memory() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 use hdrhistogram::Histogram;
 use racecast_bench::adversarial_race;
-use racecast_bench::live::{LiveClients, free_addr, view_latency};
+use racecast_bench::live::{LiveClients, free_addr, processed_latency, view_latency};
 use racecast_connectors::kafka::dump::read_topic;
 use racecast_connectors::kafka::{
     KafkaClient, KafkaOut, OutTopics, ProgressRecord, SourceTopics, TopicSettings, Transactions,
@@ -538,7 +538,8 @@ fn latency(args: &Args, rate: u64, seconds: u64, readers: usize) {
     if let Some(clients) = clients {
         let r = clients.finish();
         println!(
-            "  {} (ingest: read from Kafka); {} readers got {} events",
+            "  {}; {} (ingest: read from Kafka); {} readers got {} events",
+            processed_latency(&metrics),
             view_latency(&metrics),
             r.readers,
             r.events

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use racecast_bench::adversarial_race;
-use racecast_bench::live::{LiveClients, free_addr, memory, view_latency};
+use racecast_bench::live::{LiveClients, free_addr, memory, processed_latency, view_latency};
 use racecast_connectors::metrics::Metrics;
 use racecast_engine::{RunConfig, Source, Unobserved, run_with_metrics};
 use racecast_sim::Simulator;
@@ -119,13 +119,7 @@ fn main() {
         summary.checkpoints,
         peak as f64 / 1e6,
     );
-    let processed = &metrics.processing;
-    println!(
-        "          ingest→processed p50 {:.1} ms  p99 {:.1} ms  p99.9 {:.1} ms",
-        processed.quantile(0.5) * 1e3,
-        processed.quantile(0.99) * 1e3,
-        processed.quantile(0.999) * 1e3
-    );
+    println!("          {}", processed_latency(&metrics));
     // Worker 0's commit time, on its commit thread (it no longer stops the
     // frontier; bench/README "Live views" says what it cost when it did).
     let commit = &metrics.checkpoint_duration;

@@ -178,6 +178,10 @@ const FETCH_BYTES: &str = "8388608";
 /// the partitions' high watermarks) come in, in ms.
 const STATISTICS_MS: &str = "1000";
 
+/// Polls in a row that find nothing before [`KafkaSource::read`] counts
+/// the client's queue empty (see there).
+const EMPTY_POLLS: u32 = 3;
+
 /// Prefetch cap per consumer (librdkafka's local queue).
 const PREFETCH_KBYTES: &str = "32768";
 
@@ -279,11 +283,22 @@ impl KafkaSource {
         let consumer = &self.consumer;
         let mut read = 0;
         let mut wait = timeout;
+        let mut empty = 0;
         self.drained = true;
         while read < max {
             let Some(result) = consumer.poll(wait) else {
+                // A poll also answers nothing when it served an event that
+                // is not a record (the statistics, every second), though
+                // records may wait behind it: only polls that find nothing
+                // in a row say the queue is empty.
+                empty += 1;
+                wait = Duration::ZERO;
+                if empty < EMPTY_POLLS {
+                    continue;
+                }
                 break;
             };
+            empty = 0;
             self.drained = false;
             wait = Duration::ZERO;
             let message = match result {

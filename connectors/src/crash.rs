@@ -12,7 +12,9 @@
 //!
 //! Points: `ingest` (while reading the checkpoint's input, once the process
 //! has committed a checkpoint: epochs follow wall time, so a slow start
-//! could otherwise reach `<checkpoint>` before any commit), `before-manifest`
+//! could otherwise reach `<checkpoint>` before any commit), `mid-part` (a
+//! worker has written its bronze files of the checkpoint, not its others),
+//! `before-manifest`
 //! (every worker's files are written), `after-manifest`, `after-bronze`,
 //! `after-quarantine`, `after-silver`, `after-laps`, `after-sessions`,
 //! `after-quality` (after that table's commit), `kafka-part` (a worker's silver changes are on the

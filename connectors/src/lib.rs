@@ -8,6 +8,8 @@
 //! - [`delta`] (feature `delta`): the Delta Lake tables: each worker's
 //!   files of a checkpoint, the commit of a checkpoint, reading back,
 //!   history, retention.
+//! - [`storage`] (feature `delta`): where the tables live, a local
+//!   directory or an S3 prefix, through `object_store`.
 //! - [`kafka`] (feature `kafka`): the Kafka source, change streams,
 //!   dead-letter and progress topics, and the change-topic fold
 //!   (`racecast changes`).
@@ -43,3 +45,5 @@ pub mod live;
 pub mod metrics;
 #[cfg(feature = "query")]
 pub mod query;
+#[cfg(feature = "delta")]
+pub mod storage;

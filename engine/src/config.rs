@@ -5,6 +5,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use racecast_connectors::storage::Location;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -73,8 +75,8 @@ impl Source {
 pub struct RunConfig {
     /// Input.
     pub source: Source,
-    /// Root of the Delta tables.
-    pub data: PathBuf,
+    /// Root of the Delta tables (a local directory or an S3 prefix).
+    pub data: Location,
     /// Time between checkpoint boundaries, in whole epochs (at least one).
     pub checkpoint_interval: Duration,
     /// Wall time per ingestion epoch (the finest checkpoint grain);
@@ -117,10 +119,10 @@ impl RunConfig {
     /// from the last complete checkpoint, keeping the last 100 checkpoints
     /// (retention every minute), silver with deletion vectors, no Kafka
     /// outputs, no metrics endpoint, no live views.
-    pub fn new(source: Source, data: impl Into<PathBuf>) -> RunConfig {
+    pub fn new(source: Source, data: Location) -> RunConfig {
         RunConfig {
             source,
-            data: data.into(),
+            data,
             checkpoint_interval: Duration::from_secs(1),
             epoch: EPOCH,
             app_id: APP_ID.into(),
@@ -161,12 +163,13 @@ mod tests {
 
     #[test]
     fn a_checkpoint_is_a_whole_number_of_epochs() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
         let mut config = RunConfig::new(
             Source::Files {
                 inputs: vec![],
                 entries: None,
             },
-            "data",
+            Location::local(dir.path()).expect("a location"),
         );
         assert_eq!(config.epochs_per_checkpoint(), 10);
         config.checkpoint_interval = Duration::ZERO;

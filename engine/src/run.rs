@@ -33,10 +33,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
+use racecast_connectors::delta::DeltaError;
 use racecast_connectors::kafka::{TopicSettings, ensure_topics};
 use racecast_connectors::live::publish::EpochSender;
 use racecast_connectors::live::{LiveError, LiveHub, LivePublisher, LiveServer};
 use racecast_connectors::metrics::{Metrics, MetricsServer};
+use racecast_connectors::storage::lease::Lease;
 
 use crate::config::RunConfig;
 use crate::control::ProcessState;
@@ -116,6 +118,12 @@ pub fn run_with_metrics(
 ) -> Result<RunSummary, RunError> {
     let process = process_index(&timely);
     let run_id = uuid::Uuid::new_v4().to_string();
+    // One run writes the tables at a time: process 0 holds the lease
+    // until the run ends.
+    let _lease = match process {
+        0 => Some(Lease::acquire(&config.data, &run_id).map_err(DeltaError::from)?),
+        _ => None,
+    };
     let live = match config.serve.filter(|_| process == 0) {
         Some(addr) => Some(Live::start(addr, &run_id, metrics.clone())?),
         None => None,

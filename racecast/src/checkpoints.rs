@@ -13,14 +13,11 @@ use racecast_engine::positions::Positions;
 use crate::cli::CheckpointsArgs;
 
 pub fn run(a: CheckpointsArgs) -> anyhow::Result<ExitCode> {
-    if !has_tables(&a.data) {
-        bail!(
-            "\"{}\" holds no racecast tables (is --data right?)",
-            a.data.display()
-        );
+    let data = a.data.location()?;
+    if !has_tables(&data).with_context(|| format!("reading \"{data}\""))? {
+        bail!("\"{data}\" holds no racecast tables (is --data right?)");
     }
-    let list =
-        checkpoints(&a.data).with_context(|| format!("reading the tables under \"{}\"", a.data.display()))?;
+    let list = checkpoints(&data).with_context(|| format!("reading the tables under \"{data}\""))?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;

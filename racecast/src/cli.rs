@@ -12,6 +12,8 @@ use racecast_connectors::kafka::{
 use racecast_dataflow::Format;
 use racecast_sim::{SimConfig, full_race_laps};
 
+pub use crate::data_args::DataArgs;
+
 /// racecast: exact, always-current Formula 1 telemetry analytics.
 #[derive(Debug, Parser)]
 #[command(name = "racecast", version, about, propagate_version = true)]
@@ -127,9 +129,8 @@ pub struct RunArgs {
     /// Entry-list file (.jsonl or .pb).
     #[arg(long, env = "RACECAST_ENTRIES")]
     pub entries: Option<PathBuf>,
-    /// Root directory of the Delta tables.
-    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Time between checkpoints (one Delta commit per table each), in whole epochs (at least one), e.g. 1s, 500ms.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration, env = "RACECAST_CHECKPOINT_INTERVAL")]
     pub checkpoint_interval: Duration,
@@ -401,9 +402,8 @@ impl KafkaConnectionArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckpointsArgs {
-    /// Root directory of the Delta tables.
-    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Print JSON (one array) instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -420,9 +420,8 @@ pub struct QueryArgs {
     /// List the views: what each answers and what its columns mean.
     #[arg(long)]
     pub list: bool,
-    /// Root directory of the Delta tables.
-    #[arg(long, default_value = "data", env = "RACECAST_DATA")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Read every table as of this checkpoint (`racecast checkpoints` lists them).
     #[arg(long, value_name = "N")]
     pub as_of_checkpoint: Option<u64>,

@@ -15,6 +15,7 @@
 mod changes;
 mod checkpoints;
 mod cli;
+mod data_args;
 mod expectations;
 mod query;
 mod run;

@@ -40,7 +40,7 @@ pub fn run(a: QueryArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting an async runtime")?;
     runtime.block_on(async {
-        let session = QuerySession::open(&a.data, a.as_of_checkpoint).await?;
+        let session = QuerySession::open(&a.data.location()?, a.as_of_checkpoint).await?;
         let rows = match (view, &a.sql) {
             (Some(view), _) => session.view(view.name).await?,
             (None, Some(sql)) => session.sql(sql).await?,

@@ -200,7 +200,7 @@ fn validate(a: RunArgs) -> anyhow::Result<Validated> {
     Ok(Validated {
         config: RunConfig {
             source,
-            data: a.data,
+            data: a.data.location()?,
             checkpoint_interval: a.checkpoint_interval,
             epoch: a.epoch,
             app_id: APP_ID.into(),
@@ -306,7 +306,7 @@ impl RunObserver for ProgressLine {
     }
 }
 
-fn print_summary(s: &RunSummary, data: &std::path::Path) {
+fn print_summary(s: &RunSummary, data: &racecast_connectors::storage::Location) {
     if let Some(n) = s.rolled_forward {
         println!("completed checkpoint {n}, which a crash had left committed to some tables only");
     }
@@ -334,9 +334,7 @@ fn print_summary(s: &RunSummary, data: &std::path::Path) {
     );
     println!(
         "{} checkpoints (last: {}) committed to {}",
-        s.checkpoints,
-        s.last_checkpoint,
-        data.display()
+        s.checkpoints, s.last_checkpoint, data
     );
     if !s.classification.is_empty() {
         println!("\nclassification");

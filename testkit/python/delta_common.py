@@ -1,14 +1,33 @@
 """What the independent Delta readers (`read_delta.py`, `read_as_of.py`)
-share: reading a table version through deltalake's DataFusion reader (it
-applies the silver table's deletion vectors, which `to_pyarrow_table`
-refuses), rows as plain JSON values, and a clean exit."""
+share: opening a table (a local path, or `s3://…` with the `AWS_*`
+variables as storage options), reading a table version through
+deltalake's DataFusion reader (it applies the silver table's deletion
+vectors, which `to_pyarrow_table` refuses), rows as plain JSON values,
+and a clean exit."""
 
 import datetime
 import os
 import sys
 
 import pyarrow as pa
-from deltalake import QueryBuilder
+from deltalake import DeltaTable, QueryBuilder
+
+S3_VARIABLES = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_REGION",
+    "AWS_ALLOW_HTTP",
+)
+
+
+def open_table(uri, version=None):
+    """The Delta table at `uri`; for `s3://` URIs the `AWS_*` variables
+    are passed as storage options."""
+    options = None
+    if uri.startswith("s3://"):
+        options = {k: os.environ[k] for k in S3_VARIABLES if k in os.environ}
+    return DeltaTable(uri, version=version, storage_options=options)
 
 
 def plain(value):

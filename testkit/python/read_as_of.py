@@ -12,9 +12,7 @@ Prints JSON: [{"checkpoint": N, "tables": {path: {"rows": count, "data": [rows]}
 import json
 import sys
 
-from deltalake import DeltaTable
-
-from delta_common import json_rows, read, run
+from delta_common import json_rows, open_table, read, run
 
 GOLD = ("gold/lap_metrics", "gold/session_metrics")
 
@@ -27,7 +25,7 @@ def main():
     for c in checkpoints:
         tables = {}
         for path, version in c["versions"].items():
-            delta = DeltaTable(f"{data}/{path}", version=version)
+            delta = open_table(f"{data}/{path}", version=version)
             entry = {"rows": read(delta).num_rows}
             if path in GOLD:
                 entry["data"] = json_rows(delta)

@@ -4,15 +4,13 @@ every silver and gold row of the latest version of each table, plus the row
 counts of bronze and quarantine. Nulls are left out of rows, dates are
 ISO strings. Used by `engine/tests/it/run_delta.rs`.
 
-    python3 read_delta.py DATA_DIR
+    python3 read_delta.py DATA_DIR     (or s3://BUCKET/PREFIX, with AWS_* set)
 """
 
 import json
 import sys
 
-from deltalake import DeltaTable
-
-from delta_common import json_rows, run
+from delta_common import json_rows, open_table, run
 
 TABLES = {
     "bronze": "bronze/telemetry_events",
@@ -24,7 +22,7 @@ TABLES = {
 
 
 def rows(root, path, columns=None):
-    table = DeltaTable(f"{root}/{path}")
+    table = open_table(f"{root}/{path}")
     return table.version(), json_rows(table, columns)
 
 

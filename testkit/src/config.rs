@@ -4,6 +4,8 @@
 //! checkpoints).
 
 use std::path::{Path, PathBuf};
+
+use crate::data::Data;
 use std::time::Duration;
 
 use racecast_connectors::kafka::{KafkaClient, SourceTopics};
@@ -39,7 +41,7 @@ pub fn kafka(client: KafkaClient, events: &str, entries: &str, format: Format) -
 /// A fresh run of `source` into `data`, keeping every checkpoint, with a
 /// checkpoint at every 2 ms epoch: many checkpoints, so that corrections
 /// retract rows earlier checkpoints committed.
-pub fn many_checkpoints(source: Source, data: &Path) -> RunConfig {
+pub fn many_checkpoints(source: Source, data: &(impl Data + ?Sized)) -> RunConfig {
     RunConfig {
         checkpoint_interval: Duration::ZERO,
         epoch: Duration::from_millis(2),
@@ -49,12 +51,12 @@ pub fn many_checkpoints(source: Source, data: &Path) -> RunConfig {
 
 /// A fresh run of `source` into `data` with the default epochs, keeping
 /// every checkpoint.
-pub fn fresh(source: Source, data: &Path) -> RunConfig {
+pub fn fresh(source: Source, data: &(impl Data + ?Sized)) -> RunConfig {
     RunConfig {
         app_id: APP.into(),
         fresh: true,
         retention: None,
-        ..RunConfig::new(source, data)
+        ..RunConfig::new(source, data.location())
     }
 }
 
@@ -87,9 +89,16 @@ pub fn venv(var: &str, name: &str) -> PathBuf {
 /// Runs one of testkit's Python scripts with `args`; returns its stdout,
 /// failing the test with its stderr when it fails.
 pub fn python(script: &str, args: &[&str]) -> String {
+    python_with_env(script, args, &[])
+}
+
+/// As [`python`], with `env` set for the script (e.g. an S3 server's
+/// `AWS_*` variables).
+pub fn python_with_env(script: &str, args: &[&str], env: &[(String, String)]) -> String {
     let out = std::process::Command::new("python3")
         .arg(python_script(script))
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .output()
         .expect("python3 runs");
     assert!(

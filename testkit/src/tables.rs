@@ -2,8 +2,8 @@
 //! reference ([`racecast_dataflow::reference`]): shared by the engine's
 //! and the binary's tests.
 
+use crate::data::Data;
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use deltalake::arrow::array::RecordBatch;
 use racecast_connectors::delta::Table;
@@ -16,9 +16,9 @@ use racecast_engine::RunSummary;
 use serde_json::{Map, Value, json};
 
 /// The latest version of `table` under `data`, as arrow batches.
-pub fn read(data: &Path, table: Table) -> Vec<RecordBatch> {
+pub fn read(data: &(impl Data + ?Sized), table: Table) -> Vec<RecordBatch> {
     runtime()
-        .block_on(read_table(data, table, None))
+        .block_on(read_table(&data.location(), table, None))
         .expect("table reads back")
         .batches
 }
@@ -139,7 +139,7 @@ pub fn reference_silver(expected: &Batch) -> BTreeSet<SilverKey> {
 
 /// Checks every table under `data` against the batch reference (and the
 /// run's summary).
-pub fn assert_tables_match(data: &Path, records: &[Ingested], summary: &RunSummary) {
+pub fn assert_tables_match(data: &(impl Data + ?Sized), records: &[Ingested], summary: &RunSummary) {
     let expected = assert_tables_hold(data, records);
     assert_eq!(summary.records as usize, expected.bronze);
     assert_eq!(summary.lap_rows as usize, expected.laps.len());
@@ -148,7 +148,7 @@ pub fn assert_tables_match(data: &Path, records: &[Ingested], summary: &RunSumma
 /// Checks every table under `data` against the batch reference over
 /// `records`: every record once in bronze, the quarantine, and silver and
 /// gold exactly. Returns the reference.
-pub fn assert_tables_hold(data: &Path, records: &[Ingested]) -> Batch {
+pub fn assert_tables_hold(data: &(impl Data + ?Sized), records: &[Ingested]) -> Batch {
     let expected = batch(records);
 
     let bronze = json_rows(&read(data, Table::Bronze));
@@ -227,20 +227,15 @@ pub fn normalised(rows: Vec<Map<String, Value>>) -> Vec<String> {
 
 /// The silver rows of the table at `version` (the latest when `None`),
 /// decoded back into the dataflow's rows.
-pub fn silver_rows(data: &Path, version: Option<u64>) -> BTreeSet<racecast_dataflow::silver::SilverRow> {
+pub fn silver_rows(
+    data: &(impl Data + ?Sized),
+    version: Option<u64>,
+) -> BTreeSet<racecast_dataflow::silver::SilverRow> {
     let runtime = runtime();
-    let dir = data
-        .join(Table::Silver.path())
-        .canonicalize()
-        .expect("silver table directory");
-    let url = url::Url::from_directory_path(&dir).expect("a directory URL");
+    let data = data.location();
+    let dir = data.join(Table::Silver.path());
     let table = runtime
-        .block_on(async {
-            match version {
-                Some(v) => deltalake::open_table_with_version(url, v).await,
-                None => deltalake::open_table(url).await,
-            }
-        })
+        .block_on(data.open_table(Table::Silver.path(), version))
         .expect("the silver table opens");
     let mut rows = BTreeSet::new();
     for file in table.snapshot().expect("a snapshot").log_data().iter() {
@@ -263,14 +258,14 @@ pub fn silver_rows(data: &Path, version: Option<u64>) -> BTreeSet<racecast_dataf
 /// batch reference's gold of silver at its version. Returns the
 /// checkpoints.
 pub fn assert_checkpoints_consistent(
-    data: &Path,
+    data: &(impl Data + ?Sized),
     step: usize,
 ) -> Vec<racecast_connectors::delta::history::CheckpointEntry> {
     use racecast_connectors::delta::history;
-    let list = history::checkpoints(data).expect("the tables' logs read");
+    let list = history::checkpoints(&data.location()).expect("the tables' logs read");
     assert!(!list.is_empty(), "at least one checkpoint");
     for table in Table::ALL {
-        let dir = data.join(table.path());
+        let dir = data.location().join(table.path());
         let commits = history::checkpoint_commits(&dir).expect("log");
         let versions = history::versions(&dir).expect("log");
         let checkpointed: BTreeSet<u64> = commits.iter().map(|c| c.version).collect();
@@ -304,14 +299,17 @@ pub fn assert_checkpoints_consistent(
 
 /// Gold as of checkpoint `c` (at its versions) is the batch reference's
 /// gold of silver as of `c`.
-pub fn assert_checkpoint_consistent(data: &Path, c: &racecast_connectors::delta::history::CheckpointEntry) {
+pub fn assert_checkpoint_consistent(
+    data: &(impl Data + ?Sized),
+    c: &racecast_connectors::delta::history::CheckpointEntry,
+) {
     let version = |t: Table| Some(c.versions[t.path()]);
     let silver = silver_rows(data, version(Table::Silver));
     let (laps, sessions) = racecast_dataflow::reference::gold(&silver);
     let runtime = runtime();
     let at = |t: Table| {
         runtime
-            .block_on(read_table(data, t, version(t)))
+            .block_on(read_table(&data.location(), t, version(t)))
             .expect("reads")
             .batches
     };

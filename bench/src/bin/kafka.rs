@@ -44,6 +44,7 @@ use racecast_connectors::kafka::{
     ensure_topics,
 };
 use racecast_connectors::metrics::Metrics;
+use racecast_connectors::storage::Location;
 use racecast_dataflow::{Format, Limits};
 use racecast_engine::{RunConfig, Source, Unobserved, run, run_with_metrics};
 use racecast_sim::{SimConfig, SimRecord, Simulator, entry_list};
@@ -229,7 +230,7 @@ fn config(args: &Args, prefix: &str, stop_at_end: bool, data: &std::path::Path) 
             stop_at_end,
             duration: None,
         },
-        data: data.to_owned(),
+        data: Location::local(data).expect("a local data directory"),
         checkpoint_interval: args.checkpoint_interval,
         epoch: args.epoch,
         app_id: "racecast-bench".into(),

@@ -23,6 +23,7 @@ use clap::Parser;
 use racecast_bench::adversarial_race;
 use racecast_bench::live::{LiveClients, free_addr, memory, processed_latency, view_latency};
 use racecast_connectors::metrics::Metrics;
+use racecast_connectors::storage::Location;
 use racecast_engine::{RunConfig, Source, Unobserved, run_with_metrics};
 use racecast_sim::Simulator;
 
@@ -91,7 +92,7 @@ fn main() {
                 speed,
                 duration: Some(Duration::from_secs(args.seconds)),
             },
-            dir.path().join("data"),
+            Location::local(&dir.path().join("data")).expect("a local data directory"),
         )
     };
     let clients = serve.map(|addr| LiveClients::open(addr, args.readers, args.stuck));

@@ -11,6 +11,8 @@
 //! cargo run --release -p racecast-bench --bin throughput -- --events 1000000 --workers 1,2
 //! cargo run --release -p racecast-bench --bin throughput -- --mode delta --events 10000000 --workers 2
 //! cargo run --release -p racecast-bench --bin throughput -- --mode restart --events 15000000 --workers 2
+//! # the tables on S3 instead of a temporary directory (AWS_* set):
+//! cargo run --release -p racecast-bench --bin throughput -- --mode delta --events 5000000 --workers 2 --data s3://bench/t
 //! ```
 //!
 //! The input is encoded up front (by a child process, into a temporary
@@ -28,6 +30,7 @@ use racecast_bench::adversarial_race;
 use racecast_bench::live::{LiveClients, free_addr, memory};
 use racecast_connectors::metrics::Metrics;
 use racecast_connectors::metrics::worker::WorkerMetrics;
+use racecast_connectors::storage::Location;
 use racecast_dataflow::bronze::{DecodeRecords, Ingested, RecordKind};
 use racecast_dataflow::expect::Suite;
 use racecast_dataflow::silver::UpsertLatest;
@@ -112,6 +115,11 @@ struct Args {
     /// ...and this many that never read.
     #[arg(long, default_value_t = 0)]
     stuck: usize,
+    /// Delta and restart modes: write the tables here (e.g.
+    /// s3://bucket/prefix, with the AWS_* variables) instead of a
+    /// temporary directory.
+    #[arg(long)]
+    data: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, ValueEnum)]
@@ -347,6 +355,7 @@ fn scrape(addr: std::net::SocketAddr, stop: Arc<AtomicBool>) -> std::thread::Joi
 /// the files in `dir`.
 fn file_run(
     dir: &std::path::Path,
+    data: Option<&str>,
     metrics_addr: Option<std::net::SocketAddr>,
     fresh: bool,
     deletion_vectors: bool,
@@ -355,26 +364,31 @@ fn file_run(
         inputs: vec![dir.join("events.pb")],
         entries: Some(dir.join("entries.pb")),
     };
+    let data = match data {
+        Some(text) => Location::parse(text, &Default::default()).expect("--data is a location that answers"),
+        None => Location::local(&dir.join("data")).expect("a local data directory"),
+    };
     RunConfig {
         app_id: "racecast-bench".into(),
         metrics_addr,
         fresh,
         retention: None,
         silver_deletion_vectors: deletion_vectors,
-        ..RunConfig::new(source, dir.join("data"))
+        ..RunConfig::new(source, data)
     }
 }
 
 /// Restart mode, first half: builds the tables from the input (steady
 /// state: resident memory at the last checkpoint, every operator's state
 /// alive), then resumes from them in a fresh process ([`resume`]).
-fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, deletion_vectors: bool) {
+fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, args: &Args) {
+    let deletion_vectors = !args.no_deletion_vectors;
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("entries.pb"), entries).expect("write the entry list");
     std::fs::write(dir.path().join("events.pb"), buffer).expect("write the events");
     let started = Instant::now();
     let summary = run(
-        file_run(dir.path(), None, true, deletion_vectors),
+        file_run(dir.path(), args.data.as_deref(), None, true, deletion_vectors),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
         Arc::new(Unobserved),
@@ -399,6 +413,7 @@ fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, deletion
         ])
         .arg(dir.path())
         .arg(format!("--steady-rss={}", summary.rss_at_end))
+        .args(args.data.iter().flat_map(|d| ["--data", d.as_str()]))
         .status()
         .expect("the harness starts itself");
     assert!(status.success(), "the restart failed: {status}");
@@ -406,11 +421,11 @@ fn restart(entries: &[u8], buffer: &[u8], workers: usize, total: usize, deletion
 
 /// Restart mode, second half (a fresh process): resumes from the tables
 /// in `dir` (nothing new to read) and reports the restore.
-fn resume(dir: &std::path::Path, workers: usize, steady: u64) {
+fn resume(dir: &std::path::Path, data: Option<&str>, workers: usize, steady: u64) {
     let (rss_before, _) = memory();
     let started = Instant::now();
     let summary = run(
-        file_run(dir, None, false, true),
+        file_run(dir, data, None, false, true),
         timely::Config::process(workers),
         Arc::new(AtomicBool::new(false)),
         Arc::new(Unobserved),
@@ -442,7 +457,13 @@ fn delta(entries: &[u8], buffer: &[u8], workers: usize, total: usize, args: &Arg
         expectations: suite,
         epoch: args.epoch,
         serve,
-        ..file_run(dir.path(), metrics_addr, true, !args.no_deletion_vectors)
+        ..file_run(
+            dir.path(),
+            args.data.as_deref(),
+            metrics_addr,
+            true,
+            !args.no_deletion_vectors,
+        )
     };
     let clients = serve.map(|addr| LiveClients::open(addr, args.readers, args.stuck));
     let stop = Arc::new(AtomicBool::new(false));
@@ -507,6 +528,7 @@ fn main() {
     if let Some(dir) = &args.resume_dir {
         resume(
             dir,
+            args.data.as_deref(),
             *args.workers.last().expect("a worker count"),
             args.steady_rss,
         );
@@ -538,6 +560,6 @@ fn main() {
     match args.mode {
         Mode::Dataflow => dataflow(entries, buffer, workers, total, args.stages, args.metrics, suite),
         Mode::Delta => delta(&entries, &buffer, workers, total, &args, suite),
-        Mode::Restart => restart(&entries, &buffer, workers, total, !args.no_deletion_vectors),
+        Mode::Restart => restart(&entries, &buffer, workers, total, &args),
     }
 }

@@ -19,8 +19,7 @@
 //! A descriptor of storage type `u` names the file by the z85 encoding of
 //! its UUID (20 characters, after an optional directory prefix).
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use deltalake::arrow::array::{BooleanArray, RecordBatch};
 use deltalake::arrow::compute::filter_record_batch;
@@ -28,6 +27,7 @@ use deltalake::kernel::{DeletionVectorDescriptor, StorageType};
 use roaring::RoaringTreemap;
 
 use super::DeltaError;
+use crate::storage::Location;
 
 /// A logical file of a table: a data file's path and its deletion vector
 /// (the same parquet file with another vector is another logical file,
@@ -128,18 +128,20 @@ impl VectorFile {
     }
 
     /// Writes the file into the table directory `dir` (nothing when empty).
-    pub fn write(&self, dir: &Path) -> Result<(), DeltaError> {
+    pub fn write(&self, dir: &Location) -> Result<(), DeltaError> {
         if self.is_empty() {
             return Ok(());
         }
-        let path = dir.join(self.file_name());
-        std::fs::write(&path, &self.bytes).map_err(|source| DeltaError::Io { path, source })
+        Ok(dir.write(&self.file_name(), self.bytes.clone())?)
     }
 }
 
-/// The file a stored (`u` or `p`) descriptor points at, under the table
-/// directory `dir`.
-fn vector_path(dir: &Path, dv: &DeletionVectorDescriptor) -> Result<PathBuf, DeltaError> {
+/// The file a stored (`u` or `p`) descriptor points at, relative to the
+/// table directory `dir`.
+fn vector_path(dir: &Location, dv: &DeletionVectorDescriptor) -> Result<String, DeltaError> {
+    let dir_url = dir.url().clone();
+    let dir_name = dir.to_string();
+    let dir = Path::new(&dir_name);
     let encoded = &dv.path_or_inline_dv;
     match dv.storage_type {
         StorageType::UuidRelativePath => {
@@ -159,18 +161,18 @@ fn vector_path(dir: &Path, dv: &DeletionVectorDescriptor) -> Result<PathBuf, Del
             let prefix = &encoded[..split.unwrap_or(0)];
             let name = format!("deletion_vector_{uuid}.bin");
             Ok(if prefix.is_empty() {
-                dir.join(name)
+                name
             } else {
-                dir.join(prefix).join(name)
+                format!("{}/{name}", prefix.trim_end_matches('/'))
             })
         }
-        StorageType::AbsolutePath => url::Url::parse(encoded)
-            .ok()
-            .and_then(|u| u.to_file_path().ok())
+        StorageType::AbsolutePath => encoded
+            .strip_prefix(dir_url.as_str())
+            .map(str::to_owned)
             .ok_or_else(|| {
                 bad(
                     dir,
-                    format!("a deletion vector path {encoded:?} that is not a local file"),
+                    format!("a deletion vector path {encoded:?} outside the table"),
                 )
             }),
         StorageType::Inline => Err(bad(dir, "an inline deletion vector has no file")),
@@ -204,23 +206,29 @@ fn decode(path: &Path, body: &[u8], dv: &DeletionVectorDescriptor) -> Result<Roa
 }
 
 /// Reads the rows `dv` marks deleted, for a data file of the table in `dir`.
-pub fn read(dir: &Path, dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap, DeltaError> {
+pub fn read(dir: &Location, dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap, DeltaError> {
     if dv.storage_type == StorageType::Inline {
-        let body = z85::decode(&dv.path_or_inline_dv)
-            .map_err(|e| bad(dir, format!("an inline deletion vector that is not z85: {e}")))?;
+        let name = dir.to_string();
+        let body = z85::decode(&dv.path_or_inline_dv).map_err(|e| {
+            bad(
+                Path::new(&name),
+                format!("an inline deletion vector that is not z85: {e}"),
+            )
+        })?;
         let size = usize::try_from(dv.size_in_bytes).unwrap_or(0).min(body.len());
-        return decode(dir, &body[..size], dv);
+        return decode(Path::new(&name), &body[..size], dv);
     }
-    let path = vector_path(dir, dv)?;
-    let io = |source| DeltaError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut file = std::fs::File::open(&path).map_err(io)?;
-    let offset = u64::try_from(dv.offset.unwrap_or(1)).map_err(|_| bad(&path, "a negative offset"))?;
-    file.seek(SeekFrom::Start(offset)).map_err(io)?;
-    let mut size = [0; 4];
-    file.read_exact(&mut size).map_err(io)?;
+    let relative = vector_path(dir, dv)?;
+    let url = dir.object_url(&relative);
+    let path = Path::new(&url);
+    let missing = || bad(path, "a deletion vector file that is not there");
+    let file = dir.read(&relative)?.ok_or_else(missing)?;
+    let offset = usize::try_from(dv.offset.unwrap_or(1)).map_err(|_| bad(path, "a negative offset"))?;
+    let short = || bad(path, "a deletion vector past the end of its file");
+    let size: [u8; 4] = file
+        .get(offset..offset + 4)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(short)?;
     let size = u32::from_be_bytes(size) as usize;
     if i32::try_from(size).ok() != Some(dv.size_in_bytes) {
         return Err(bad(
@@ -231,14 +239,13 @@ pub fn read(dir: &Path, dv: &DeletionVectorDescriptor) -> Result<RoaringTreemap,
             ),
         ));
     }
-    let mut body = vec![0; size + 4];
-    file.read_exact(&mut body).map_err(io)?;
+    let body = file.get(offset + 4..offset + 8 + size).ok_or_else(short)?;
     let (body, crc) = body.split_at(size);
-    let crc = u32::from_be_bytes(crc.try_into().map_err(|_| bad(&path, "no checksum"))?);
+    let crc = u32::from_be_bytes(crc.try_into().map_err(|_| bad(path, "no checksum"))?);
     if CRC.checksum(body) != crc {
-        return Err(bad(&path, "a deletion vector whose checksum does not match"));
+        return Err(bad(path, "a deletion vector whose checksum does not match"));
     }
-    decode(&path, body, dv)
+    decode(path, body, dv)
 }
 
 /// The live rows of one data file, batch by batch in file order: drops the
@@ -251,7 +258,7 @@ pub struct LiveRows {
 
 impl LiveRows {
     /// For a data file of the table in `dir` with deletion vector `dv`.
-    pub fn of(dir: &Path, dv: Option<&DeletionVectorDescriptor>) -> Result<LiveRows, DeltaError> {
+    pub fn of(dir: &Location, dv: Option<&DeletionVectorDescriptor>) -> Result<LiveRows, DeltaError> {
         Ok(LiveRows {
             deleted: dv.map(|dv| read(dir, dv)).transpose()?,
             next: 0,
@@ -293,7 +300,8 @@ mod tests {
 
     #[test]
     fn vectors_read_back_from_their_file() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let temporary = tempfile::tempdir().expect("a temporary directory");
+        let dir = Location::local(temporary.path()).expect("a location");
         let mut file = VectorFile::default();
         let first: RoaringTreemap = [1, 5, 7].into_iter().collect();
         let second: RoaringTreemap = [0, 70_000, 5_000_000_000].into_iter().collect();
@@ -301,39 +309,41 @@ mod tests {
             file.push(&first).expect("pushed"),
             file.push(&second).expect("pushed"),
         );
-        file.write(dir.path()).expect("written");
+        file.write(&dir).expect("written");
         assert_eq!(a.offset, Some(1));
-        assert_eq!(read(dir.path(), &a).expect("read"), first);
-        assert_eq!(read(dir.path(), &b).expect("read"), second);
+        assert_eq!(read(&dir, &a).expect("read"), first);
+        assert_eq!(read(&dir, &b).expect("read"), second);
         assert_eq!(b.cardinality, 3);
     }
 
     #[test]
     fn a_damaged_vector_is_an_error() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let temporary = tempfile::tempdir().expect("a temporary directory");
+        let dir = Location::local(temporary.path()).expect("a location");
         let mut file = VectorFile::default();
         let dv = file.push(&[3u64].into_iter().collect()).expect("pushed");
-        file.write(dir.path()).expect("written");
-        let path = vector_path(dir.path(), &dv).expect("a path");
+        file.write(&dir).expect("written");
+        let path = temporary.path().join(vector_path(&dir, &dv).expect("a path"));
         let mut bytes = std::fs::read(&path).expect("read");
         let last = bytes.len() - 6;
         bytes[last] ^= 0xff;
         std::fs::write(&path, bytes).expect("written");
-        let error = read(dir.path(), &dv).expect_err("a bad checksum");
+        let error = read(&dir, &dv).expect_err("a bad checksum");
         assert!(error.to_string().contains("deletion_vector_"), "{error}");
         let missing = DeletionVectorDescriptor {
             path_or_inline_dv: "short".into(),
             ..dv
         };
-        assert!(read(dir.path(), &missing).is_err());
+        assert!(read(&dir, &missing).is_err());
     }
 
     #[test]
     fn live_rows_drop_marked_rows_across_batches() {
-        let dir = tempfile::tempdir().expect("a temporary directory");
+        let temporary = tempfile::tempdir().expect("a temporary directory");
+        let dir = Location::local(temporary.path()).expect("a location");
         let mut file = VectorFile::default();
         let dv = file.push(&[1u64, 4].into_iter().collect()).expect("pushed");
-        file.write(dir.path()).expect("written");
+        file.write(&dir).expect("written");
         let batch = |values: Vec<i32>| {
             let schema = Arc::new(deltalake::arrow::datatypes::Schema::new(vec![
                 deltalake::arrow::datatypes::Field::new(
@@ -344,7 +354,7 @@ mod tests {
             ]));
             RecordBatch::try_new(schema, vec![Arc::new(Int32Array::from(values))]).expect("a batch")
         };
-        let mut live = LiveRows::of(dir.path(), Some(&dv)).expect("opened");
+        let mut live = LiveRows::of(&dir, Some(&dv)).expect("opened");
         let values = |b: RecordBatch| {
             let column = b
                 .column(0)
@@ -360,7 +370,7 @@ mod tests {
         );
         assert_eq!(values(live.filter(batch(vec![13, 14])).expect("kept")), [13]);
         assert_eq!(live.deleted(), 2);
-        let mut none = LiveRows::of(dir.path(), None).expect("opened");
+        let mut none = LiveRows::of(&dir, None).expect("opened");
         assert_eq!(values(none.filter(batch(vec![1, 2])).expect("kept")), [1, 2]);
     }
 }

@@ -7,10 +7,9 @@
 //! skipped. Versions whose log file retention has deleted are not listed:
 //! the history starts at the oldest log file still there.
 
-use std::path::Path;
-
 use super::DeltaError;
 use super::commit_info::{CHECKPOINT_KEY, POSITIONS_KEY, RUN_KEY, STARTED_KEY, SUITE_KEY};
+use crate::storage::Location;
 
 /// One commit of a checkpoint to one table.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,35 +32,21 @@ pub struct CheckpointCommit {
     pub suite: Option<serde_json::Value>,
 }
 
-fn log_dir(table_dir: &Path) -> std::path::PathBuf {
-    table_dir.join("_delta_log")
-}
+const LOG: &str = "_delta_log";
 
 /// The versions whose commit file is in the log, in order.
-pub fn versions(table_dir: &Path) -> Result<Vec<u64>, DeltaError> {
-    let dir = log_dir(table_dir);
-    let entries = std::fs::read_dir(&dir).map_err(|source| DeltaError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let mut versions = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|source| DeltaError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if let Some(v) = name.strip_suffix(".json").and_then(|v| v.parse().ok()) {
-            versions.push(v);
-        }
-    }
+pub fn versions(table_dir: &Location) -> Result<Vec<u64>, DeltaError> {
+    let mut versions: Vec<u64> = table_dir
+        .list(LOG)?
+        .iter()
+        .filter_map(|name| name.strip_suffix(".json").and_then(|v| v.parse().ok()))
+        .collect();
     versions.sort_unstable();
     Ok(versions)
 }
 
 /// The checkpoint commit at `version`, if the commit is one.
-pub fn commit_at(table_dir: &Path, version: u64) -> Result<Option<CheckpointCommit>, DeltaError> {
+pub fn commit_at(table_dir: &Location, version: u64) -> Result<Option<CheckpointCommit>, DeltaError> {
     Ok(read_commit(table_dir, version, false)?.and_then(|(commit, _)| commit))
 }
 
@@ -71,19 +56,22 @@ type ReadCommit = (Option<CheckpointCommit>, Vec<String>);
 
 /// The commit at `version`, its adds read when `with_adds`; `None` when
 /// the commit file is gone.
-fn read_commit(table_dir: &Path, version: u64, with_adds: bool) -> Result<Option<ReadCommit>, DeltaError> {
-    let path = log_dir(table_dir).join(format!("{version:020}.json"));
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(source) => return Err(DeltaError::Io { path, source }),
+fn read_commit(
+    table_dir: &Location,
+    version: u64,
+    with_adds: bool,
+) -> Result<Option<ReadCommit>, DeltaError> {
+    let name = format!("{LOG}/{version:020}.json");
+    let Some(bytes) = table_dir.read(&name)? else {
+        return Ok(None);
     };
-    let parse = |line: &str| {
-        serde_json::from_str::<serde_json::Value>(line).map_err(|e| DeltaError::Io {
-            path: path.clone(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        })
+    let path = std::path::PathBuf::from(table_dir.object_url(&name));
+    let invalid = |e: &dyn std::fmt::Display| DeltaError::Io {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
     };
+    let text = std::str::from_utf8(&bytes).map_err(|e| invalid(&e))?;
+    let parse = |line: &str| serde_json::from_str::<serde_json::Value>(line).map_err(|e| invalid(&e));
     let (mut commit, mut adds) = (None, Vec::new());
     for line in text.lines() {
         // Only the lines asked for are parsed in full.
@@ -128,7 +116,7 @@ pub struct FileOrigin {
 /// Which checkpoint added each data file, for every checkpoint commit still
 /// in the log (files added by commits retention has deleted are not
 /// listed).
-pub fn file_origins(table_dir: &Path) -> Result<Vec<FileOrigin>, DeltaError> {
+pub fn file_origins(table_dir: &Location) -> Result<Vec<FileOrigin>, DeltaError> {
     let mut out = Vec::new();
     for version in versions(table_dir)? {
         let Some((Some(commit), adds)) = read_commit(table_dir, version, true)? else {
@@ -144,7 +132,7 @@ pub fn file_origins(table_dir: &Path) -> Result<Vec<FileOrigin>, DeltaError> {
 }
 
 /// Every checkpoint commit still in the log, oldest first.
-pub fn checkpoint_commits(table_dir: &Path) -> Result<Vec<CheckpointCommit>, DeltaError> {
+pub fn checkpoint_commits(table_dir: &Location) -> Result<Vec<CheckpointCommit>, DeltaError> {
     let mut commits = Vec::new();
     for version in versions(table_dir)? {
         if let Some(commit) = commit_at(table_dir, version)? {
@@ -155,7 +143,7 @@ pub fn checkpoint_commits(table_dir: &Path) -> Result<Vec<CheckpointCommit>, Del
 }
 
 /// The newest checkpoint commit (walking back from the newest version).
-pub fn last_checkpoint_commit(table_dir: &Path) -> Result<Option<CheckpointCommit>, DeltaError> {
+pub fn last_checkpoint_commit(table_dir: &Location) -> Result<Option<CheckpointCommit>, DeltaError> {
     for version in versions(table_dir)?.into_iter().rev() {
         if let Some(commit) = commit_at(table_dir, version)? {
             return Ok(Some(commit));
@@ -184,7 +172,7 @@ pub struct CheckpointEntry {
 
 /// Every checkpoint whose commits are still in the tables' logs, oldest
 /// first: read every table "as of checkpoint N" at `versions`.
-pub fn checkpoints(root: &Path) -> Result<Vec<CheckpointEntry>, DeltaError> {
+pub fn checkpoints(root: &Location) -> Result<Vec<CheckpointEntry>, DeltaError> {
     use std::collections::BTreeMap;
     let mut entries: BTreeMap<u64, CheckpointEntry> = BTreeMap::new();
     // (Tables written by a racecast older than one of them are complete
@@ -192,7 +180,7 @@ pub fn checkpoints(root: &Path) -> Result<Vec<CheckpointEntry>, DeltaError> {
     let mut tables = 0;
     for table in super::Table::ALL {
         let dir = root.join(table.path());
-        if !log_dir(&dir).exists() {
+        if !dir.has_objects(LOG)? {
             continue;
         }
         tables += 1;

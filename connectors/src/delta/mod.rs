@@ -37,7 +37,9 @@ pub mod schema;
 pub mod sink;
 pub mod table;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use crate::storage::{Location, StorageError};
 
 pub use manifest::Manifest;
 pub use parts::{Bucket, PartChanges, PartWriter, TablePart, bucket_of};
@@ -45,8 +47,8 @@ pub use schema::Table;
 pub use sink::{CheckpointInfo, DeltaSink, TableCommit, merge_part};
 
 /// Whether `root` holds racecast tables.
-pub fn has_tables(root: &Path) -> bool {
-    root.join(Table::Bronze.path()).join("_delta_log").exists()
+pub fn has_tables(root: &Location) -> Result<bool, DeltaError> {
+    Ok(root.has_objects(&format!("{}/_delta_log", Table::Bronze.path()))?)
 }
 
 /// Errors of the Delta sink. All are definite: the run stops with the
@@ -56,6 +58,9 @@ pub enum DeltaError {
     /// A local path could not be used.
     #[error("could not use \"{}\" as a table location", .0.display())]
     Path(PathBuf),
+    /// The table storage failed (a local disk or an object store).
+    #[error(transparent)]
+    Storage(StorageError),
     /// Local file I/O failed.
     #[error("could not access \"{}\"", path.display())]
     Io {

@@ -28,7 +28,9 @@
 //!   live rows as before.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use crate::storage::Location;
 use std::time::{Duration, Instant};
 
 use deltalake::arrow::array::{Array, BooleanArray, RecordBatch, StringArray};
@@ -125,7 +127,7 @@ impl PartWriter {
     /// `deletion_vectors` says whether the silver table takes deletion
     /// vectors ([`super::table::TableWriter::deletion_vectors`]).
     pub fn open(
-        root: &Path,
+        root: &Location,
         sources: Vec<String>,
         worker: usize,
         silver_files: Vec<Add>,
@@ -135,7 +137,7 @@ impl PartWriter {
         let mut buckets: BTreeMap<Bucket, Vec<Add>> = BTreeMap::new();
         for add in silver_files {
             let bucket = silver_bucket(&add).ok_or_else(|| DeltaError::BadRow {
-                path: silver.dir.join(&add.path),
+                path: silver.dir.object_url(&add.path).into(),
                 detail: "a silver file's partition values or name do not give its (date, car, lap) bucket"
                     .into(),
             })?;
@@ -152,14 +154,20 @@ impl PartWriter {
         })
     }
 
-    /// Writes the files of one checkpoint's changes; returns, per table,
-    /// the actions that commit them.
-    pub fn write(&mut self, changes: &PartChanges<'_>) -> Result<BTreeMap<Table, TablePart>, DeltaError> {
+    /// Writes the files of checkpoint `checkpoint`'s changes; returns, per
+    /// table, the actions that commit them. (Crash point `mid-part`: after
+    /// the bronze files, before the others.)
+    pub fn write(
+        &mut self,
+        checkpoint: u64,
+        changes: &PartChanges<'_>,
+    ) -> Result<BTreeMap<Table, TablePart>, DeltaError> {
         let mut out = BTreeMap::new();
         let started = Instant::now();
         let actions = self.bronze_actions(&changes.bronze)?;
         let rows = (changes.bronze.len() as u64, 0);
         out.insert(Table::Bronze, TablePart::timed(actions, started, rows));
+        crate::crash::point("mid-part", checkpoint);
         let started = Instant::now();
         let actions = self.quarantine_actions(&changes.quarantine)?;
         let rows = (changes.quarantine.len() as u64, 0);
@@ -230,7 +238,7 @@ impl PartWriter {
                     }
                     d => {
                         return Err(DeltaError::BadRow {
-                            path: self.silver.dir.clone(),
+                            path: self.silver.dir.to_string().into(),
                             detail: format!(
                                 "silver is a set, but a checkpoint changed the row of {} by {d}",
                                 row.event.event_id()
@@ -264,9 +272,9 @@ impl PartWriter {
                 let data_schema = writer.spec().data_schema();
                 let mut batches = Vec::new();
                 for add in self.silver_files.get(&bucket).into_iter().flatten() {
-                    let path = writer.file_path(&add.path);
+                    let path = PathBuf::from(writer.dir.object_url(&add.path));
                     let mut live = LiveRows::of(&writer.dir, add.deletion_vector.as_ref())?;
-                    for batch in read_parquet(&path, None)? {
+                    for batch in read_parquet(&writer.dir, &add.path, None)? {
                         let batch = live.filter(batch).map_err(|source| DeltaError::Arrow {
                             table: Table::Silver.path(),
                             source,
@@ -317,11 +325,11 @@ impl PartWriter {
                 break;
             }
             let add = &files[index];
-            let path = writer.file_path(&add.path);
+            let path = PathBuf::from(writer.dir.object_url(&add.path));
             let live = LiveRows::of(&writer.dir, add.deletion_vector.as_ref())?;
             let mut found = Vec::new();
             let mut row = 0u64;
-            for batch in read_parquet(&path, Some("event_id"))? {
+            for batch in read_parquet(&writer.dir, &add.path, Some("event_id"))? {
                 let ids = event_ids(&batch, &path)?;
                 for i in 0..ids.len() {
                     if !live.is_deleted(row) && missing.remove(ids.value(i)) {
@@ -355,7 +363,7 @@ impl PartWriter {
         match missing.first() {
             None => Ok(()),
             Some(id) => Err(DeltaError::Inconsistent {
-                root: writer.dir.clone(),
+                root: writer.dir.to_string().into(),
                 detail: format!(
                     "silver retracts event {id:?} (and {} more), which no live row of its bucket's {} files holds",
                     missing.len() - 1,
@@ -377,15 +385,21 @@ pub fn silver_bucket(add: &Add) -> Option<(SessionDate, u8, u8)> {
     Some((date, car, lap))
 }
 
-/// The batches of a parquet file, all columns or only `column`.
-fn read_parquet(path: &Path, column: Option<&str>) -> Result<Vec<RecordBatch>, DeltaError> {
+/// The batches of the parquet file `relative` in `dir`, all columns or
+/// only `column`.
+fn read_parquet(
+    dir: &Location,
+    relative: &str,
+    column: Option<&str>,
+) -> Result<Vec<RecordBatch>, DeltaError> {
+    let path = PathBuf::from(dir.object_url(relative));
     let parquet = |source| DeltaError::Parquet {
-        path: path.to_owned(),
+        path: path.clone(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(|source| DeltaError::Io {
-        path: path.to_owned(),
-        source,
+    let file = dir.read(relative)?.ok_or_else(|| DeltaError::Io {
+        path: path.clone(),
+        source: std::io::ErrorKind::NotFound.into(),
     })?;
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet)?;
     if let Some(column) = column {

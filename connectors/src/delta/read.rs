@@ -5,7 +5,6 @@
 //! on restart, to catch Kafka up, and by tests and tools that check what a
 //! run committed.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, RecordBatch, StringArray, new_null_array};
@@ -17,6 +16,7 @@ use deltalake::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use super::DeltaError;
 use super::deletion::LiveRows;
 use super::schema::Table;
+use crate::storage::Location;
 
 /// Rows per batch when reading a data file.
 const BATCH_ROWS: usize = 8192;
@@ -47,16 +47,16 @@ impl Columns<'_> {
 /// columns: partition values are in `add`), without the rows its deletion
 /// vector marks deleted.
 pub fn for_each_live_batch(
-    dir: &Path,
+    dir: &Location,
     add: &Add,
     table: Table,
     columns: Columns<'_>,
     mut each: impl FnMut(RecordBatch) -> Result<(), DeltaError>,
 ) -> Result<(), DeltaError> {
-    let path = dir.join(&add.path);
-    let file = std::fs::File::open(&path).map_err(|source| DeltaError::Io {
+    let path = std::path::PathBuf::from(dir.object_url(&add.path));
+    let file = dir.read(&add.path)?.ok_or_else(|| DeltaError::Io {
         path: path.clone(),
-        source,
+        source: std::io::ErrorKind::NotFound.into(),
     })?;
     let parquet = |source| DeltaError::Parquet {
         path: path.clone(),
@@ -104,12 +104,16 @@ impl TableSnapshot {
 /// Reads the data files `files` of `table` under `root`, in the table's
 /// full schema (partition columns from each file's `add`), without the
 /// rows their deletion vectors mark deleted.
-pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<RecordBatch>, DeltaError> {
+pub async fn read_files(
+    root: &Location,
+    table: Table,
+    files: &[Add],
+) -> Result<Vec<RecordBatch>, DeltaError> {
     let dir = root.join(table.path());
     let spec = table.spec();
     let mut batches = Vec::new();
     for file in files {
-        let path = dir.join(&file.path);
+        let path = dir.object_url(&file.path);
         let partitions = &file.partition_values;
         for_each_live_batch(&dir, file, table, Columns::All, |batch| {
             let mut columns: Vec<ArrayRef> = Vec::with_capacity(spec.schema.fields().len());
@@ -134,7 +138,7 @@ pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<
                             table: table.path(),
                             source: deltalake::arrow::error::ArrowError::SchemaError(format!(
                                 "data file \"{}\" has no column \"{}\"",
-                                path.display(),
+                                path,
                                 field.name()
                             )),
                         })?
@@ -156,24 +160,15 @@ pub async fn read_files(root: &Path, table: Table, files: &[Add]) -> Result<Vec<
 
 /// Reads `table` under `root` at `version` (the latest when `None`).
 pub async fn read_table(
-    root: &Path,
+    root: &Location,
     table: Table,
     version: Option<u64>,
 ) -> Result<TableSnapshot, DeltaError> {
-    let dir = root.join(table.path());
-    let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
-        path: dir.clone(),
-        source,
-    })?;
-    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
     let wrap = |source| DeltaError::Delta {
         table: table.path(),
         source,
     };
-    let delta = match version {
-        Some(v) => deltalake::open_table_with_version(url, v).await.map_err(wrap)?,
-        None => deltalake::open_table(url).await.map_err(wrap)?,
-    };
+    let delta = root.open_table(table.path(), version).await.map_err(wrap)?;
     let snapshot = delta.snapshot().map_err(wrap)?;
     let files: Vec<Add> = snapshot
         .log_data()

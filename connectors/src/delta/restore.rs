@@ -10,7 +10,7 @@
 //! the file's `add` action. A file that does not decode is an error that
 //! names the file and the row: state is never restored partly.
 
-use std::path::Path;
+use crate::storage::Location;
 
 use deltalake::arrow::array::{
     Array, AsArray, BooleanArray, Decimal128Array, Float64Array, Int32Array, Int64Array, RecordBatch,
@@ -28,7 +28,7 @@ use super::schema::Table;
 
 /// Reads one silver data file (`add`, relative to the table directory
 /// `dir`) back into rows.
-pub fn read_silver_file(dir: &Path, add: &Add) -> Result<Vec<SilverRow>, DeltaError> {
+pub fn read_silver_file(dir: &Location, add: &Add) -> Result<Vec<SilverRow>, DeltaError> {
     let mut rows = Vec::with_capacity(add_rows(add));
     read_batches(dir, add, false, |batch, date, car| {
         silver_rows(batch, date, car, &mut rows)
@@ -39,7 +39,7 @@ pub fn read_silver_file(dir: &Path, add: &Add) -> Result<Vec<SilverRow>, DeltaEr
 /// Reads the events of one silver data file, leaving out the entry-list
 /// columns (a restore takes the entry list from bronze): what a resumed run
 /// restores its silver state from.
-pub fn read_silver_events(dir: &Path, add: &Add) -> Result<Vec<Event>, DeltaError> {
+pub fn read_silver_events(dir: &Location, add: &Add) -> Result<Vec<Event>, DeltaError> {
     let mut events = Vec::with_capacity(add_rows(add));
     read_batches(dir, add, true, |batch, date, car| {
         silver_events(batch, date, car, &mut events)
@@ -54,12 +54,12 @@ const ENTRY_COLUMNS: [&str; 5] = ["driver_code", "team", "track", "session_type"
 /// partition values, reading every column or (`events_only`) all but
 /// [`ENTRY_COLUMNS`].
 fn read_batches(
-    dir: &Path,
+    dir: &Location,
     add: &Add,
     events_only: bool,
     mut each: impl FnMut(&RecordBatch, SessionDate, u8) -> Result<(), String>,
 ) -> Result<(), DeltaError> {
-    let path = dir.join(&add.path);
+    let path = std::path::PathBuf::from(dir.object_url(&add.path));
     let bad = |detail: String| DeltaError::BadRow {
         path: path.clone(),
         detail,

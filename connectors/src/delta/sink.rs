@@ -27,8 +27,8 @@
 //!        crash here: N never was   crash here: roll_forward commits the rest
 //! ```
 
+use crate::storage::Location;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use deltalake::arrow::record_batch::RecordBatch;
@@ -144,7 +144,7 @@ fn cancel_transient(actions: Vec<Action>) -> (Vec<Action>, BTreeSet<String>) {
 
 /// The Delta sink.
 pub struct DeltaSink {
-    root: std::path::PathBuf,
+    root: Location,
     last_started_ms: i64,
     app_id: String,
     tables: BTreeMap<Table, TableWriter>,
@@ -155,7 +155,7 @@ pub struct DeltaSink {
 impl DeltaSink {
     /// Creates the tables under `root` that do not exist yet, a new silver
     /// table with deletion vectors when `deletion_vectors`.
-    pub async fn create_tables(root: &Path, deletion_vectors: bool) -> Result<(), DeltaError> {
+    pub async fn create_tables(root: &Location, deletion_vectors: bool) -> Result<(), DeltaError> {
         for table in Table::ALL {
             TableWriter::open_or_create_with(root, table, deletion_vectors).await?;
         }
@@ -163,7 +163,7 @@ impl DeltaSink {
     }
 
     /// Opens (creating when needed) every table under `root`.
-    pub async fn open(root: &Path, app_id: &str) -> Result<DeltaSink, DeltaError> {
+    pub async fn open(root: &Location, app_id: &str) -> Result<DeltaSink, DeltaError> {
         let mut tables = BTreeMap::new();
         for table in Table::ALL {
             tables.insert(table, TableWriter::open_or_create(root, table).await?);
@@ -179,7 +179,7 @@ impl DeltaSink {
             .and_then(|c| c.started_ms)
             .unwrap_or(0);
         Ok(DeltaSink {
-            root: root.to_owned(),
+            root: root.clone(),
             last_started_ms,
             app_id: app_id.to_owned(),
             tables,
@@ -209,7 +209,7 @@ impl DeltaSink {
         }
         let number = highest as u64;
         let manifest = Manifest::read(&self.root, number)?.ok_or_else(|| DeltaError::Inconsistent {
-            root: self.root.clone(),
+            root: self.root.to_string().into(),
             detail: format!(
                 "the tables are at different checkpoints ({}) and the manifest of checkpoint {number} is missing (an older racecast, which did not commit unchanged tables, may have written them: pass --fresh to start over)",
                 committed
@@ -276,7 +276,7 @@ impl DeltaSink {
     }
 
     /// The data root.
-    pub fn root(&self) -> &Path {
+    pub fn root(&self) -> &Location {
         &self.root
     }
 
@@ -331,7 +331,8 @@ impl DeltaSink {
         for table in Table::ALL {
             let mut part = parts.remove(&table).unwrap_or_default();
             let (mut actions, dropped) = cancel_transient(std::mem::take(&mut part.actions));
-            transient.extend(dropped.into_iter().map(|p| self.table(table).file_path(&p)));
+            let dir = &self.table(table).dir;
+            transient.extend(dropped.into_iter().map(|p| (dir.clone(), p)));
             for action in &mut actions {
                 if let Action::Remove(remove) = action {
                     // Retention deletes a replaced file once the checkpoint
@@ -372,12 +373,8 @@ impl DeltaSink {
             .collect();
         // Files written and replaced inside this commit: no version shows
         // them, so nothing will ever read them.
-        for path in transient {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(DeltaError::Io { path, source }),
-            }
+        for (dir, path) in transient {
+            dir.delete(&path)?;
         }
         Ok(commits)
     }

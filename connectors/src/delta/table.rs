@@ -1,4 +1,4 @@
-//! One Delta table on the local filesystem: create-or-open, write a parquet
+//! One Delta table at a [`Location`] (a local directory or an S3 prefix): create-or-open, write a parquet
 //! data file for one partition, and commit a set of `add`/`remove` actions
 //! as one Delta version tagged with the application id and checkpoint number
 //! (a `txn` action) and the checkpoint's metadata in `commitInfo`.
@@ -14,8 +14,6 @@
 //! carry a bucket (`lap=<n>` for silver) and the worker that wrote them; deltalake does the commit.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::path::{Path, PathBuf};
 
 use deltalake::arrow::array::RecordBatch;
 use deltalake::arrow::datatypes::DataType as ArrowType;
@@ -32,6 +30,7 @@ use deltalake::{DeltaTable, TableProperty};
 
 use super::DeltaError;
 use super::schema::{Table, TableSpec};
+use crate::storage::Location;
 
 /// A table's data files: what any worker needs to write files that a
 /// later commit (on worker 0, [`TableWriter`]) makes visible.
@@ -40,7 +39,7 @@ pub struct TableFiles {
     /// Which table.
     pub table: Table,
     /// Directory of the table.
-    pub dir: PathBuf,
+    pub dir: Location,
     spec: TableSpec,
 }
 
@@ -58,26 +57,12 @@ impl std::ops::Deref for TableWriter {
     }
 }
 
-fn url_of(dir: &Path) -> Result<url::Url, DeltaError> {
-    url::Url::from_directory_path(dir).map_err(|()| DeltaError::Path(dir.to_owned()))
-}
-
 impl TableFiles {
-    /// The files of `table` under `root` (its directory is created when
-    /// missing; the table itself is not).
-    pub fn open(root: &Path, table: Table) -> Result<TableFiles, DeltaError> {
-        let dir = root.join(table.path());
-        std::fs::create_dir_all(&dir).map_err(|source| DeltaError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let dir = dir.canonicalize().map_err(|source| DeltaError::Io {
-            path: dir.clone(),
-            source,
-        })?;
+    /// The files of `table` under `root` (the table itself is not created).
+    pub fn open(root: &Location, table: Table) -> Result<TableFiles, DeltaError> {
         Ok(TableFiles {
             table,
-            dir,
+            dir: root.join(table.path()),
             spec: table.spec(),
         })
     }
@@ -86,7 +71,7 @@ impl TableFiles {
 impl TableWriter {
     /// Opens the table under `root`, creating it (empty, version 0) when it
     /// does not exist yet; a new silver table takes deletion vectors.
-    pub async fn open_or_create(root: &Path, table: Table) -> Result<TableWriter, DeltaError> {
+    pub async fn open_or_create(root: &Location, table: Table) -> Result<TableWriter, DeltaError> {
         Self::open_or_create_with(root, table, true).await
     }
 
@@ -95,27 +80,28 @@ impl TableWriter {
     /// quarantine never need them: they are rewritten per partition or
     /// append-only).
     pub async fn open_or_create_with(
-        root: &Path,
+        root: &Location,
         table: Table,
         deletion_vectors: bool,
     ) -> Result<TableWriter, DeltaError> {
         let files = TableFiles::open(root, table)?;
         let (dir, spec) = (&files.dir, &files.spec);
-        let url = url_of(dir)?;
         let wrap = |source| DeltaError::Delta {
             table: table.path(),
             source,
         };
-        let delta = if dir.join("_delta_log").exists() {
-            deltalake::open_table(url).await.map_err(wrap)?
+        let delta = if dir.has_objects("_delta_log")? {
+            root.open_table(table.path(), None).await.map_err(wrap)?
         } else {
             let columns = spec.delta_columns();
             let name = table.path().replace('/', "_");
+            let builder = root.table_builder(table.path()).map_err(wrap)?;
             if table == Table::Silver && deletion_vectors {
-                create_with_deletion_vectors(url, table, columns, &spec.partition_columns, name).await?
+                create_with_deletion_vectors(builder, dir, table, columns, &spec.partition_columns, name)
+                    .await?
             } else {
                 deltalake::operations::create::CreateBuilder::new()
-                    .with_location(url.to_string())
+                    .with_log_store(builder.build_storage().map_err(wrap)?)
                     .with_table_name(name)
                     .with_columns(columns)
                     .with_partition_columns(spec.partition_columns.clone())
@@ -157,10 +143,7 @@ impl TableWriter {
             table: self.files.table.path(),
             source,
         };
-        let url = url_of(&self.files.dir)?;
-        let table = deltalake::open_table_with_version(url, version)
-            .await
-            .map_err(wrap)?;
+        let table = self.files.dir.open_table("", Some(version)).await.map_err(wrap)?;
         Ok(table
             .snapshot()
             .map_err(wrap)?
@@ -207,33 +190,25 @@ impl TableFiles {
             let value = value.as_deref().unwrap_or("__HIVE_DEFAULT_PARTITION__");
             relative.push_str(&format!("{name}={value}/"));
         }
-        let file_name = format!("{tag}part-{}.snappy.parquet", uuid::Uuid::new_v4());
-        let dir = self.dir.join(&relative);
-        std::fs::create_dir_all(&dir).map_err(|source| DeltaError::Io {
-            path: dir.clone(),
-            source,
-        })?;
-        let path = dir.join(&file_name);
-        let file = File::create(&path).map_err(|source| DeltaError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        // Short names: object keys stay well under what S3-compatible
+        // servers that keep a key per file name (e.g. s3s-fs, ~160 bytes
+        // with the longest partition values) can hold.
+        let file_name = format!("{tag}part-{}.parquet", uuid::Uuid::new_v4().simple());
+        let path = format!("{relative}{file_name}");
         let properties = file_properties(&batch.schema());
         let parquet = |source| DeltaError::Parquet {
-            path: path.clone(),
+            path: self.dir.object_url(&path).into(),
             source,
         };
-        let mut writer = ArrowWriter::try_new(file, batch.schema(), Some(properties)).map_err(parquet)?;
+        let mut bytes = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut bytes, batch.schema(), Some(properties)).map_err(parquet)?;
         writer.write(batch).map_err(parquet)?;
         writer.close().map_err(parquet)?;
-        let size = std::fs::metadata(&path)
-            .map_err(|source| DeltaError::Io {
-                path: path.clone(),
-                source,
-            })?
-            .len();
+        let size = bytes.len();
+        self.dir.write(&path, bytes)?;
         Ok(Add {
-            path: format!("{relative}{file_name}"),
+            path,
             partition_values: partition
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.clone()))
@@ -267,9 +242,9 @@ impl TableFiles {
         }
     }
 
-    /// The local path of a file of this table.
-    pub fn file_path(&self, relative: &str) -> PathBuf {
-        self.dir.join(relative)
+    /// Whether the data file `relative` (as its `add` names it) exists.
+    pub fn file_exists(&self, relative: &str) -> Result<bool, DeltaError> {
+        Ok(self.dir.exists(relative)?)
     }
 }
 
@@ -339,7 +314,8 @@ impl TableWriter {
 /// datafusion feature; so the first commit is made here, with the same
 /// metadata `CreateBuilder` would write.)
 async fn create_with_deletion_vectors(
-    url: url::Url,
+    builder: deltalake::DeltaTableBuilder,
+    dir: &Location,
     table: Table,
     columns: Vec<StructField>,
     partition_columns: &[String],
@@ -361,12 +337,10 @@ async fn create_with_deletion_vectors(
     let metadata = new_metadata(&schema, partition_columns, [(property, "true")])
         .and_then(|m| m.with_name(name))
         .map_err(|e| wrap(e.into()))?;
-    let mut delta = deltalake::DeltaTableBuilder::from_url(url.clone())
-        .and_then(|b| b.build())
-        .map_err(wrap)?;
+    let mut delta = builder.build().map_err(wrap)?;
     let operation = DeltaOperation::Create {
         mode: SaveMode::ErrorIfExists,
-        location: url,
+        location: dir.url().clone(),
         protocol: protocol.clone(),
         metadata: metadata.clone(),
     };
@@ -450,11 +424,12 @@ mod tests {
     #[test]
     fn silver_files_keep_dictionaries_only_for_repeated_values() {
         let root = tempfile::tempdir().expect("a temporary directory");
-        let files = TableFiles::open(root.path(), Table::Silver).expect("the table's directory");
+        let root = Location::local(root.path()).expect("a location");
+        let files = TableFiles::open(&root, Table::Silver).expect("the table's directory");
         let rows: Vec<_> = (1..=50).map(|s| silver_row(7, s, false, 1, s as u8)).collect();
         let batch = super::super::batches::silver_batch(&rows.iter().collect::<Vec<_>>());
         let add = files.write_file(&batch, &[], "").expect("a file");
-        let file = File::open(files.file_path(&add.path)).expect("the file");
+        let file = files.dir.read(&add.path).expect("read").expect("the file");
         let reader = SerializedFileReader::new(file).expect("a parquet file");
         let group = reader.metadata().row_group(0);
         let column = |name: &str| {

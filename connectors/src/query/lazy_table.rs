@@ -15,9 +15,9 @@ use deltalake::datafusion::physical_plan::ExecutionPlan;
 use deltalake::delta_datafusion::{DeltaScanConfig, DeltaScanNext};
 use deltalake::kernel::Snapshot;
 use tokio::sync::OnceCell;
-use url::Url;
 
 use crate::delta::Table;
+use crate::storage::Location;
 
 /// The column naming the data file a row comes from.
 pub const FILE_COLUMN: &str = "_file";
@@ -26,7 +26,7 @@ pub const FILE_COLUMN: &str = "_file";
 #[derive(Debug)]
 pub struct LazyTable {
     table: Table,
-    url: Url,
+    dir: Location,
     version: u64,
     /// The table's columns, without `_file` (what the scan reads as).
     columns: SchemaRef,
@@ -36,8 +36,8 @@ pub struct LazyTable {
 }
 
 impl LazyTable {
-    /// `table` under `url` (its directory) as of `version`.
-    pub fn new(table: Table, url: Url, version: u64) -> LazyTable {
+    /// `table` in `dir` as of `version`.
+    pub fn new(table: Table, dir: Location, version: u64) -> LazyTable {
         let columns = table.spec().schema;
         let mut fields: Vec<Arc<Field>> = columns.fields().iter().cloned().collect();
         fields.push(Arc::new(Field::new(
@@ -47,7 +47,7 @@ impl LazyTable {
         )));
         LazyTable {
             table,
-            url,
+            dir,
             version,
             columns,
             schema: Arc::new(Schema::new(fields)),
@@ -65,7 +65,9 @@ impl LazyTable {
                     self.version
                 ))
             };
-            let delta = deltalake::DeltaTableBuilder::from_url(self.url.clone())
+            let delta = self
+                .dir
+                .table_builder("")
                 .and_then(|b| b.with_version(self.version).build())
                 .map_err(|e| fail(&e))?;
             delta.update_datafusion_session(state).map_err(|e| fail(&e))?;

@@ -10,7 +10,6 @@
 //!   last segment: what a table's `_file` column ends with, to join on),
 //!   `checkpoint`, `version`.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use deltalake::arrow::array::{ArrayRef, BooleanArray, Int64Array, StringArray, TimestampMillisecondArray};
@@ -24,6 +23,7 @@ use deltalake::datafusion::prelude::SessionContext;
 use super::deferred::{Deferred, RowSource};
 use crate::delta::Table;
 use crate::delta::history::{self, CheckpointEntry};
+use crate::storage::Location;
 
 fn utc_ms() -> DataType {
     DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
@@ -35,18 +35,16 @@ fn external(e: crate::delta::DeltaError) -> DataFusionError {
 
 /// Registers `racecast.checkpoints` and `racecast.files` for the tables
 /// under `root`; `list` is the checkpoints across tables (for `complete`).
-pub fn register(ctx: &SessionContext, root: &Path, list: &[CheckpointEntry]) -> Result<()> {
+pub fn register(ctx: &SessionContext, root: &Location, list: &[CheckpointEntry]) -> Result<()> {
     let checkpoints = CheckpointLog {
-        root: root.to_owned(),
+        root: root.clone(),
         list: list.to_vec(),
     };
     ctx.register_table(
         TableReference::partial("racecast", "checkpoints"),
         Arc::new(Deferred::new(checkpoints)),
     )?;
-    let files = FileLog {
-        root: root.to_owned(),
-    };
+    let files = FileLog { root: root.clone() };
     ctx.register_table(
         TableReference::partial("racecast", "files"),
         Arc::new(Deferred::new(files)),
@@ -55,17 +53,21 @@ pub fn register(ctx: &SessionContext, root: &Path, list: &[CheckpointEntry]) -> 
 }
 
 /// The tables (by path) whose logs exist under `root`.
-fn tables_with_logs(root: &Path) -> impl Iterator<Item = (Table, PathBuf)> + '_ {
-    Table::ALL
-        .into_iter()
-        .map(move |table| (table, root.join(table.path())))
-        .filter(|(_, dir)| dir.join("_delta_log").exists())
+fn tables_with_logs(root: &Location) -> Result<Vec<(Table, Location)>> {
+    let mut tables = Vec::new();
+    for table in Table::ALL {
+        let dir = root.join(table.path());
+        if dir.has_objects("_delta_log").map_err(|e| external(e.into()))? {
+            tables.push((table, dir));
+        }
+    }
+    Ok(tables)
 }
 
 /// `racecast.checkpoints`.
 #[derive(Debug)]
 struct CheckpointLog {
-    root: PathBuf,
+    root: Location,
     list: Vec<CheckpointEntry>,
 }
 
@@ -78,7 +80,7 @@ impl RowSource for CheckpointLog {
     async fn rows(&self, _: &dyn Session) -> Result<Vec<RecordBatch>> {
         let complete = |checkpoint: u64| self.list.iter().any(|c| c.checkpoint == checkpoint && c.complete);
         let mut c = CheckpointColumns::default();
-        for (table, dir) in tables_with_logs(&self.root) {
+        for (table, dir) in tables_with_logs(&self.root)? {
             for commit in history::checkpoint_commits(&dir).map_err(external)? {
                 c.table_name.push(table.path());
                 c.checkpoint.push(commit.checkpoint as i64);
@@ -97,7 +99,7 @@ impl RowSource for CheckpointLog {
 /// `racecast.files`.
 #[derive(Debug)]
 struct FileLog {
-    root: PathBuf,
+    root: Location,
 }
 
 #[async_trait::async_trait]
@@ -108,7 +110,7 @@ impl RowSource for FileLog {
 
     async fn rows(&self, _: &dyn Session) -> Result<Vec<RecordBatch>> {
         let mut f = FileColumns::default();
-        for (table, dir) in tables_with_logs(&self.root) {
+        for (table, dir) in tables_with_logs(&self.root)? {
             for origin in history::file_origins(&dir).map_err(external)? {
                 f.table_name.push(table.path());
                 f.file_name

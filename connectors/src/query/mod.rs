@@ -26,7 +26,7 @@ pub mod log_tables;
 pub mod output;
 pub mod views;
 
-use std::path::{Path, PathBuf};
+use crate::storage::Location;
 use std::sync::Arc;
 
 use deltalake::datafusion::catalog::{MemorySchemaProvider, TableProvider};
@@ -51,11 +51,13 @@ const SCHEMAS: [&str; 5] = ["bronze", "silver", "gold", "quality", "racecast"];
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// `--data` is missing, empty or holds something else.
-    #[error("\"{}\" holds no racecast tables (is --data right? `racecast run --data {}` fills it)", .0.display(), .0.display())]
-    NoTables(PathBuf),
+    #[error("\"{0}\" holds no racecast tables (is --data right? `racecast run --data {0}` fills it)")]
+    NoTables(String),
     /// The tables exist but no checkpoint has committed to all of them.
-    #[error("no checkpoint under \"{}\" has committed every table yet (a run's first checkpoint is still being written, or it crashed before it)", .0.display())]
-    NoCompleteCheckpoint(PathBuf),
+    #[error(
+        "no checkpoint under \"{0}\" has committed every table yet (a run's first checkpoint is still being written, or it crashed before it)"
+    )]
+    NoCompleteCheckpoint(String),
     /// `--as-of-checkpoint` names a checkpoint the logs do not hold.
     #[error("checkpoint {asked} is not in the tables' logs; there {available}")]
     UnknownCheckpoint {
@@ -139,16 +141,12 @@ impl std::fmt::Debug for QuerySession {
 impl QuerySession {
     /// The tables under `root` as of checkpoint `as_of` (default: the last
     /// complete one).
-    pub async fn open(root: &Path, as_of: Option<u64>) -> Result<QuerySession, QueryError> {
-        if !has_tables(root) {
-            return Err(QueryError::NoTables(root.to_owned()));
+    pub async fn open(root: &Location, as_of: Option<u64>) -> Result<QuerySession, QueryError> {
+        if !has_tables(root)? {
+            return Err(QueryError::NoTables(root.to_string()));
         }
-        let root = std::path::absolute(root).map_err(|source| DeltaError::Io {
-            path: root.to_owned(),
-            source,
-        })?;
         let list = history::checkpoints(&root)?;
-        let checkpoint = choose(&root, &list, as_of)?;
+        let checkpoint = choose(root, &list, as_of)?;
         let ctx: SessionContext = DeltaSessionContext::new().into_inner();
         let catalog = ctx
             .catalog("datafusion")
@@ -163,14 +161,14 @@ impl QuerySession {
                 // Tables of a racecast from before the results table.
                 continue;
             }
-            let lazy = Arc::new(lazy_table(&root, table, &checkpoint)?);
+            let lazy = Arc::new(lazy_table(root, table, &checkpoint)?);
             if table == Table::Bronze {
                 let entries = Deferred::new(EntryList::new(Arc::clone(&lazy)));
                 register(&ctx, "silver.entry_list", Arc::new(entries))?;
             }
             register(&ctx, table.path().replace('/', ".").as_str(), lazy)?;
         }
-        log_tables::register(&ctx, &root, &list).map_err(QueryError::from_datafusion)?;
+        log_tables::register(&ctx, root, &list).map_err(QueryError::from_datafusion)?;
         for view in VIEWS {
             ctx.sql(&format!("CREATE VIEW {} AS {}", view.name, view.body()))
                 .await
@@ -209,12 +207,16 @@ pub fn unknown_view(name: &str) -> QueryError {
 }
 
 /// The checkpoint to read: `as_of`, or the last complete one.
-fn choose(root: &Path, list: &[CheckpointEntry], as_of: Option<u64>) -> Result<CheckpointEntry, QueryError> {
+fn choose(
+    root: &Location,
+    list: &[CheckpointEntry],
+    as_of: Option<u64>,
+) -> Result<CheckpointEntry, QueryError> {
     let last_complete = list.iter().rev().find(|c| c.complete);
     let Some(asked) = as_of else {
         return last_complete
             .cloned()
-            .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_owned()));
+            .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_string()));
     };
     match list.iter().find(|c| c.checkpoint == asked) {
         Some(c) if c.complete => Ok(c.clone()),
@@ -249,14 +251,12 @@ fn available(list: &[CheckpointEntry]) -> String {
 }
 
 /// `table` as of the version `checkpoint` committed to it.
-fn lazy_table(root: &Path, table: Table, checkpoint: &CheckpointEntry) -> Result<LazyTable, QueryError> {
+fn lazy_table(root: &Location, table: Table, checkpoint: &CheckpointEntry) -> Result<LazyTable, QueryError> {
     let version = *checkpoint
         .versions
         .get(table.path())
-        .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_owned()))?;
-    let dir = root.join(table.path());
-    let url = url::Url::from_directory_path(&dir).map_err(|()| DeltaError::Path(dir.clone()))?;
-    Ok(LazyTable::new(table, url, version))
+        .ok_or_else(|| QueryError::NoCompleteCheckpoint(root.to_string()))?;
+    Ok(LazyTable::new(table, root.join(table.path()), version))
 }
 
 /// Registers `provider` as `name` (`schema.table`).
@@ -303,7 +303,8 @@ mod tests {
     #[test]
     fn choose_skips_a_half_committed_checkpoint() {
         let list = [entry(1, true), entry(2, true), entry(3, false)];
-        let root = Path::new("data");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let root = &Location::local(dir.path()).expect("a location");
         assert_eq!(choose(root, &list, None).map(|c| c.checkpoint).ok(), Some(2));
         assert!(matches!(
             choose(root, &list, Some(3)),

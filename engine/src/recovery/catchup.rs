@@ -18,8 +18,8 @@
 //! at-least-once, its records tagged with checkpoint and run like the
 //! change records.
 
+use racecast_connectors::storage::Location;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::Path;
 use std::time::Duration;
 
 use deltalake::arrow::array::{Array, AsArray, RecordBatch};
@@ -61,12 +61,12 @@ pub struct CaughtUp {
 /// were rolled forward, before the run reads input.
 pub fn catch_up(
     out: &KafkaOut,
-    data: &Path,
+    data: &Location,
     app_id: &str,
     run_id: &str,
     transactional: bool,
 ) -> Result<Option<CaughtUp>, RunError> {
-    if !has_tables(data) {
+    if !has_tables(data)? {
         return Ok(None);
     }
     let runtime = runtime();
@@ -205,9 +205,9 @@ pub fn catch_up(
     }))
 }
 
-fn missing(data: &Path, table: Table, checkpoint: u64) -> RunError {
+fn missing(data: &Location, table: Table, checkpoint: u64) -> RunError {
     RunError::Delta(DeltaError::Inconsistent {
-        root: data.to_owned(),
+        root: data.to_string().into(),
         detail: format!(
             "no commit of checkpoint {checkpoint} in the log of {}",
             table.path()
@@ -215,9 +215,9 @@ fn missing(data: &Path, table: Table, checkpoint: u64) -> RunError {
     })
 }
 
-fn bad_row(data: &Path, table: Table, e: impl std::fmt::Display) -> RunError {
+fn bad_row(data: &Location, table: Table, e: impl std::fmt::Display) -> RunError {
     RunError::Delta(DeltaError::BadRow {
-        path: data.join(table.path()),
+        path: data.join(table.path()).to_string().into(),
         detail: e.to_string(),
     })
 }
@@ -266,12 +266,12 @@ fn file_diff(
             .cloned()
             .collect(),
     };
-    let all_there = diff
-        .removed
-        .iter()
-        .chain(&diff.added)
-        .all(|a| writer.file_path(&a.path).exists());
-    Ok(all_there.then_some(diff))
+    for add in diff.removed.iter().chain(&diff.added) {
+        if !writer.file_exists(&add.path)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(diff))
 }
 
 /// Sends quarantine rows as dead letters (the original bytes, reasons and
@@ -281,7 +281,7 @@ fn send_dead_letters(
     topic: &str,
     batch: &RecordBatch,
     headers: impl Fn() -> OwnedHeaders,
-    data: &Path,
+    data: &Location,
 ) -> Result<(), RunError> {
     let bad = |what: &str| {
         bad_row(

@@ -3,12 +3,12 @@
 //! first completes a checkpoint that a crash left committed to some tables
 //! only. [`sweep`] then applies retention while no worker writes.
 
-use std::path::Path;
-
+use racecast_connectors::delta::manifest;
 use racecast_connectors::delta::retention::{self, Sweep};
 use racecast_connectors::delta::table::TableWriter;
 use racecast_connectors::delta::{DeltaError, DeltaSink, Table, has_tables};
 use racecast_connectors::host::runtime;
+use racecast_connectors::storage::Location;
 
 use crate::error::RunError;
 
@@ -24,15 +24,21 @@ pub struct Prepared {
 /// Runs once per cluster (worker 0), before any other worker looks.
 /// Missing tables are created (a new silver table with deletion vectors
 /// when `deletion_vectors`), so that every process finds them.
-pub fn prepare(data: &Path, app_id: &str, fresh: bool, deletion_vectors: bool) -> Result<Prepared, RunError> {
+pub fn prepare(
+    data: &Location,
+    app_id: &str,
+    fresh: bool,
+    deletion_vectors: bool,
+) -> Result<Prepared, RunError> {
     let runtime = runtime();
     if fresh {
         for table in Table::ALL {
-            remove_dir(&data.join(table.path()))?;
+            remove_dir(data, table.path())?;
         }
-        remove_dir(&data.join("_racecast"))?;
+        // The manifests, not the run's own lease beside them.
+        remove_dir(data, manifest::DIR)?;
     }
-    if fresh || !has_tables(data) {
+    if fresh || !has_tables(data)? {
         runtime.block_on(DeltaSink::create_tables(data, deletion_vectors))?;
         return Ok(Prepared::default());
     }
@@ -49,7 +55,7 @@ pub fn prepare(data: &Path, app_id: &str, fresh: bool, deletion_vectors: bool) -
 
 /// Whether the silver table under `data` takes deletion vectors (see
 /// [`racecast_connectors::delta::parts`]); run after [`prepare`] created it.
-pub fn silver_deletion_vectors(data: &Path) -> Result<bool, RunError> {
+pub fn silver_deletion_vectors(data: &Location) -> Result<bool, RunError> {
     let silver = runtime().block_on(TableWriter::open_or_create(data, Table::Silver))?;
     Ok(silver.deletion_vectors())
 }
@@ -57,8 +63,8 @@ pub fn silver_deletion_vectors(data: &Path) -> Result<bool, RunError> {
 /// Before a run (while no worker writes): keeps the last `keep`
 /// checkpoints and deletes what only older ones need, and files crashed
 /// runs left uncommitted.
-pub fn sweep(data: &Path, app_id: &str, keep: u64) -> Result<(), RunError> {
-    if !has_tables(data) {
+pub fn sweep(data: &Location, app_id: &str, keep: u64) -> Result<(), RunError> {
+    if !has_tables(data)? {
         return Ok(());
     }
     let runtime = runtime();
@@ -67,13 +73,8 @@ pub fn sweep(data: &Path, app_id: &str, keep: u64) -> Result<(), RunError> {
     Ok(())
 }
 
-fn remove_dir(dir: &Path) -> Result<(), RunError> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(source) => Err(RunError::Delta(DeltaError::Io {
-            path: dir.to_owned(),
-            source,
-        })),
-    }
+/// Deletes everything under the folder `relative` of `data`.
+fn remove_dir(data: &Location, relative: &str) -> Result<(), RunError> {
+    data.delete_all(relative).map_err(DeltaError::from)?;
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! starts at the epoch after them, so the run's checkpoint numbers carry on
 //! above the one it resumed from.
 
-use std::path::{Path, PathBuf};
+use racecast_connectors::storage::Location;
 
 use deltalake::kernel::Add;
 use racecast_connectors::delta::entries::{self, EntryWinners};
@@ -37,7 +37,7 @@ pub struct Resume {
     /// The positions that checkpoint covers.
     pub positions: Positions,
     /// The silver table's directory.
-    pub silver_dir: PathBuf,
+    pub silver_dir: Location,
     /// Its data files at the checkpoint, in a fixed order (every process
     /// lists them the same way).
     pub silver_files: Vec<Add>,
@@ -55,8 +55,8 @@ impl Resume {
     /// needs, or `None` when there is none (no tables, or no checkpoint
     /// committed yet). Fails when the tables are not at one checkpoint (run
     /// [`super::prepare()`] first).
-    pub fn load(data: &Path, app_id: &str) -> Result<Option<Resume>, RunError> {
-        if !has_tables(data) {
+    pub fn load(data: &Location, app_id: &str) -> Result<Option<Resume>, RunError> {
+        if !has_tables(data)? {
             return Ok(None);
         }
         let runtime = runtime();
@@ -67,7 +67,7 @@ impl Resume {
         }
         let inconsistent = |detail: String| {
             RunError::Delta(DeltaError::Inconsistent {
-                root: data.to_owned(),
+                root: data.to_string().into(),
                 detail,
             })
         };
@@ -171,7 +171,7 @@ impl Resume {
 
 /// The entry list's winners from the bronze table's valid entry records
 /// (they are in the partition with no session date).
-fn restore_entries(bronze_dir: &Path, files: &[Add]) -> Result<Vec<Entry>, RunError> {
+fn restore_entries(bronze_dir: &Location, files: &[Add]) -> Result<Vec<Entry>, RunError> {
     let mut winners = EntryWinners::default();
     for add in files {
         let dated = add
@@ -188,7 +188,7 @@ fn restore_entries(bronze_dir: &Path, files: &[Add]) -> Result<Vec<Entry>, RunEr
             Columns::Only(&entries::COLUMNS),
             |batch| {
                 winners.add_batch(&batch).map_err(|detail| DeltaError::BadRow {
-                    path: bronze_dir.join(&add.path),
+                    path: bronze_dir.object_url(&add.path).into(),
                     detail,
                 })
             },

@@ -19,8 +19,8 @@
 //! already) instead of committing it. After a failure (a failed part, a
 //! commit that did not go through) it commits nothing more.
 
+use racecast_connectors::storage::Location;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ use crate::summary::{Drivers, RunSummary};
 /// What a [`CommitSink`] is set up with.
 pub(crate) struct CommitSinkConfig<'a> {
     /// Root of the tables.
-    pub data: &'a Path,
+    pub data: &'a Location,
     /// Application id of the `txn` actions and progress records.
     pub app_id: &'a str,
     /// This run's id.

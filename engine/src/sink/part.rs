@@ -12,8 +12,8 @@
 //! so that worker 0 commits nothing without it; this sink then writes
 //! nothing more and fails the run.
 
+use racecast_connectors::storage::Location;
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
 use std::sync::Arc;
 
 use deltalake::kernel::Add;
@@ -84,7 +84,7 @@ impl PartSink {
     /// `kafka` when given.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
-        data: &Path,
+        data: &Location,
         sources: Vec<String>,
         worker: usize,
         silver_files: Vec<Add>,

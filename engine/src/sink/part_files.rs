@@ -189,7 +189,7 @@ impl PartFiles {
             let silver: Vec<(&SilverRow, isize)> = changes.silver.values().flatten().copied().collect();
             kafka.send_part(part.checkpoint, run, &silver, &changes.quarantine, &self.sources)?;
         }
-        let tables = writer.write(changes)?;
+        let tables = writer.write(part.checkpoint, changes)?;
         part.tables = tables
             .into_iter()
             .map(|(table, t)| WireTablePart {

@@ -21,7 +21,12 @@
 #   RACECAST_GE_VENV): the expectation tests run a suite through GE itself;
 # - tansu, the Kafka-protocol broker the Kafka tests start on a free
 #   loopback port (../shared/KAFKA.md: its memory:// storage engine needs
-#   the dynostore feature; ~9 min to build once on 2 cores).
+#   the dynostore feature; ~9 min to build once on 2 cores);
+# - s3s-fs, the S3 server the object-store tests start on a free loopback
+#   port (testkit/src/s3.rs: buckets are directories under a temporary
+#   root; it honours `If-None-Match: *`, which Delta commits rely on).
+#   Chosen over Garage or MinIO: one small binary, no cluster layout or
+#   daemon to configure; ~4 min to build once on 2 cores.
 set -euo pipefail
 
 sudo=""
@@ -55,4 +60,9 @@ fi
 if ! command -v tansu >/dev/null && [ ! -x "$HOME/.cargo/bin/tansu" ]; then
   echo "test-deps: building tansu 0.6.0 (cargo install, ~9 min once)"
   cargo install tansu --version 0.6.0 --features dynostore,libsql --locked
+fi
+
+if ! command -v s3s-fs >/dev/null && [ ! -x "$HOME/.cargo/bin/s3s-fs" ]; then
+  echo "test-deps: building s3s-fs 0.14.1 (cargo install, ~4 min once)"
+  cargo install s3s-fs --version 0.14.1 --features binary --locked
 fi

@@ -41,7 +41,10 @@ fn schema_files_are_the_code_s_table_specs() {
 fn created_tables_declare_the_schema_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     runtime()
-        .block_on(DeltaSink::create_tables(dir.path(), true))
+        .block_on(DeltaSink::create_tables(
+            &racecast_connectors::storage::Location::local(dir.path()).expect("a location"),
+            true,
+        ))
         .expect("the tables are created");
     for table in Table::ALL {
         let file: serde_json::Value =

@@ -17,12 +17,12 @@ use racecast_connectors::host::runtime;
 use racecast_dataflow::Format;
 use racecast_engine::{RetentionConfig, RunConfig, RunSummary, Unobserved};
 use racecast_sim::{SimConfig, simulated};
-use racecast_testkit::batch;
 use racecast_testkit::cluster::{run_two_processes, write_files};
 use racecast_testkit::config::{files, many_checkpoints, python};
 use racecast_testkit::tables::{
     assert_checkpoint_consistent, assert_checkpoints_consistent, assert_tables_hold, json_rows, normalised,
 };
+use racecast_testkit::{Data, batch};
 use serde_json::{Map, Value};
 
 fn race() -> SimConfig {
@@ -166,7 +166,7 @@ fn python_reads_every_table_as_of_each_checkpoint() {
             let version = c.versions[table.path()];
             let rust = runtime
                 .block_on(racecast_connectors::delta::read::read_table(
-                    &data,
+                    &data.location(),
                     table,
                     Some(version),
                 ))
@@ -240,19 +240,19 @@ fn retention_keeps_the_last_checkpoints_and_deletes_the_rest() {
         .enable_all()
         .build()
         .expect("runtime");
-    let list = history::checkpoints(&data).expect("checkpoints");
+    let list = history::checkpoints(&data.location()).expect("checkpoints");
     let kept = &list[list.len() - keep as usize..];
     for table in Table::ALL {
         let dir = data.join(table.path());
+        let location = data.location().join(table.path());
         // Every data file left is one the kept checkpoints (or the one
         // before them, whose replaced files are kept one round longer)
         // read; the rest were deleted.
         let mut referenced = BTreeSet::new();
         let first = list.len().saturating_sub(keep as usize + 1);
         for c in &list[first..] {
-            let url = url::Url::from_directory_path(dir.canonicalize().expect("dir")).expect("url");
             let t = runtime
-                .block_on(deltalake::open_table_with_version(url, c.versions[table.path()]))
+                .block_on(location.open_table("", Some(c.versions[table.path()])))
                 .expect("a kept checkpoint's version opens");
             for f in t.snapshot().expect("snapshot").log_data().iter() {
                 referenced.insert(f.path().to_string());
@@ -266,7 +266,7 @@ fn retention_keeps_the_last_checkpoints_and_deletes_the_rest() {
             table.path()
         );
         // The log was cut: far fewer commit files than checkpoints.
-        let logs = history::versions(&dir).expect("log");
+        let logs = history::versions(&location).expect("log");
         assert!(
             (logs.len() as u64) < summary.checkpoints,
             "{}: {} log files for {} checkpoints",
@@ -280,7 +280,7 @@ fn retention_keeps_the_last_checkpoints_and_deletes_the_rest() {
         assert!(c.complete);
         assert_checkpoint_consistent(&data, c);
     }
-    let manifests = racecast_connectors::delta::Manifest::list(&data).expect("manifests");
+    let manifests = racecast_connectors::delta::Manifest::list(&data.location()).expect("manifests");
     assert!(
         manifests.len() <= keep as usize + 1,
         "old manifests are deleted: {manifests:?}"

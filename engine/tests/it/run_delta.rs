@@ -186,10 +186,16 @@ fn python_deltalake_reads_the_batch_result() {
     // Needs `pip install deltalake pyarrow` (make test installs them).
     let output = python("read_delta.py", &[data.to_str().expect("a UTF-8 path")]);
     let tables: Value = serde_json::from_str(&output).expect("the reader prints JSON");
+    assert_python_read_the_batch_result(&tables, &records);
+}
+
+/// What `read_delta.py` printed (`tables`) is the batch result of
+/// `records`.
+pub fn assert_python_read_the_batch_result(tables: &Value, records: &[racecast_dataflow::bronze::Ingested]) {
     let rows = |name: &str| -> Vec<Map<String, Value>> {
         serde_json::from_value(tables[name]["rows"].clone()).expect("rows are objects")
     };
-    let expected = batch(&records);
+    let expected = batch(records);
 
     assert_eq!(tables["bronze"]["rows"], json!(expected.bronze), "bronze rows");
     assert_eq!(

@@ -5,7 +5,8 @@
 //! crashes (`kafka_crash`), Kafka over SASL_SSL (`kafka_security`), the live
 //! views of `run --serve` folded by independent clients and shown in
 //! headless Chromium (`live`), a live
-//! run scraped by a real Prometheus (`prometheus`), the local stack of
+//! run scraped by a real Prometheus (`prometheus`), the tables on a real
+//! S3 server (`s3`), the local stack of
 //! `make up` (`stack`), and `racecast query` and the dbt models over a
 //! run's tables against independent computations (`query`,
 //! `views_reference`).
@@ -19,6 +20,7 @@ mod live;
 mod prometheus;
 mod query;
 mod recovery;
+mod s3;
 mod stack;
 mod views_reference;
 

@@ -23,6 +23,7 @@ use racecast_dataflow::{Format, Limits, decode_entry, decode_event};
 use racecast_engine::RunConfig;
 use racecast_engine::positions::{Positions, lane_of};
 use racecast_sim::{SimConfig, simulated};
+use racecast_testkit::Data;
 use racecast_testkit::cli::{ok, stderr};
 use racecast_testkit::cluster::{run_workers, write_files};
 use racecast_testkit::config::{files, fresh};
@@ -74,7 +75,7 @@ fn race() -> &'static Race {
             ..fresh(files(&entries, &events), &data)
         };
         run_workers(run, 2).expect("the run succeeds");
-        let checkpoints = history::checkpoints(&data).expect("the logs read");
+        let checkpoints = history::checkpoints(&data.location()).expect("the logs read");
         let name = |p: &Path| p.to_string_lossy().into_owned();
         Race {
             _dir: tmp,
@@ -481,7 +482,7 @@ fn a_query_during_a_live_run_sees_only_whole_checkpoints() {
         seen.windows(2).all(|w| w[0] < w[1]),
         "never an older checkpoint: {seen:?}"
     );
-    let list = history::checkpoints(&data).expect("the logs read");
+    let list = history::checkpoints(&data.location()).expect("the logs read");
     for n in seen.iter().step_by((seen.len() / 4).max(1)) {
         let c = list
             .iter()

@@ -9,8 +9,10 @@
 //! - with Kafka, `racecast changes` on each change topic folds to exactly
 //!   the Delta table's rows.
 //!
+//! The same on S3: [`s3_runs_resume_after_a_crash`].
+//!
 //! Crash points (`RACECAST_CRASH_AT`, see `connectors/src/crash.rs`): while
-//! ingesting a checkpoint; after its files are written, before its
+//! ingesting a checkpoint; mid-way through a worker's files; after its files are written, before its
 //! manifest; after the manifest; after each of the table commits;
 //! after a worker's silver change records reach Kafka; before and after the
 //! progress record.
@@ -21,13 +23,15 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use racecast_connectors::delta::Table;
+use racecast_connectors::storage::Location;
 use racecast_dataflow::Format;
 use racecast_dataflow::bronze::Ingested;
 use racecast_sim::{SimConfig, simulated};
-use racecast_testkit::Broker;
 use racecast_testkit::cli::ok;
 use racecast_testkit::cluster::write_files;
+use racecast_testkit::s3::S3Server;
 use racecast_testkit::tables::{assert_checkpoints_consistent, assert_tables_hold, json_rows, read, sorted};
+use racecast_testkit::{Broker, Data};
 
 use super::racecast_command;
 
@@ -87,6 +91,9 @@ struct Setup {
     entries: PathBuf,
     events: PathBuf,
     broker: Option<Broker>,
+    /// The tables go to this S3 server's bucket instead of a local
+    /// directory.
+    s3: Option<(S3Server, String)>,
 }
 
 impl Setup {
@@ -117,10 +124,51 @@ impl Setup {
             entries,
             events,
             broker,
+            s3: None,
         }
     }
 
-    fn run_args(&self, data: &Path, prefix: &str) -> Vec<String> {
+    /// As [`Setup::new`] for files, the tables on a fresh S3 server.
+    fn on_s3() -> Setup {
+        let server = S3Server::start();
+        let bucket = server.bucket("recovery");
+        Setup {
+            s3: Some((server, bucket)),
+            ..Setup::new(Input::Files)
+        }
+    }
+
+    /// Where case `name` keeps its tables: `--data`'s value, and the same
+    /// as tests read it.
+    fn data(&self, name: &str) -> (String, Location) {
+        match &self.s3 {
+            None => {
+                let path = self.dir.path().join(format!("data-{name}"));
+                (path.display().to_string(), path.location())
+            }
+            Some((server, bucket)) => {
+                // Short keys: s3s-fs holds keys up to ~160 bytes.
+                let url = format!("s3://{bucket}/{}", name.trim_start_matches("s3-"));
+                let options = server
+                    .env()
+                    .into_iter()
+                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                    .collect();
+                let location = Location::parse(&url, &options).expect("the bucket answers");
+                (url, location)
+            }
+        }
+    }
+
+    /// The environment of a run (the S3 server's `AWS_*` variables).
+    fn env(&self) -> Vec<(String, String)> {
+        self.s3
+            .as_ref()
+            .map(|(server, _)| server.env())
+            .unwrap_or_default()
+    }
+
+    fn run_args(&self, data: &str, prefix: &str) -> Vec<String> {
         let mut args: Vec<String> = [
             "run",
             "--epoch",
@@ -133,7 +181,7 @@ impl Setup {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        args.extend(["--data".into(), data.display().to_string()]);
+        args.extend(["--data".into(), data.to_owned()]);
         match &self.broker {
             None => args.extend([
                 "--input".into(),
@@ -179,13 +227,30 @@ struct Ran {
     ok: bool,
 }
 
-/// Runs `racecast` with `args` on `cluster`, crashing at `crash` when
-/// given.
-fn racecast(args: &[String], cluster: Cluster, crash: Option<&str>, dir: &Path) -> Ran {
+/// Runs `racecast` with `args` and `env` on `cluster`, crashing at `crash`
+/// when given. With `own_dirs`, each process runs in a working directory
+/// of its own (nothing local is shared).
+fn racecast(
+    args: &[String],
+    cluster: Cluster,
+    crash: Option<&str>,
+    dir: &Path,
+    (env, own_dirs): (&[(String, String)], bool),
+) -> Ran {
     let spawn = |extra: Vec<String>| -> Child {
-        racecast_command(dir, crash)
+        let process = extra
+            .iter()
+            .position(|a| a == "-p")
+            .map_or("0", |i| extra[i + 1].as_str());
+        let cwd = match own_dirs {
+            true => dir.join(format!("process-{process}")),
+            false => dir.to_owned(),
+        };
+        std::fs::create_dir_all(&cwd).expect("a working directory");
+        racecast_command(&cwd, crash)
             .args(args)
             .args(extra)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -256,7 +321,7 @@ fn racecast(args: &[String], cluster: Cluster, crash: Option<&str>, dir: &Path) 
 }
 
 /// The folded change topics under `prefix` equal the Delta tables' rows.
-fn assert_kafka_matches_delta(setup: &Setup, prefix: &str, data: &Path, case: &str) {
+fn assert_kafka_matches_delta(setup: &Setup, prefix: &str, data: &Location, case: &str) {
     let Some(broker) = &setup.broker else { return };
     for (topic, table) in [
         ("silver.telemetry_enriched", Table::Silver),
@@ -264,7 +329,7 @@ fn assert_kafka_matches_delta(setup: &Setup, prefix: &str, data: &Path, case: &s
         ("gold.session_metrics", Table::SessionMetrics),
     ] {
         let topic = format!("{}.{topic}", broker.topic(prefix));
-        let out = racecast_command(data, None)
+        let out = racecast_command(setup.dir.path(), None)
             .args(["changes", "--kafka", &broker.addr, "--topic", &topic])
             .output()
             .expect("racecast changes runs");
@@ -297,15 +362,22 @@ type Case = (&'static str, &'static [Run]);
 /// One crash and what follows: `runs` are (cluster, crash point) in order;
 /// every run but the last must crash, the last must end well.
 fn case(setup: &Setup, name: &str, runs: &[(Cluster, Option<&str>)]) {
-    let data = setup.dir.path().join(format!("data-{name}"));
+    let (data_arg, data) = setup.data(name);
     let prefix = format!("rc-{name}");
-    let args = setup.run_args(&data, &prefix);
+    let args = setup.run_args(&data_arg, &prefix);
+    let env = setup.env();
     for (i, (cluster, crash)) in runs.iter().enumerate() {
         let Ran {
             first: out,
             stderr,
             ok,
-        } = racecast(&args, *cluster, *crash, setup.dir.path());
+        } = racecast(
+            &args,
+            *cluster,
+            *crash,
+            setup.dir.path(),
+            (&env, setup.s3.is_some()),
+        );
         match crash {
             Some(point) if point.starts_with("fail-") => assert!(
                 !ok && stderr.contains("a worker failed, no further checkpoint was committed"),
@@ -453,6 +525,32 @@ fn kafka_runs_resume_after_a_crash_anywhere() {
         (
             "k-n2-after-laps",
             &[(Processes(2), Some("after-laps@4")), (Workers(2), None)],
+        ),
+    ];
+    for (name, runs) in cases {
+        case(&setup, name, runs);
+    }
+}
+
+/// The tables on S3 (a real S3 server): crashes mid-part-write, between
+/// table commits and around the manifest, with processes that share
+/// nothing but the bucket (each in a working directory of its own).
+#[test]
+fn s3_runs_resume_after_a_crash() {
+    let setup = Setup::on_s3();
+    let cases: &[Case] = &[
+        ("s3-mid", &[(Workers(2), Some("mid-part@3")), (Workers(2), None)]),
+        (
+            "s3-man",
+            &[(Workers(2), Some("after-manifest@4")), (Workers(1), None)],
+        ),
+        (
+            "s3-silver",
+            &[(Workers(2), Some("after-silver@5")), (Workers(2), None)],
+        ),
+        (
+            "s3-n2",
+            &[(Processes(2), Some("before-manifest@4")), (Processes(2), None)],
         ),
     ];
     for (name, runs) in cases {

@@ -232,7 +232,7 @@ pub fn read(dir: &Location, dv: &DeletionVectorDescriptor) -> Result<RoaringTree
     let size = u32::from_be_bytes(size) as usize;
     if i32::try_from(size).ok() != Some(dv.size_in_bytes) {
         return Err(bad(
-            &path,
+            path,
             format!(
                 "a deletion vector of {size} bytes where its descriptor says {}",
                 dv.size_in_bytes

@@ -114,3 +114,9 @@ pub enum DeltaError {
         source: deltalake::DeltaTableError,
     },
 }
+
+impl From<StorageError> for DeltaError {
+    fn from(source: StorageError) -> Self {
+        DeltaError::Storage(source)
+    }
+}

@@ -145,7 +145,7 @@ impl QuerySession {
         if !has_tables(root)? {
             return Err(QueryError::NoTables(root.to_string()));
         }
-        let list = history::checkpoints(&root)?;
+        let list = history::checkpoints(root)?;
         let checkpoint = choose(root, &list, as_of)?;
         let ctx: SessionContext = DeltaSessionContext::new().into_inner();
         let catalog = ctx

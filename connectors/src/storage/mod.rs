@@ -408,9 +408,3 @@ impl Location {
         }
     }
 }
-
-impl From<StorageError> for crate::delta::DeltaError {
-    fn from(source: StorageError) -> Self {
-        crate::delta::DeltaError::Storage(source)
-    }
-}

@@ -101,6 +101,10 @@ fn run_checkpoints_and_query_work_on_s3_as_on_a_directory() {
     assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
 }
 
+/// A bad setting: what it is, the arguments, the environment, and what
+/// the message must say.
+type Case<'a> = (&'a str, Vec<&'a str>, Vec<(String, String)>, &'a str);
+
 #[test]
 fn bad_s3_settings_fail_at_start_with_a_clear_message() {
     let server = S3Server::start();
@@ -118,7 +122,7 @@ fn bad_s3_settings_fail_at_start_with_a_clear_message() {
         .expect("a secret");
     let data = format!("s3://{bucket}/race");
     let missing = "s3://no-such-bucket/race".to_owned();
-    let cases: Vec<(&str, Vec<&str>, Vec<(String, String)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "missing bucket",
             run_args(&missing),

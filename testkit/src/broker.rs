@@ -26,18 +26,24 @@ pub struct Broker {
 }
 
 fn tansu() -> PathBuf {
-    if let Some(path) = std::env::var_os("TANSU") {
-        return path.into();
+    find_binary("tansu", "TANSU").expect(
+        "tansu is not installed: run `cargo install tansu --features dynostore,libsql` (or .ci/run), or set TANSU",
+    )
+}
+
+/// The server binary `name`: `$variable` when set, else on `PATH`, else
+/// in `~/.cargo/bin` (where `cargo install` puts it).
+pub(crate) fn find_binary(name: &str, variable: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(variable) {
+        return Some(path.into());
     }
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("tansu"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file());
-    let in_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tansu"));
-    on_path
-        .or(in_cargo.filter(|p| p.is_file()))
-        .expect("tansu is not installed: run `cargo install tansu --features dynostore,libsql` (or .ci/run), or set TANSU")
+    let in_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin").join(name));
+    on_path.or(in_cargo.filter(|p| p.is_file()))
 }
 
 impl Broker {

@@ -40,16 +40,7 @@ pub struct S3Server {
 }
 
 fn s3s_fs() -> PathBuf {
-    if let Some(path) = std::env::var_os("S3S_FS") {
-        return path.into();
-    }
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("s3s-fs"))
-        .find(|p| p.is_file());
-    let in_cargo = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/s3s-fs"));
-    on_path.or(in_cargo.filter(|p| p.is_file())).expect(
+    crate::broker::find_binary("s3s-fs", "S3S_FS").expect(
         "s3s-fs is not installed: run `cargo install s3s-fs --version 0.14.1 --features binary` \
          (or scripts/test-deps.sh), or set S3S_FS",
     )
@@ -221,6 +212,15 @@ impl S3Server {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v))
         .collect()
+    }
+
+    /// [`S3Server::env`] as storage options (`Location::parse`,
+    /// `--storage-option`): the same names, lower case.
+    pub fn storage_options(&self) -> std::collections::BTreeMap<String, String> {
+        self.env()
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
     }
 
     /// Kills the server (SIGKILL: as a crash would), keeping its directory.

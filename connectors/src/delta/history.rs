@@ -36,13 +36,7 @@ const LOG: &str = "_delta_log";
 
 /// The versions whose commit file is in the log, in order.
 pub fn versions(table_dir: &Location) -> Result<Vec<u64>, DeltaError> {
-    let mut versions: Vec<u64> = table_dir
-        .list(LOG)?
-        .iter()
-        .filter_map(|name| name.strip_suffix(".json").and_then(|v| v.parse().ok()))
-        .collect();
-    versions.sort_unstable();
-    Ok(versions)
+    Ok(table_dir.numbered_json(LOG)?)
 }
 
 /// The checkpoint commit at `version`, if the commit is one.

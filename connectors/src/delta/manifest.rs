@@ -65,13 +65,7 @@ impl Manifest {
 
     /// The checkpoint numbers that have a manifest, in order.
     pub fn list(root: &Location) -> Result<Vec<u64>, DeltaError> {
-        let mut numbers: Vec<u64> = root
-            .list(DIR)?
-            .iter()
-            .filter_map(|name| name.strip_suffix(".json").and_then(|n| n.parse().ok()))
-            .collect();
-        numbers.sort_unstable();
-        Ok(numbers)
+        Ok(root.numbered_json(DIR)?)
     }
 
     /// Deletes the manifests of checkpoints below `checkpoint`.

@@ -329,6 +329,19 @@ impl Location {
         listed.map_err(self.error("list", relative))
     }
 
+    /// The numbers `N` of the objects named `N.json` directly in the
+    /// folder `relative` (Delta log versions, checkpoint manifests), in
+    /// order.
+    pub fn numbered_json(&self, relative: &str) -> Result<Vec<u64>, StorageError> {
+        let mut numbers: Vec<u64> = self
+            .list(relative)?
+            .iter()
+            .filter_map(|name| name.strip_suffix(".json").and_then(|n| n.parse().ok()))
+            .collect();
+        numbers.sort_unstable();
+        Ok(numbers)
+    }
+
     /// Whether the folder `relative` holds any object (at any depth).
     pub fn has_objects(&self, relative: &str) -> Result<bool, StorageError> {
         let (store, path) = (Arc::clone(&self.store), self.path_of(relative));

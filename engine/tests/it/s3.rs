@@ -5,8 +5,6 @@
 //! resumes from what is there; a second run at the same tables is
 //! refused while the first holds them.
 
-use std::collections::BTreeMap;
-
 use racecast_connectors::delta::Table;
 use racecast_connectors::storage::lease::Lease;
 use racecast_connectors::storage::{Location, StorageError};
@@ -54,17 +52,9 @@ fn shuffled(records: &[Ingested], seed: u64) -> Vec<Ingested> {
     entries
 }
 
-/// The S3 client options of `server` (what `--storage-option` takes).
-fn options(server: &S3Server) -> BTreeMap<String, String> {
-    server
-        .env()
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect()
-}
-
 fn location(server: &S3Server, bucket: &str, prefix: &str) -> Location {
-    Location::parse(&format!("s3://{bucket}/{prefix}"), &options(server)).expect("the bucket answers")
+    Location::parse(&format!("s3://{bucket}/{prefix}"), &server.storage_options())
+        .expect("the bucket answers")
 }
 
 #[test]

@@ -149,12 +149,7 @@ impl Setup {
             Some((server, bucket)) => {
                 // Short keys: s3s-fs holds keys up to ~160 bytes.
                 let url = format!("s3://{bucket}/{}", name.trim_start_matches("s3-"));
-                let options = server
-                    .env()
-                    .into_iter()
-                    .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                    .collect();
-                let location = Location::parse(&url, &options).expect("the bucket answers");
+                let location = Location::parse(&url, &server.storage_options()).expect("the bucket answers");
                 (url, location)
             }
         }
